@@ -1,0 +1,53 @@
+//! `GET /test-db`: a manual connection test that returns the database's own clock
+//! (`SELECT now()`) and the round-trip time; 503 `service_unavailable` when the database
+//! cannot be reached.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use auth_shared::config::{DbConfig, Env};
+use auth_shared::db::Db;
+use auth_shared::http::{self, ApiError};
+use auth_shared::lambda::StartupError;
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// What the test-db function keeps between invocations.
+pub struct State {
+    db: Arc<Db>,
+}
+
+impl State {
+    /// Builds the state from the environment (database settings only).
+    pub async fn from_env(env: &Env) -> Result<Self, StartupError> {
+        let db = Db::connect(DbConfig::from_env(env, 1)?).await?;
+        Ok(Self::new(Arc::new(db)))
+    }
+
+    /// Builds the state around an existing pool (local server, tests).
+    pub fn new(db: Arc<Db>) -> Self {
+        Self { db }
+    }
+}
+
+/// The handler.
+pub async fn handle(state: &State, req: Request) -> Response<Body> {
+    http::respond("/test-db", &req, &[Method::GET], test(state)).await
+}
+
+async fn test(state: &State) -> Result<Response<Body>, ApiError> {
+    let started = Instant::now();
+    let now: OffsetDateTime = state
+        .db
+        .run(|c| Box::pin(async move { c.query_typed_one("SELECT now()", &[]).await?.try_get(0) }))
+        .await?;
+    let latency_ms = (started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0;
+    let timestamp = now.format(&Rfc3339).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(http::json(
+        StatusCode::OK,
+        &json!({ "status": "ok", "timestamp": timestamp, "latency_ms": latency_ms }),
+    ))
+}

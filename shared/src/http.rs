@@ -1,0 +1,436 @@
+//! HTTP plumbing shared by the handlers: the one problem-response builder (RFC 9457), the
+//! error-to-status mapping, body and header parsing, the headers every response carries, and
+//! the one log line per request.
+
+use std::future::Future;
+use std::time::Instant;
+
+use http::header::{self, HeaderName, HeaderValue};
+use http::{Method, Response, StatusCode};
+use lambda_http::{Body, Request, RequestExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::db::DbError;
+
+/// Largest request body accepted by /login.
+pub const MAX_BODY_BYTES: usize = 8 * 1024;
+/// The realm of every `WWW-Authenticate` challenge.
+pub const REALM: &str = "auth";
+/// The request id header.
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Everything a handler can answer with besides success; mapped to the contract's problem
+/// codes in [`ApiError::into_response`] and nowhere else.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: body empty, not UTF-8, or not JSON.
+    #[error("invalid_json: {0}")]
+    InvalidJson(&'static str),
+    /// 400: JSON of the wrong shape.
+    #[error("invalid_request: {0}")]
+    InvalidRequest(String),
+    /// 415: content-type missing or not application/json.
+    #[error("unsupported_media_type")]
+    UnsupportedMediaType,
+    /// 413: body too large.
+    #[error("payload_too_large")]
+    PayloadTooLarge,
+    /// 401 from /login.
+    #[error("invalid_credentials")]
+    InvalidCredentials,
+    /// 401 from /profile; `presented` when a token was sent and refused.
+    #[error("invalid_token (presented: {presented})")]
+    InvalidToken {
+        /// Whether a token was sent (adds `error="invalid_token"` to the challenge).
+        presented: bool,
+    },
+    /// 404.
+    #[error("not_found")]
+    NotFound,
+    /// 405 with the methods the route allows.
+    #[error("method_not_allowed")]
+    MethodNotAllowed(&'static [Method]),
+    /// 429 with Retry-After.
+    #[error("too_many_attempts (retry after {retry_after} s)")]
+    TooManyAttempts {
+        /// Whole seconds.
+        retry_after: u64,
+    },
+    /// 503: the database (or another dependency) is unavailable. The reason is logged only.
+    #[error("service_unavailable: {0}")]
+    ServiceUnavailable(String),
+    /// 500: never says why to the client; the reason is logged only.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Unavailable(_) | DbError::Timeout => Self::ServiceUnavailable(e.to_string()),
+            DbError::Query(_) => Self::Internal(e.to_string()),
+        }
+    }
+}
+
+/// An RFC 9457 problem document.
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    error: &'static str,
+}
+
+impl ApiError {
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidJson(_) | Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::InvalidCredentials | Self::InvalidToken { .. } => StatusCode::UNAUTHORIZED,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable snake_case code clients branch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidJson(_) => "invalid_json",
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::InvalidToken { .. } => "invalid_token",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed(_) => "method_not_allowed",
+            Self::TooManyAttempts { .. } => "too_many_attempts",
+            Self::ServiceUnavailable(_) => "service_unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            Self::InvalidJson(why) => format!("The request body {why}."),
+            Self::InvalidRequest(why) => why.clone(),
+            Self::UnsupportedMediaType => "Send the request body as application/json.".into(),
+            Self::PayloadTooLarge => {
+                format!("The request body is larger than {MAX_BODY_BYTES} bytes.")
+            }
+            Self::InvalidCredentials => "The identifier or the password is incorrect.".into(),
+            Self::InvalidToken { presented: false } => {
+                "This route needs an access token: Authorization: Bearer <token>.".into()
+            }
+            Self::InvalidToken { presented: true } => {
+                "The access token is invalid, expired or revoked.".into()
+            }
+            Self::NotFound => "There is nothing at this path.".into(),
+            Self::MethodNotAllowed(_) => "This route does not accept this method.".into(),
+            Self::TooManyAttempts { retry_after } => {
+                format!("Too many failed attempts; try again in {retry_after} seconds.")
+            }
+            Self::ServiceUnavailable(_) => {
+                "The service is temporarily unavailable; try again shortly.".into()
+            }
+            Self::Internal(_) => "An internal error occurred.".into(),
+        }
+    }
+
+    /// The problem response: status, `application/problem+json` body, and the headers the
+    /// status calls for (`WWW-Authenticate`, `Allow`, `Retry-After`).
+    pub fn into_response(self) -> Response<Body> {
+        let status = self.status();
+        let detail = self.detail();
+        let problem = Problem {
+            kind: "about:blank",
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: status.as_u16(),
+            detail: &detail,
+            error: self.code(),
+        };
+        let mut resp = json_with_type(status, &problem, "application/problem+json");
+        let h = resp.headers_mut();
+        match &self {
+            Self::InvalidCredentials | Self::InvalidToken { presented: false } => {
+                h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"Bearer realm="auth""#));
+            }
+            Self::InvalidToken { presented: true } => {
+                h.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Bearer realm="auth", error="invalid_token""#),
+                );
+            }
+            Self::MethodNotAllowed(allowed) => {
+                let list = allowed.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
+                if let Ok(v) = HeaderValue::from_str(&list) {
+                    h.insert(header::ALLOW, v);
+                }
+            }
+            Self::TooManyAttempts { retry_after } => {
+                h.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            _ => {}
+        }
+        resp
+    }
+}
+
+fn json_with_type(status: StatusCode, value: &impl Serialize, content_type: &'static str) -> Response<Body> {
+    match serde_json::to_vec(value) {
+        Ok(body) => {
+            let mut resp = Response::new(Body::Binary(body));
+            *resp.status_mut() = status;
+            resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            resp
+        }
+        Err(e) => ApiError::Internal(format!("response serialisation failed: {e}")).into_response(),
+    }
+}
+
+/// A JSON response.
+pub fn json(status: StatusCode, value: &impl Serialize) -> Response<Body> {
+    json_with_type(status, value, "application/json")
+}
+
+/// The request id: Lambda's, or a fresh one where there is no Lambda context (local server).
+pub fn request_id(req: &Request) -> String {
+    match req.lambda_context_ref() {
+        Some(ctx) if !ctx.request_id.is_empty() => ctx.request_id.clone(),
+        _ => crate::random::uuid().to_string(),
+    }
+}
+
+/// Runs `handler` for `route` if the method is one of `allowed`, then adds the headers every
+/// response carries and writes the request's log line. A HEAD request gets the headers of the
+/// response without its body.
+pub async fn respond<F>(
+    route: &'static str,
+    req: &Request,
+    allowed: &'static [Method],
+    handler: F,
+) -> Response<Body>
+where
+    F: Future<Output = Result<Response<Body>, ApiError>>,
+{
+    let started = Instant::now();
+    let outcome = if allowed.contains(req.method()) {
+        handler.await
+    } else {
+        Err(ApiError::MethodNotAllowed(allowed))
+    };
+    finish(route, req, started, outcome)
+}
+
+/// Answers a request with an error outside any handler (the local server's 404), with the same
+/// headers and log line as [`respond`].
+pub fn respond_error(route: &'static str, req: &Request, error: ApiError) -> Response<Body> {
+    finish(route, req, Instant::now(), Err(error))
+}
+
+fn finish(
+    route: &'static str,
+    req: &Request,
+    started: Instant,
+    outcome: Result<Response<Body>, ApiError>,
+) -> Response<Body> {
+    let request_id = request_id(req);
+    let mut resp = match outcome {
+        Ok(resp) => resp,
+        Err(e) => {
+            match &e {
+                ApiError::Internal(why) => {
+                    tracing::error!(%request_id, route, error = %why, "internal error")
+                }
+                ApiError::ServiceUnavailable(why) => {
+                    tracing::warn!(%request_id, route, error = %why, "dependency unavailable")
+                }
+                _ => {}
+            }
+            e.into_response()
+        }
+    };
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        h.insert(X_REQUEST_ID.clone(), v);
+    }
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if req.method() == Method::HEAD {
+        *resp.body_mut() = Body::Empty;
+    }
+    let status = resp.status().as_u16();
+    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    tracing::info!(%request_id, method = %req.method(), route, status, duration_ms, "request");
+    resp
+}
+
+/// True if the content-type is `application/json`, with or without parameters.
+fn is_json_content_type(req: &Request) -> bool {
+    let mut values = req.headers().get_all(header::CONTENT_TYPE).iter();
+    let (Some(value), None) = (values.next(), values.next()) else { return false };
+    let Ok(value) = value.to_str() else { return false };
+    let essence = value.split(';').next().unwrap_or("").trim();
+    essence.eq_ignore_ascii_case("application/json")
+}
+
+/// The raw body bytes, whatever form the event delivered them in.
+pub fn body_bytes(req: &Request) -> &[u8] {
+    match req.body() {
+        Body::Empty => &[],
+        Body::Text(s) => s.as_bytes(),
+        Body::Binary(b) => b,
+        _ => &[],
+    }
+}
+
+/// Parses a JSON request body of at most [`MAX_BODY_BYTES`] into `T`. Error details name the
+/// problem but never repeat a value from the body (it may hold a password).
+pub fn json_body<T: DeserializeOwned>(req: &Request, shape: &'static str) -> Result<T, ApiError> {
+    if !is_json_content_type(req) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let bytes = body_bytes(req);
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::InvalidJson("is empty"));
+    }
+    let text = std::str::from_utf8(bytes).map_err(|_| ApiError::InvalidJson("is not UTF-8"))?;
+    if !text.trim_start().starts_with('{') {
+        // serde would read a struct from an array too; the contract wants an object.
+        return Err(match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+            Ok(_) => ApiError::InvalidRequest(format!("The body must be {shape}.")),
+            Err(_) => ApiError::InvalidJson("is not valid JSON"),
+        });
+    }
+    serde_json::from_str(text).map_err(|e| {
+        use serde_json::error::Category;
+        match e.classify() {
+            Category::Data => {
+                let msg = e.to_string();
+                let msg = msg.split(" at line ").next().unwrap_or("");
+                if msg.starts_with("missing field") || msg.starts_with("duplicate field") {
+                    ApiError::InvalidRequest(format!("The body must be {shape} ({msg})."))
+                } else {
+                    ApiError::InvalidRequest(format!("The body must be {shape}."))
+                }
+            }
+            Category::Syntax | Category::Eof | Category::Io => {
+                ApiError::InvalidJson("is not valid JSON")
+            }
+        }
+    })
+}
+
+/// The bearer token of the Authorization header (RFC 6750 §2.1).
+pub fn bearer_token(req: &Request) -> Result<&str, ApiError> {
+    let mut values = req.headers().get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Err(ApiError::InvalidToken { presented: false });
+    };
+    let refused = ApiError::InvalidToken { presented: true };
+    if values.next().is_some() {
+        return Err(refused);
+    }
+    let value = value.to_str().map_err(|_| ApiError::InvalidToken { presented: true })?;
+    let (scheme, token) = value.trim().split_once(' ').ok_or(ApiError::InvalidToken { presented: true })?;
+    let token = token.trim_start_matches(' ');
+    let token68 = |c: char| c.is_ascii_alphanumeric() || "-._~+/=".contains(c);
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || !token.chars().all(token68) {
+        return Err(refused);
+    }
+    Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req_with(headers: &[(&str, &str)], body: &str) -> Request {
+        let mut b = http::Request::builder().method("POST").uri("/login");
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(Body::Text(body.into())).unwrap()
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Shape {
+        a: String,
+    }
+
+    #[test]
+    fn problems_have_the_contract_shape() {
+        let resp = ApiError::TooManyAttempts { retry_after: 4 }.into_response();
+        assert_eq!(resp.status(), 429);
+        assert_eq!(resp.headers()["retry-after"], "4");
+        assert_eq!(resp.headers()["content-type"], "application/problem+json");
+        let Body::Binary(b) = resp.body() else { panic!() };
+        let v: serde_json::Value = serde_json::from_slice(b).unwrap();
+        assert_eq!(v["type"], "about:blank");
+        assert_eq!(v["title"], "Too Many Requests");
+        assert_eq!(v["status"], 429);
+        assert_eq!(v["error"], "too_many_attempts");
+        let resp = ApiError::InvalidToken { presented: true }.into_response();
+        assert_eq!(resp.headers()["www-authenticate"], r#"Bearer realm="auth", error="invalid_token""#);
+        let resp = ApiError::MethodNotAllowed(&[Method::GET, Method::HEAD]).into_response();
+        assert_eq!(resp.headers()["allow"], "GET, HEAD");
+    }
+
+    #[test]
+    fn bodies_are_checked_in_order() {
+        let shape = "an object";
+        let ok = req_with(&[("content-type", "application/json; charset=utf-8")], r#"{"a":"x"}"#);
+        assert_eq!(json_body::<Shape>(&ok, shape).unwrap().a, "x");
+        let codes = [
+            (req_with(&[], r#"{"a":"x"}"#), "unsupported_media_type"),
+            (req_with(&[("content-type", "text/plain")], r#"{"a":"x"}"#), "unsupported_media_type"),
+            (req_with(&[("content-type", "application/json")], ""), "invalid_json"),
+            (req_with(&[("content-type", "application/json")], "{"), "invalid_json"),
+            (req_with(&[("content-type", "application/json")], "[1]"), "invalid_request"),
+            (req_with(&[("content-type", "application/json")], r#"["x"]"#), "invalid_request"),
+            (req_with(&[("content-type", "application/json")], "\"x\""), "invalid_request"),
+            (req_with(&[("content-type", "application/json")], "null"), "invalid_request"),
+            (req_with(&[("content-type", "application/json")], r#"{"a":"x"} trailing"#), "invalid_json"),
+            (req_with(&[("content-type", "application/json")], &format!("{{\"b\":{}}}", "[".repeat(3000))), "invalid_json"),
+            (req_with(&[("content-type", "application/json")], r#"{"a":1}"#), "invalid_request"),
+            (req_with(&[("content-type", "application/json")], r#"{"a":"x","a":"y"}"#), "invalid_request"),
+            (req_with(&[("content-type", "application/json")], &"x".repeat(9000)), "payload_too_large"),
+            (req_with(&[("content-type", "application/json")], &"[".repeat(5000)), "invalid_json"),
+        ];
+        for (req, want) in codes {
+            assert_eq!(json_body::<Shape>(&req, shape).unwrap_err().code(), want);
+        }
+        let secret = req_with(&[("content-type", "application/json")], r#"{"a":123456789}"#);
+        let ApiError::InvalidRequest(d) = json_body::<Shape>(&secret, shape).unwrap_err() else { panic!() };
+        assert!(!d.contains("123456789"), "{d}");
+    }
+
+    #[test]
+    fn bearer_tokens_are_parsed_strictly() {
+        let get = |v: Option<&str>| {
+            let mut b = http::Request::builder();
+            if let Some(v) = v {
+                b = b.header("authorization", v);
+            }
+            bearer_token(&b.body(Body::Empty).unwrap()).map(str::to_owned)
+        };
+        assert_eq!(get(Some("Bearer abc.def.ghi")).unwrap(), "abc.def.ghi");
+        assert_eq!(get(Some("bearer   abc")).unwrap(), "abc");
+        assert!(matches!(get(None), Err(ApiError::InvalidToken { presented: false })));
+        for bad in ["Bearer", "Bearer ", "Basic abc", "Bearer a b", "Bearer a,b", "Token abc"] {
+            assert!(matches!(get(Some(bad)), Err(ApiError::InvalidToken { presented: true })), "{bad}");
+        }
+    }
+}

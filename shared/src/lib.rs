@@ -1,0 +1,22 @@
+//! What the auth functions share: configuration, database access (pool, TLS, migrations),
+//! secrets, passwords, tokens, the users and throttle SQL, and the HTTP plumbing. Each function
+//! crate is a thin handler over these pieces.
+
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod kdf;
+pub mod keys;
+pub mod lambda;
+pub mod migrate;
+pub mod password;
+pub mod random;
+pub mod secrets;
+pub mod telemetry;
+pub mod throttle;
+pub mod tls;
+pub mod token;
+pub mod users;
+
+pub use lambda_http;
+pub use tokio_postgres;

@@ -1,0 +1,120 @@
+//! Secrets Manager access: one client per container, built from the standard AWS configuration
+//! chain (so AWS_ENDPOINT_URL_SECRETS_MANAGER points it at a local emulator), with rustls on
+//! ring as its TLS stack.
+
+use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
+
+/// A secret's value at one version stage.
+#[derive(Clone)]
+pub struct SecretValue {
+    /// The version id (used as the JWT `kid`).
+    pub version_id: String,
+    /// The secret string.
+    pub value: String,
+}
+
+impl std::fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretValue").field("version_id", &self.version_id).finish_non_exhaustive()
+    }
+}
+
+/// Why a secret could not be read. Messages name the secret and stage, never a value.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SecretError {
+    /// The secret, or the stage, does not exist.
+    #[error("secret {arn} has no {stage} version (ResourceNotFoundException)")]
+    NotFound {
+        /// The secret asked for.
+        arn: String,
+        /// The version stage asked for.
+        stage: String,
+    },
+    /// IAM or the key policy refused the read.
+    #[error("reading secret {arn} was denied ({code}): check the function's IAM policy")]
+    Denied {
+        /// The secret asked for.
+        arn: String,
+        /// The AWS error code.
+        code: String,
+    },
+    /// The secret has no string value (binary secrets are not supported).
+    #[error("secret {arn} has no SecretString (binary secrets are not supported)")]
+    NotAString {
+        /// The secret asked for.
+        arn: String,
+    },
+    /// Secrets Manager could not be reached or failed.
+    #[error("secret {arn} could not be read: {reason}")]
+    Unavailable {
+        /// The secret asked for.
+        arn: String,
+        /// What went wrong, as the SDK tells it.
+        reason: String,
+    },
+}
+
+/// A Secrets Manager client.
+#[derive(Clone, Debug)]
+pub struct SecretsClient {
+    client: aws_sdk_secretsmanager::Client,
+}
+
+impl SecretsClient {
+    /// Builds the client from the environment's AWS configuration (region, credentials,
+    /// endpoint overrides).
+    pub async fn from_env() -> Self {
+        use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(Provider::Rustls(CryptoMode::Ring))
+            .build_https();
+        let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(http)
+            .load()
+            .await;
+        Self { client: aws_sdk_secretsmanager::Client::new(&conf) }
+    }
+
+    /// Reads the secret `arn` at version stage `stage` (AWSCURRENT, AWSPREVIOUS).
+    pub async fn get(&self, arn: &str, stage: &str) -> Result<SecretValue, SecretError> {
+        let out = self
+            .client
+            .get_secret_value()
+            .secret_id(arn)
+            .version_stage(stage)
+            .send()
+            .await
+            .map_err(|e| classify(arn, stage, e))?;
+        let value = out
+            .secret_string
+            .ok_or_else(|| SecretError::NotAString { arn: arn.to_owned() })?;
+        Ok(SecretValue { version_id: out.version_id.unwrap_or_else(|| stage.to_owned()), value })
+    }
+}
+
+fn classify<E, R>(arn: &str, stage: &str, e: SdkError<E, R>) -> SecretError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let arn = arn.to_owned();
+    match e.code() {
+        Some("ResourceNotFoundException") => SecretError::NotFound { arn, stage: stage.to_owned() },
+        Some(code @ ("AccessDeniedException" | "AccessDenied" | "UnrecognizedClientException"
+        | "InvalidSignatureException" | "ExpiredTokenException" | "KMSAccessDeniedException"
+        | "DecryptionFailure")) => SecretError::Denied { arn, code: code.to_owned() },
+        Some(code) => SecretError::Unavailable {
+            arn,
+            reason: format!("{code}: {}", e.message().unwrap_or("no message")),
+        },
+        None => {
+            let mut reason = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                reason = format!("{reason}: {s}");
+                source = s.source();
+            }
+            SecretError::Unavailable { arn, reason }
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! Access tokens: HS256 JWTs (RFC 7519) issued and checked as RFC 8725 advises: the algorithm is
+//! pinned, `typ` is explicit, the key is chosen by `kid`, and every registered claim we issue is
+//! required and checked on the way back in.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::config::TokenConfig;
+
+/// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
+pub const LEEWAY_SECONDS: u64 = 30;
+/// Longest token accepted; ours are about 400 bytes, so anything near this is hostile.
+pub const MAX_TOKEN_BYTES: usize = 4096;
+
+/// The claims of an access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// Issuer (JWT_ISSUER).
+    pub iss: String,
+    /// Audience (JWT_AUDIENCE).
+    pub aud: String,
+    /// The user's id.
+    pub sub: String,
+    /// The user's username at issue time (informational).
+    pub username: String,
+    /// Issued at, seconds since the epoch.
+    pub iat: i64,
+    /// Not before, seconds since the epoch.
+    pub nbf: i64,
+    /// Expires, seconds since the epoch.
+    pub exp: i64,
+    /// Unique token id: 128 random bits, base64url.
+    pub jti: String,
+}
+
+/// One version of the HMAC signing key.
+#[derive(Clone)]
+pub struct Key {
+    /// Key id: the Secrets Manager version id, or `local`.
+    pub kid: String,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Key").field("kid", &self.kid).finish_non_exhaustive()
+    }
+}
+
+impl Key {
+    /// Wraps a secret of at least 32 bytes (checked by the caller's config loader).
+    pub fn new(kid: impl Into<String>, secret: &[u8]) -> Result<Self, TokenError> {
+        if secret.len() < crate::config::MIN_KEY_BYTES {
+            return Err(TokenError::KeyTooShort);
+        }
+        Ok(Self {
+            kid: kid.into(),
+            encoding: EncodingKey::from_secret(secret).map_err(|_| TokenError::KeyTooShort)?,
+            decoding: DecodingKey::from_secret(secret).map_err(|_| TokenError::KeyTooShort)?,
+        })
+    }
+}
+
+/// Why a token was refused (all map to 401 `invalid_token`), or could not be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// Not three base64url segments of JSON, too long, or unreadable.
+    #[error("malformed token")]
+    Malformed,
+    /// `alg` other than HS256, or a `typ` other than JWT.
+    #[error("token header refused")]
+    Header,
+    /// No `kid`, or a `kid` that names no key version.
+    #[error("unknown key id")]
+    UnknownKey,
+    /// The signature does not verify.
+    #[error("bad signature")]
+    Signature,
+    /// `exp` has passed.
+    #[error("token expired")]
+    Expired,
+    /// `nbf` or `iat` lies in the future.
+    #[error("token not yet valid")]
+    NotYetValid,
+    /// `iss` or `aud` is not ours.
+    #[error("wrong issuer or audience")]
+    WrongParty,
+    /// A required claim is missing or of the wrong form.
+    #[error("missing or malformed claims")]
+    Claims,
+    /// The signing key is shorter than 32 bytes.
+    #[error("signing key shorter than 32 bytes")]
+    KeyTooShort,
+    /// Signing failed.
+    #[error("token could not be signed")]
+    Signing,
+}
+
+/// Issues a token for `user_id` signed with `key`. `iat` is the issue time in seconds; the
+/// caller may move it forward past the user's last password change (see the login handler).
+pub fn issue(
+    cfg: &TokenConfig,
+    key: &Key,
+    user_id: Uuid,
+    username: &str,
+    iat: i64,
+) -> Result<String, TokenError> {
+    let ttl = i64::try_from(cfg.ttl_seconds).map_err(|_| TokenError::Signing)?;
+    let claims = Claims {
+        iss: cfg.issuer.clone(),
+        aud: cfg.audience.clone(),
+        sub: user_id.to_string(),
+        username: username.to_owned(),
+        iat,
+        nbf: iat,
+        exp: iat + ttl,
+        jti: URL_SAFE_NO_PAD.encode(crate::random::bytes::<16>()),
+    };
+    let mut header = Header::new(Algorithm::HS256);
+    header.typ = Some("JWT".into());
+    header.kid = Some(key.kid.clone());
+    jsonwebtoken::encode(&header, &claims, &key.encoding).map_err(|_| TokenError::Signing)
+}
+
+/// Reads the `kid` of a token after checking its shape and header, before any key is looked
+/// up: the algorithm must be HS256 and `typ`, if present, JWT.
+pub fn key_id(token: &str) -> Result<String, TokenError> {
+    if token.len() > MAX_TOKEN_BYTES || token.split('.').count() != 3 {
+        return Err(TokenError::Malformed);
+    }
+    let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+    if header.alg != Algorithm::HS256 {
+        return Err(TokenError::Header);
+    }
+    if header.typ.as_deref().is_some_and(|t| !t.eq_ignore_ascii_case("JWT")) {
+        return Err(TokenError::Header);
+    }
+    match header.kid {
+        Some(kid) if !kid.is_empty() && kid.len() <= 128 => Ok(kid),
+        _ => Err(TokenError::UnknownKey),
+    }
+}
+
+/// Verifies a token's signature with `key` and checks every claim; `now` is seconds since the
+/// epoch.
+pub fn verify(cfg: &TokenConfig, key: &Key, token: &str, now: i64) -> Result<Claims, TokenError> {
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.leeway = LEEWAY_SECONDS;
+    validation.validate_nbf = true;
+    validation.set_issuer(&[&cfg.issuer]);
+    validation.set_audience(&[&cfg.audience]);
+    validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+    let data = jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation).map_err(|e| {
+        use jsonwebtoken::errors::ErrorKind as K;
+        match e.kind() {
+            K::InvalidSignature => TokenError::Signature,
+            K::ExpiredSignature => TokenError::Expired,
+            K::ImmatureSignature => TokenError::NotYetValid,
+            K::InvalidIssuer | K::InvalidAudience => TokenError::WrongParty,
+            K::InvalidAlgorithm => TokenError::Header,
+            K::MissingRequiredClaim(_) | K::InvalidClaimFormat(_) | K::Json(_) => TokenError::Claims,
+            _ => TokenError::Malformed,
+        }
+    })?;
+    let claims = data.claims;
+    let leeway = LEEWAY_SECONDS as i64;
+    if claims.iat > now + leeway {
+        return Err(TokenError::NotYetValid);
+    }
+    // jsonwebtoken checks exp and nbf against its own clock; check ours too so the result does
+    // not depend on which clock is asked.
+    if claims.exp < now - leeway {
+        return Err(TokenError::Expired);
+    }
+    if claims.nbf > now + leeway {
+        return Err(TokenError::NotYetValid);
+    }
+    if Uuid::parse_str(&claims.sub).is_err()
+        || claims.jti.is_empty()
+        || claims.jti.len() > 64
+        || claims.exp <= claims.iat
+    {
+        return Err(TokenError::Claims);
+    }
+    Ok(claims)
+}
+
+/// The current time in whole seconds since the epoch.
+pub fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> TokenConfig {
+        TokenConfig { issuer: "iss-x".into(), audience: "aud-y".into(), ttl_seconds: 3600 }
+    }
+
+    fn key(kid: &str) -> Key {
+        Key::new(kid, &[42u8; 32]).unwrap()
+    }
+
+    #[test]
+    fn issued_tokens_verify_and_carry_every_claim() {
+        let id = Uuid::from_u128(7);
+        let now = now();
+        let t = issue(&cfg(), &key("v1"), id, "alice", now).unwrap();
+        assert_eq!(key_id(&t).unwrap(), "v1");
+        let c = verify(&cfg(), &key("v1"), &t, now).unwrap();
+        assert_eq!((c.sub.as_str(), c.username.as_str()), (id.to_string().as_str(), "alice"));
+        assert_eq!((c.iss.as_str(), c.aud.as_str()), ("iss-x", "aud-y"));
+        assert_eq!((c.nbf, c.exp), (now, now + 3600));
+        assert_eq!(URL_SAFE_NO_PAD.decode(&c.jti).unwrap().len(), 16);
+        let again = issue(&cfg(), &key("v1"), id, "alice", now).unwrap();
+        assert_ne!(verify(&cfg(), &key("v1"), &again, now).unwrap().jti, c.jti);
+    }
+
+    #[test]
+    fn short_keys_are_refused() {
+        assert_eq!(Key::new("k", &[1; 31]).unwrap_err(), TokenError::KeyTooShort);
+    }
+
+    #[test]
+    fn wrong_party_expiry_and_key_are_refused() {
+        let id = Uuid::from_u128(7);
+        let now = now();
+        let t = issue(&cfg(), &key("v1"), id, "a", now).unwrap();
+        let other = TokenConfig { issuer: "someone-else".into(), ..cfg() };
+        assert_eq!(verify(&other, &key("v1"), &t, now), Err(TokenError::WrongParty));
+        let other = TokenConfig { audience: "someone-else".into(), ..cfg() };
+        assert_eq!(verify(&other, &key("v1"), &t, now), Err(TokenError::WrongParty));
+        let wrong = Key::new("v1", &[43u8; 32]).unwrap();
+        assert_eq!(verify(&cfg(), &wrong, &t, now), Err(TokenError::Signature));
+        let old = issue(&cfg(), &key("v1"), id, "a", now - 3600 - 31).unwrap();
+        assert_eq!(verify(&cfg(), &key("v1"), &old, now), Err(TokenError::Expired));
+        let future = issue(&cfg(), &key("v1"), id, "a", now + 31).unwrap();
+        assert_eq!(verify(&cfg(), &key("v1"), &future, now), Err(TokenError::NotYetValid));
+        let within = issue(&cfg(), &key("v1"), id, "a", now + 29).unwrap();
+        assert!(verify(&cfg(), &key("v1"), &within, now).is_ok());
+    }
+
+    #[test]
+    fn malformed_tokens_are_refused_without_panicking() {
+        for t in ["", ".", "..", "a.b.c", "a.b.c.d", "😀.😀.😀", &"a".repeat(5000)] {
+            assert!(key_id(t).is_err(), "{t:?}");
+        }
+    }
+}
