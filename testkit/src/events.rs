@@ -1,0 +1,188 @@
+//! Building Lambda events (API Gateway HTTP API payload 2.0, ALB) and reading the sample
+//! events of `events/` together with the statuses `events/README.md` promises for them.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value, json};
+
+/// The repository's `events/` directory.
+pub fn events_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../events")
+}
+
+/// One row of the table in `events/README.md`.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// File name inside `events/`.
+    pub file: String,
+    /// The function it is for.
+    pub function: String,
+    /// The status the README promises.
+    pub status: u16,
+}
+
+/// The rows of the table in `events/README.md` (`| file | function | status | ... |`).
+pub fn samples() -> Vec<Sample> {
+    let readme = std::fs::read_to_string(events_dir().join("README.md")).expect("events/README.md");
+    readme
+        .lines()
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.trim().trim_matches('|').split('|').map(str::trim).collect();
+            let file = cells.first()?.trim_matches('`');
+            if !file.ends_with(".json") {
+                return None;
+            }
+            Some(Sample {
+                file: file.to_owned(),
+                function: cells.get(1)?.trim_matches('`').to_owned(),
+                status: cells.get(2)?.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+/// Reads a sample event.
+pub fn load(file: &str) -> Value {
+    let text = std::fs::read_to_string(events_dir().join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+/// An API Gateway HTTP API (payload 2.0) event.
+pub fn apigw(method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Value {
+    let mut h = Map::new();
+    for (k, v) in headers {
+        h.insert(k.to_ascii_lowercase(), Value::String((*v).to_owned()));
+    }
+    json!({
+        "version": "2.0",
+        "routeKey": format!("{method} {path}"),
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": h,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "api-id",
+            "domainName": "api-id.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "api-id",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.10",
+                "userAgent": "curl/8.5.0"
+            },
+            "requestId": "req-id",
+            "routeKey": format!("{method} {path}"),
+            "stage": "$default",
+            "time": "28/Nov/2026:18:36:21 +0000",
+            "timeEpoch": 1795804581000u64
+        },
+        "body": body,
+        "isBase64Encoded": false
+    })
+}
+
+/// An ALB health-check event (no Host header), with or without multi-value headers.
+pub fn alb_health(method: &str, multi_value: bool) -> Value {
+    let mut event = json!({
+        "requestContext": {
+            "elb": { "targetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/auth-health/0123456789abcdef" }
+        },
+        "httpMethod": method,
+        "path": "/health",
+        "body": "",
+        "isBase64Encoded": false
+    });
+    if multi_value {
+        event["multiValueHeaders"] = json!({ "user-agent": ["ELB-HealthChecker/2.0"] });
+        event["multiValueQueryStringParameters"] = json!({});
+    } else {
+        event["headers"] = json!({ "user-agent": "ELB-HealthChecker/2.0" });
+        event["queryStringParameters"] = json!({});
+    }
+    event
+}
+
+/// Decodes the body of a Lambda HTTP response document (base64 when so marked).
+pub fn response_body(resp: &Value) -> String {
+    use base64::Engine;
+    let body = resp["body"].as_str().unwrap_or_default();
+    if resp["isBase64Encoded"].as_bool() == Some(true) {
+        let bytes = base64::engine::general_purpose::STANDARD.decode(body).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    } else {
+        body.to_owned()
+    }
+}
+
+/// A response header, looked up case-insensitively in `headers` and `multiValueHeaders`.
+pub fn response_header(resp: &Value, name: &str) -> Option<String> {
+    let find = |obj: &Value| {
+        obj.as_object()?.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone())
+    };
+    if let Some(v) = find(&resp["headers"]) {
+        return v.as_str().map(str::to_owned);
+    }
+    find(&resp["multiValueHeaders"])?.as_array()?.first()?.as_str().map(str::to_owned)
+}
+
+/// The signing key the end-to-end tests give the function binaries (SECRET_KEY).
+pub const TEST_KEY: &str = "test-signing-key-0123456789abcdef-not-for-production";
+/// The sample account the login and profile events expect.
+pub const SAMPLE_USER: (&str, &str, &str) = ("alice", "alice@example.com", "correct horse battery staple");
+
+/// A token for `user_id` signed with [`TEST_KEY`] under the default token settings.
+pub fn fresh_token(user_id: uuid::Uuid, username: &str) -> String {
+    let cfg = auth_shared::config::TokenConfig {
+        issuer: "auth-service".into(),
+        audience: "auth-service".into(),
+        ttl_seconds: 3600,
+    };
+    let key = auth_shared::token::Key::new("local", TEST_KEY.as_bytes()).expect("test key");
+    auth_shared::token::issue(&cfg, &key, user_id, username, auth_shared::token::now()).expect("token")
+}
+
+/// Sends every sample event of `function` to its real binary through the Runtime API emulator
+/// and checks each response against the status `events/README.md` promises, plus the headers
+/// every response carries.
+pub async fn check_samples(function: &str, binary: &str) {
+    let db = crate::TestDb::new().await;
+    let (username, email, password) = SAMPLE_USER;
+    let user_id = db.create_user(username, email, password).await;
+    let iterations = crate::pg::TEST_POLICY.iterations.to_string();
+    let f = crate::runtime_api::Function::start(
+        Path::new(binary),
+        &[("DATABASE_URL", &db.url), ("SECRET_KEY", TEST_KEY), ("PBKDF2_ITERATIONS", &iterations)],
+    )
+    .await;
+    let samples: Vec<Sample> = samples().into_iter().filter(|s| s.function == function).collect();
+    assert!(!samples.is_empty(), "events/README.md lists no event for {function}");
+    for sample in samples {
+        let mut event = load(&sample.file);
+        if event["headers"]["authorization"].as_str().is_some_and(|a| a.contains("REPLACE_WITH")) {
+            event["headers"]["authorization"] =
+                Value::String(format!("Bearer {}", fresh_token(user_id, username)));
+        }
+        let resp = f.invoke(event).await.response();
+        let status = resp["statusCode"].as_u64().unwrap_or_default();
+        assert_eq!(
+            status,
+            u64::from(sample.status),
+            "{}: got {resp}\nfunction output:\n{}",
+            sample.file,
+            f.output()
+        );
+        assert_eq!(response_header(&resp, "x-content-type-options").as_deref(), Some("nosniff"), "{}", sample.file);
+        assert!(response_header(&resp, "x-request-id").is_some_and(|v| !v.is_empty()), "{}", sample.file);
+        let body = response_body(&resp);
+        if sample.file.contains("head") {
+            assert!(body.is_empty(), "{}: HEAD answered with a body", sample.file);
+        } else {
+            let doc: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{}: {e}: {body}", sample.file));
+            if status >= 400 {
+                assert_eq!(doc["status"].as_u64(), Some(status), "{}: {doc}", sample.file);
+                assert!(doc["error"].is_string(), "{}: {doc}", sample.file);
+            }
+        }
+    }
+}

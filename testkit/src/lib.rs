@@ -1,0 +1,53 @@
+//! Test support for the auth service: per-test PostgreSQL databases, a Lambda Runtime API
+//! emulator that drives the real function binaries, Lambda event builders, moto for Secrets
+//! Manager, and an HTTP client for the local server.
+
+pub mod client;
+pub mod events;
+pub mod moto;
+pub mod pg;
+pub mod runtime_api;
+
+pub use pg::TestDb;
+
+use auth_shared::lambda_http::{Body, Request, Response};
+use serde_json::Value;
+
+/// A request as a handler receives it.
+pub fn request(method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Request {
+    let mut b = http::Request::builder().method(method).uri(path);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    let body = if body.is_empty() { Body::Empty } else { Body::Text(body.to_owned()) };
+    b.body(body).expect("request builds")
+}
+
+/// A handler's response taken apart: status, headers, body as JSON (Null when empty).
+pub fn read(resp: Response<Body>) -> (u16, http::HeaderMap, Value) {
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let bytes: &[u8] = match resp.body() {
+        Body::Empty => &[],
+        Body::Text(s) => s.as_bytes(),
+        Body::Binary(b) => b,
+        _ => &[],
+    };
+    let value = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into()))
+    };
+    (status, headers, value)
+}
+
+/// The path of a workspace binary built into the same target directory as the running test
+/// (`cargo build` builds them before the tests run; see the Makefile).
+pub fn binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target directory");
+    let path = dir.join(name);
+    assert!(path.is_file(), "{} is not built; run `cargo build --workspace --bins` first", path.display());
+    path
+}

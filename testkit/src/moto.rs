@@ -1,0 +1,97 @@
+//! moto's server, a local AWS API emulator, for the Secrets Manager tests; and an SDK client
+//! pointed at it to set up secrets the way an operator (or rotation) would.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::process::{Child, Command};
+
+/// A running moto server.
+pub struct Moto {
+    child: Child,
+    /// Its endpoint, for AWS_ENDPOINT_URL_SECRETS_MANAGER.
+    pub endpoint: String,
+}
+
+/// Where `moto_server` is: MOTO_SERVER, the repository's `.venv`, or PATH.
+pub fn moto_server_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("MOTO_SERVER") {
+        return PathBuf::from(p);
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/moto_server");
+    if venv.is_file() {
+        return venv;
+    }
+    PathBuf::from("moto_server")
+}
+
+/// Fake credentials and region for talking to moto.
+pub const AWS_ENV: [(&str, &str); 4] = [
+    ("AWS_ACCESS_KEY_ID", "testing"),
+    ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ("AWS_REGION", "us-east-1"),
+    ("AWS_DEFAULT_REGION", "us-east-1"),
+];
+
+impl Moto {
+    /// Starts moto on a free port and waits until it answers.
+    pub async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        let bin = moto_server_binary();
+        let child = Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("starting {} failed ({e}); `make test` installs moto into .venv", bin.display())
+            });
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        loop {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "moto did not start within 30 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self { child, endpoint }
+    }
+
+    /// The environment a function needs to use this moto for Secrets Manager.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> =
+            AWS_ENV.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        env.push(("AWS_ENDPOINT_URL_SECRETS_MANAGER".into(), self.endpoint.clone()));
+        env
+    }
+
+    /// An SDK client for this moto.
+    pub async fn client(&self) -> aws_sdk_secretsmanager::Client {
+        let creds = aws_sdk_secretsmanager::config::Credentials::new("testing", "testing", None, None, "test");
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
+        let conf = aws_sdk_secretsmanager::Config::builder()
+            .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+            .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
+            .credentials_provider(creds)
+            .endpoint_url(&self.endpoint)
+            .http_client(http)
+            .build();
+        aws_sdk_secretsmanager::Client::from_conf(conf)
+    }
+
+    /// Stops moto (to test a warm function riding out an outage).
+    pub async fn stop(&mut self) {
+        let _ = self.child.kill().await;
+    }
+}
