@@ -50,6 +50,11 @@ impl Env {
         Self { vars: pairs.into_iter().map(|(k, v)| (k.into(), Some(v.into()))).collect() }
     }
 
+    /// Sets (or overrides) one variable in this snapshot.
+    pub fn set(&mut self, var: &str, value: impl Into<String>) {
+        self.vars.insert(var.to_owned(), Some(value.into()));
+    }
+
     /// Reads `var`; unset and empty both mean "not given", since SAM passes "" for an empty
     /// parameter.
     pub fn optional(&self, var: &'static str) -> Result<Option<String>, ConfigError> {

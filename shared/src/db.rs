@@ -240,6 +240,12 @@ impl Db {
         &self.cfg
     }
 
+    /// Closes the pool: idle connections end cleanly (before the local server stops its
+    /// PostgreSQL, say).
+    pub fn close(&self) {
+        self.pool().close();
+    }
+
     fn pool(&self) -> Pool {
         match self.pool.read() {
             Ok(p) => p.clone(),

@@ -32,9 +32,14 @@ impl State {
     }
 }
 
+/// The route this function serves.
+pub const ROUTE: &str = "/health";
+/// The methods it accepts.
+pub const METHODS: &[Method] = &[Method::GET, Method::HEAD];
+
 /// The handler.
 pub async fn handle(state: &State, req: Request) -> Response<Body> {
-    http::respond("/health", &req, &[Method::GET, Method::HEAD], check(state)).await
+    http::respond(ROUTE, &req, METHODS, check(state)).await
 }
 
 async fn check(state: &State) -> Result<Response<Body>, ApiError> {

@@ -54,9 +54,14 @@ impl State {
     }
 }
 
+/// The route this function serves.
+pub const ROUTE: &str = "/login";
+/// The methods it accepts.
+pub const METHODS: &[Method] = &[Method::POST];
+
 /// The handler.
 pub async fn handle(state: &State, req: Request) -> Response<Body> {
-    http::respond("/login", &req, &[Method::POST], login(state, &req)).await
+    http::respond(ROUTE, &req, METHODS, login(state, &req)).await
 }
 
 /// A string member that must be a string when present (null is a wrong type, not absence).

@@ -43,9 +43,14 @@ impl State {
     }
 }
 
+/// The route this function serves.
+pub const ROUTE: &str = "/profile";
+/// The methods it accepts.
+pub const METHODS: &[Method] = &[Method::GET];
+
 /// The handler.
 pub async fn handle(state: &State, req: Request) -> Response<Body> {
-    http::respond("/profile", &req, &[Method::GET], profile(state, &req)).await
+    http::respond(ROUTE, &req, METHODS, profile(state, &req)).await
 }
 
 fn refused(reason: TokenError) -> ApiError {

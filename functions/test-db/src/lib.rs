@@ -33,9 +33,14 @@ impl State {
     }
 }
 
+/// The route this function serves.
+pub const ROUTE: &str = "/test-db";
+/// The methods it accepts.
+pub const METHODS: &[Method] = &[Method::GET];
+
 /// The handler.
 pub async fn handle(state: &State, req: Request) -> Response<Body> {
-    http::respond("/test-db", &req, &[Method::GET], test(state)).await
+    http::respond(ROUTE, &req, METHODS, test(state)).await
 }
 
 async fn test(state: &State) -> Result<Response<Body>, ApiError> {

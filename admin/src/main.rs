@@ -1,0 +1,382 @@
+//! `auth-admin`: the command an operator needs to run the service at all (there is no sign-up
+//! endpoint): schema migrations and user management, against DATABASE_URL (or
+//! DATABASE_SECRET_ARN, as the functions read it).
+//!
+//! Passwords are read from stdin (`--password-stdin`) or a hidden prompt, never from argv, where
+//! any user on the machine could read them in the process list.
+
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+
+use auth_shared::config::{ConfigError, DbConfig, Env, pbkdf2_iterations};
+use auth_shared::db::{Db, DbError};
+use auth_shared::password::{self, MAX_PASSWORD_CHARS, MIN_NEW_PASSWORD_CHARS, Policy};
+use auth_shared::tokio_postgres::error::SqlState;
+use auth_shared::users::{self, NewUser, User};
+use clap::{Parser, Subcommand};
+use time::format_description::well_known::Rfc3339;
+
+/// Migrations and user management for the auth service.
+#[derive(Parser)]
+#[command(name = "auth-admin", version, about, after_help = EXIT_CODES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+const EXIT_CODES: &str = "Exit codes: 0 done, 1 unexpected error, 2 usage, 3 already exists, \
+4 no such user, 5 invalid input (e.g. a password under 8 characters), 6 database unreachable, \
+7 configuration error.\nEnvironment: DATABASE_URL (or DATABASE_SECRET_ARN and DATABASE_HOST...), \
+PBKDF2_ITERATIONS.";
+
+#[derive(Subcommand)]
+enum Command {
+    /// Apply pending schema migrations (idempotent; safe against a live database).
+    Migrate,
+    /// Manage accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account; the password comes from a hidden prompt or --password-stdin.
+    Create {
+        /// Username: 1 to 128 characters, no '@', no spaces.
+        #[arg(long)]
+        username: String,
+        /// Email address.
+        #[arg(long)]
+        email: String,
+        /// Display name.
+        #[arg(long)]
+        full_name: Option<String>,
+        /// Read the password from the first line of stdin instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a new password (ends every token issued before now).
+    SetPassword {
+        /// Username or email.
+        user: String,
+        /// Read the password from the first line of stdin instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Disable an account: its logins fail and its tokens stop working.
+    Disable {
+        /// Username or email.
+        user: String,
+    },
+    /// Enable a disabled account.
+    Enable {
+        /// Username or email.
+        user: String,
+    },
+    /// Delete an account.
+    Delete {
+        /// Username or email.
+        user: String,
+    },
+    /// List accounts.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A failure, with its exit code.
+enum Failure {
+    Exists(String),
+    NoUser(String),
+    Invalid(String),
+    Unreachable(String),
+    Config(ConfigError),
+    Other(String),
+}
+
+impl Failure {
+    fn code(&self) -> u8 {
+        match self {
+            Self::Other(_) => 1,
+            Self::Exists(_) => 3,
+            Self::NoUser(_) => 4,
+            Self::Invalid(_) => 5,
+            Self::Unreachable(_) => 6,
+            Self::Config(_) => 7,
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            Self::Exists(m) | Self::NoUser(m) | Self::Invalid(m) | Self::Other(m) => m.clone(),
+            Self::Unreachable(m) => format!("cannot reach the database: {m}"),
+            Self::Config(e) => e.to_string(),
+        }
+    }
+}
+
+impl From<DbError> for Failure {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Unavailable(m) => Self::Unreachable(m),
+            DbError::Timeout => Self::Unreachable("no answer within DB_CONNECT_TIMEOUT_MS".into()),
+            DbError::Query(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                Self::Exists("a user with that username or email already exists".into())
+            }
+            DbError::Query(e) => Self::Other(format!("database error: {e}")),
+        }
+    }
+}
+
+impl From<ConfigError> for Failure {
+    fn from(e: ConfigError) -> Self {
+        Self::Config(e)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("auth-admin: error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("auth-admin: error: {}", f.message());
+            ExitCode::from(f.code())
+        }
+    }
+}
+
+async fn connect(env: &Env) -> Result<Db, Failure> {
+    let cfg = DbConfig::from_env(env, 1)?;
+    Db::connect(cfg).await.map_err(|e| match e {
+        auth_shared::db::DbSetupError::Config(c) => Failure::Config(c),
+        other => Failure::Unreachable(other.to_string()),
+    })
+}
+
+async fn run(command: Command) -> Result<(), Failure> {
+    let env = Env::process();
+    match command {
+        Command::Migrate => {
+            let db = connect(&env).await?;
+            let mut client = db.checkout().await?;
+            let report = auth_shared::migrate::run(&mut client)
+                .await
+                .map_err(|e| Failure::Other(e.to_string()))?;
+            for (version, name) in &report.applied {
+                println!("applied migration {version:04} {name}");
+            }
+            if report.applied.is_empty() {
+                println!("schema is up to date ({} migrations applied earlier)", report.already_applied);
+            }
+            Ok(())
+        }
+        Command::User(cmd) => user(cmd, &env).await,
+    }
+}
+
+async fn user(cmd: UserCommand, env: &Env) -> Result<(), Failure> {
+    let policy = Policy { iterations: pbkdf2_iterations(env)? };
+    match cmd {
+        UserCommand::Create { username, email, full_name, password_stdin } => {
+            check_username(&username)?;
+            check_email(&email)?;
+            if let Some(n) = &full_name {
+                check_text("full name", n, 200)?;
+            }
+            let db = connect(env).await?;
+            let password = read_password(password_stdin)?;
+            let hash = password::hash(&password, policy);
+            let created = db
+                .run(move |c| {
+                    let (u, e, n, h) = (username.clone(), email.clone(), full_name.clone(), hash.clone());
+                    Box::pin(async move {
+                        let new = NewUser { username: &u, email: &e, full_name: n.as_deref(), password_hash: &h };
+                        users::create(c, &new).await
+                    })
+                })
+                .await?;
+            println!("created user {} <{}> (id {})", created.username, created.email, created.id);
+            Ok(())
+        }
+        UserCommand::SetPassword { user, password_stdin } => {
+            let db = connect(env).await?;
+            let password = read_password(password_stdin)?;
+            let hash = password::hash(&password, policy);
+            let who = user.clone();
+            let found = db
+                .run(move |c| {
+                    let (u, h) = (who.clone(), hash.clone());
+                    Box::pin(async move { users::set_password(c, &u, &h).await })
+                })
+                .await?;
+            done(found, &user, "password set; tokens issued before now no longer work")
+        }
+        UserCommand::Disable { user } => set_disabled(env, user, true).await,
+        UserCommand::Enable { user } => set_disabled(env, user, false).await,
+        UserCommand::Delete { user } => {
+            let db = connect(env).await?;
+            let who = user.clone();
+            let found = db
+                .run(move |c| {
+                    let u = who.clone();
+                    Box::pin(async move { users::delete(c, &u).await })
+                })
+                .await?;
+            done(found, &user, "deleted")
+        }
+        UserCommand::List { json } => {
+            let db = connect(env).await?;
+            let all = db.run(|c| Box::pin(async move { users::list(c).await })).await?;
+            if json {
+                let docs: Vec<serde_json::Value> = all.iter().map(user_json).collect();
+                println!("{}", serde_json::to_string_pretty(&docs).unwrap_or_default());
+            } else {
+                print_table(&all);
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn set_disabled(env: &Env, user: String, disabled: bool) -> Result<(), Failure> {
+    let db = connect(env).await?;
+    let who = user.clone();
+    let found = db
+        .run(move |c| {
+            let u = who.clone();
+            Box::pin(async move { users::set_disabled(c, &u, disabled).await })
+        })
+        .await?;
+    done(found, &user, if disabled { "disabled" } else { "enabled" })
+}
+
+fn done(found: bool, user: &str, what: &str) -> Result<(), Failure> {
+    if !found {
+        return Err(Failure::NoUser(format!("no user with username or email {user:?}")));
+    }
+    println!("{user}: {what}");
+    Ok(())
+}
+
+fn rfc3339(t: Option<time::OffsetDateTime>) -> Option<String> {
+    t.and_then(|t| t.format(&Rfc3339).ok())
+}
+
+fn user_json(u: &User) -> serde_json::Value {
+    serde_json::json!({
+        "id": u.id.to_string(),
+        "username": u.username,
+        "email": u.email,
+        "full_name": u.full_name,
+        "created_at": rfc3339(Some(u.created_at)),
+        "password_changed_at": rfc3339(Some(u.password_changed_at)),
+        "last_login_at": rfc3339(u.last_login_at),
+        "disabled_at": rfc3339(u.disabled_at),
+    })
+}
+
+fn print_table(all: &[User]) {
+    let rows: Vec<[String; 5]> = all
+        .iter()
+        .map(|u| {
+            [
+                u.username.clone(),
+                u.email.clone(),
+                u.full_name.clone().unwrap_or_default(),
+                if u.is_active() { "active".into() } else { "disabled".into() },
+                rfc3339(u.last_login_at).unwrap_or_else(|| "never".into()),
+            ]
+        })
+        .collect();
+    let head = ["USERNAME", "EMAIL", "FULL NAME", "STATUS", "LAST LOGIN"];
+    let width = |i: usize| rows.iter().map(|r| r[i].chars().count()).chain([head[i].len()]).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..5).map(width).collect();
+    let line = |cells: [&str; 5]| {
+        let padded: Vec<String> =
+            cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}", w = *w)).collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(head);
+    for r in &rows {
+        line([&r[0], &r[1], &r[2], &r[3], &r[4]]);
+    }
+    println!("({} user{})", rows.len(), if rows.len() == 1 { "" } else { "s" });
+}
+
+fn check_text(what: &str, s: &str, max: usize) -> Result<(), Failure> {
+    let n = s.chars().count();
+    if n == 0 || n > max {
+        return Err(Failure::Invalid(format!("{what} must be 1 to {max} characters")));
+    }
+    if s.chars().any(char::is_control) {
+        return Err(Failure::Invalid(format!("{what} must not contain control characters")));
+    }
+    Ok(())
+}
+
+fn check_username(u: &str) -> Result<(), Failure> {
+    check_text("username", u, 128)?;
+    if u.contains('@') {
+        return Err(Failure::Invalid("username must not contain '@' (it is how emails are told apart)".into()));
+    }
+    if u.chars().any(char::is_whitespace) {
+        return Err(Failure::Invalid("username must not contain spaces".into()));
+    }
+    Ok(())
+}
+
+fn check_email(e: &str) -> Result<(), Failure> {
+    check_text("email", e, 320)?;
+    let valid = match e.rsplit_once('@') {
+        Some((local, domain)) => !local.is_empty() && !domain.is_empty() && !domain.contains('@'),
+        None => false,
+    };
+    if !valid || e.chars().any(char::is_whitespace) {
+        return Err(Failure::Invalid(format!("{e:?} is not an email address")));
+    }
+    Ok(())
+}
+
+/// Reads a new password from stdin's first line or a hidden prompt (asked twice), and checks
+/// its length.
+fn read_password(from_stdin: bool) -> Result<String, Failure> {
+    let password = if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| Failure::Invalid(format!("reading the password from stdin: {e}")))?;
+        line.strip_suffix('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).unwrap_or(&line).to_owned()
+    } else {
+        if !std::io::stdin().is_terminal() {
+            return Err(Failure::Invalid("no terminal to prompt on; pass --password-stdin".into()));
+        }
+        let first = rpassword::prompt_password("New password: ")
+            .map_err(|e| Failure::Invalid(format!("reading the password: {e}")))?;
+        let again = rpassword::prompt_password("Repeat it: ")
+            .map_err(|e| Failure::Invalid(format!("reading the password: {e}")))?;
+        if first != again {
+            return Err(Failure::Invalid("the two passwords differ".into()));
+        }
+        first
+    };
+    let n = password.chars().count();
+    if n < MIN_NEW_PASSWORD_CHARS {
+        return Err(Failure::Invalid(format!(
+            "the password is too weak: it needs at least {MIN_NEW_PASSWORD_CHARS} characters"
+        )));
+    }
+    if n > MAX_PASSWORD_CHARS {
+        return Err(Failure::Invalid(format!("the password is longer than {MAX_PASSWORD_CHARS} characters")));
+    }
+    Ok(password)
+}
