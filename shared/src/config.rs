@@ -261,19 +261,14 @@ impl KeySource {
     pub fn from_env(env: &Env) -> Result<Option<Self>, ConfigError> {
         let arn = env.optional("SECRET_ARN")?;
         let key = env.optional("SECRET_KEY")?;
+        // Checked even when unused, so a typo shows at start-up rather than after a switch.
+        let cache_ttl =
+            Duration::from_secs(env.integer("SECRET_CACHE_TTL_SECONDS", 300u64, 0, 86_400)?);
         match (arn, key) {
             (Some(_), Some(_)) => {
                 Err(ConfigError::new("SECRET_KEY", "and SECRET_ARN are both set; set only one"))
             }
-            (Some(arn), None) => Ok(Some(Self::SecretsManager {
-                arn,
-                cache_ttl: Duration::from_secs(env.integer(
-                    "SECRET_CACHE_TTL_SECONDS",
-                    300u64,
-                    0,
-                    86_400,
-                )?),
-            })),
+            (Some(arn), None) => Ok(Some(Self::SecretsManager { arn, cache_ttl })),
             (None, Some(key)) => {
                 if env.in_lambda() {
                     return Err(ConfigError::new(

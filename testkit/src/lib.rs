@@ -2,6 +2,7 @@
 //! emulator that drives the real function binaries, Lambda event builders, moto for Secrets
 //! Manager, and an HTTP client for the local server.
 
+pub mod app;
 pub mod client;
 pub mod events;
 pub mod moto;

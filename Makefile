@@ -1,0 +1,42 @@
+# The two commands a new user needs:
+#   make run    run the service locally (auth-local, with its own PostgreSQL)
+#   make test   set up everything the tests need, then run the whole suite
+# See README.md.
+
+VENV   := .venv
+CARGO  ?= cargo
+# nextest when installed (per-test processes, timeouts), plain cargo test otherwise.
+RUNNER := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo "$(CARGO) nextest run --workspace --no-fail-fast" || echo "$(CARGO) test --workspace --no-fail-fast")
+
+.PHONY: run test tools build sam-build lint-template bench clean-tools
+
+run:
+	$(CARGO) run -p auth-local --
+
+test: tools
+	$(CARGO) build --workspace --bins --tests
+	./target/debug/tempdb -- $(RUNNER)
+
+build:
+	$(CARGO) build --workspace --bins
+
+# Python tools for the tests, in .venv (redone when requirements-test.txt changes), and
+# Chromium for the CORS browser test when it is missing and we may install packages.
+tools: $(VENV)/.installed
+	@command -v chromium >/dev/null 2>&1 || ./scripts/install-chromium
+
+$(VENV)/.installed: requirements-test.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-test.txt
+	touch $@
+
+# `sam build` of the four functions for arm64 (cargo-lambda + zig from .venv; no Docker).
+sam-build: tools
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/sam build --beta-features
+
+lint-template: tools
+	$(VENV)/bin/cfn-lint template.yaml
+	AWS_DEFAULT_REGION=us-east-1 $(VENV)/bin/sam validate --lint
+
+clean-tools:
+	rm -rf $(VENV)
