@@ -5,6 +5,7 @@
 pub mod app;
 pub mod client;
 pub mod events;
+pub mod local;
 pub mod moto;
 pub mod pg;
 pub mod runtime_api;

@@ -69,6 +69,14 @@ pub const TEST_POLICY: Policy = Policy { iterations: 100_000 };
 impl TestDb {
     /// Creates the database and applies the migrations.
     pub async fn new() -> Self {
+        let db = Self::empty().await;
+        let mut c = connect(&db.url).await;
+        auth_shared::migrate::run(&mut c).await.unwrap_or_else(|e| panic!("migrations failed: {e}"));
+        db
+    }
+
+    /// Creates the database without applying the migrations.
+    pub async fn empty() -> Self {
         let admin = server_url();
         let name = format!("t_{}", Uuid::from_bytes(auth_shared::random::bytes()).simple());
         let client = connect(&admin).await;
@@ -76,10 +84,7 @@ impl TestDb {
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .await
             .unwrap_or_else(|e| panic!("CREATE DATABASE failed: {e}"));
-        let url = with_dbname(&admin, &name);
-        let mut c = connect(&url).await;
-        auth_shared::migrate::run(&mut c).await.unwrap_or_else(|e| panic!("migrations failed: {e}"));
-        Self { url, name }
+        Self { url: with_dbname(&admin, &name), name }
     }
 
     /// A plain client for direct SQL.

@@ -1,0 +1,188 @@
+//! `auth-admin` exercised as a process against a real PostgreSQL: migrations (idempotent, and
+//! safe when several run at once), user management, and the exit code of every failure.
+
+use std::process::Stdio;
+
+use auth_shared::password::{self, Verdict};
+use serde_json::Value;
+use testkit::TestDb;
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_auth-admin");
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+async fn admin(url: Option<&str>, args: &[&str], stdin: Option<&str>) -> Run {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("PBKDF2_ITERATIONS", "100000")
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(url) = url {
+        cmd.env("DATABASE_URL", url);
+    }
+    let mut child = cmd.spawn().unwrap();
+    if let Some(input) = stdin {
+        let mut pipe = child.stdin.take().unwrap();
+        pipe.write_all(input.as_bytes()).await.unwrap();
+        drop(pipe);
+    }
+    let out = child.wait_with_output().await.unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    }
+}
+
+async fn stored_hash(db: &TestDb, username: &str) -> String {
+    db.client()
+        .await
+        .query_one("SELECT password_hash FROM users WHERE username = $1", &[&username])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn migrate_applies_once_and_then_is_a_no_op() {
+    let db = TestDb::empty().await;
+    let first = admin(Some(&db.url), &["migrate"], None).await;
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert!(first.stdout.contains("applied migration 0001 users"), "{}", first.stdout);
+    assert!(first.stdout.contains("applied migration 0002 login_throttle"), "{}", first.stdout);
+    let again = admin(Some(&db.url), &["migrate"], None).await;
+    assert_eq!(again.code, 0);
+    assert!(again.stdout.contains("up to date"), "{}", again.stdout);
+    let rows = db.client().await.query("SELECT version FROM schema_migrations ORDER BY 1", &[]).await.unwrap();
+    assert_eq!(rows.iter().map(|r| r.get::<_, i32>(0)).collect::<Vec<_>>(), vec![1, 2]);
+}
+
+#[tokio::test]
+async fn concurrent_migrations_do_not_collide() {
+    let db = TestDb::empty().await;
+    let handles: Vec<_> = (0..6)
+        .map(|_| {
+            let url = db.url.clone();
+            tokio::spawn(async move { admin(Some(&url), &["migrate"], None).await })
+        })
+        .collect();
+    let mut runs = Vec::new();
+    for h in handles {
+        runs.push(h.await.unwrap());
+    }
+    let mut applied = 0;
+    for r in &runs {
+        assert_eq!(r.code, 0, "stdout {} stderr {}", r.stdout, r.stderr);
+        applied += r.stdout.matches("applied migration").count();
+    }
+    assert_eq!(applied, 2, "each migration applied exactly once across six concurrent runs");
+}
+
+#[tokio::test]
+async fn user_lifecycle() {
+    let db = TestDb::new().await;
+    let url = Some(db.url.as_str());
+    let r = admin(url, &["user", "create", "--username", "alice", "--email", "alice@example.com", "--full-name", "Alice A", "--password-stdin"], Some("first password 1\n")).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("created user alice <alice@example.com>"), "{}", r.stdout);
+    let hash = stored_hash(&db, "alice").await;
+    assert!(hash.starts_with("$pbkdf2-sha256$i=100000,l=32$"), "{hash}");
+    assert!(matches!(password::verify("first password 1", &hash, testkit::pg::TEST_POLICY), Verdict::Match { .. }));
+
+    let r = admin(url, &["user", "set-password", "ALICE@example.com", "--password-stdin"], Some("second password 2\r\n")).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let hash = stored_hash(&db, "alice").await;
+    assert!(matches!(password::verify("second password 2", &hash, testkit::pg::TEST_POLICY), Verdict::Match { .. }));
+    assert_eq!(password::verify("first password 1", &hash, testkit::pg::TEST_POLICY), Verdict::Mismatch);
+
+    assert_eq!(admin(url, &["user", "disable", "alice"], None).await.code, 0);
+    let list = admin(url, &["user", "list", "--json"], None).await;
+    let users: Value = serde_json::from_str(&list.stdout).unwrap();
+    assert_eq!(users[0]["username"], "alice");
+    assert_eq!(users[0]["full_name"], "Alice A");
+    assert!(users[0]["disabled_at"].is_string());
+    assert!(!list.stdout.contains("pbkdf2"), "no hash in the listing");
+    assert_eq!(admin(url, &["user", "enable", "alice"], None).await.code, 0);
+    let table = admin(url, &["user", "list"], None).await;
+    assert!(table.stdout.contains("alice") && table.stdout.contains("active") && table.stdout.contains("(1 user)"), "{}", table.stdout);
+
+    assert_eq!(admin(url, &["user", "delete", "alice"], None).await.code, 0);
+    let empty: Value = serde_json::from_str(&admin(url, &["user", "list", "--json"], None).await.stdout).unwrap();
+    assert_eq!(empty, Value::Array(vec![]));
+}
+
+#[tokio::test]
+async fn failures_have_their_exit_codes() {
+    let db = TestDb::new().await;
+    let url = Some(db.url.as_str());
+    let create = |u: &'static str, e: &'static str| ["user", "create", "--username", u, "--email", e, "--password-stdin"];
+    assert_eq!(admin(url, &create("alice", "alice@example.com"), Some("long enough\n")).await.code, 0);
+
+    let cases: Vec<(Option<&str>, Vec<&str>, Option<&str>, i32, &str)> = vec![
+        (url, create("ALICE", "other@example.com").to_vec(), Some("long enough\n"), 3, "already exists"),
+        (url, create("bob", "Alice@Example.com").to_vec(), Some("long enough\n"), 3, "already exists"),
+        (url, create("bob", "bob@example.com").to_vec(), Some("short\n"), 5, "at least 8 characters"),
+        (url, create("bob", "bob@example.com").to_vec(), Some(""), 5, "at least 8 characters"),
+        (url, create("bo@b", "bob@example.com").to_vec(), Some("long enough\n"), 5, "must not contain '@'"),
+        (url, create("bo b", "bob@example.com").to_vec(), Some("long enough\n"), 5, "spaces"),
+        (url, create("bob", "not-an-email").to_vec(), Some("long enough\n"), 5, "not an email"),
+        (url, vec!["user", "create", "--username", "bob", "--email", "bob@example.com"], None, 5, "--password-stdin"),
+        (url, vec!["user", "set-password", "nobody", "--password-stdin"], Some("long enough\n"), 4, "no user"),
+        (url, vec!["user", "disable", "nobody"], None, 4, "no user"),
+        (url, vec!["user", "enable", "nobody@example.com"], None, 4, "no user"),
+        (url, vec!["user", "delete", "nobody"], None, 4, "no user"),
+        (Some("postgres://u:pw-in-url@127.0.0.1:1/x?sslmode=disable"), vec!["user", "list"], None, 6, "cannot reach the database"),
+        (None, vec!["user", "list"], None, 7, "DATABASE_URL is not set"),
+        (url, vec!["user", "create", "--username", "bob", "--email", "b@x.y", "--password", "argv-password"], None, 2, "unexpected argument"),
+        (url, vec!["frobnicate"], None, 2, "unrecognized subcommand"),
+    ];
+    for (url, args, stdin, code, text) in cases {
+        let r = admin(url, &args, stdin).await;
+        assert_eq!(r.code, code, "{args:?}: {}{}", r.stdout, r.stderr);
+        assert!(r.stderr.contains(text), "{args:?}: wanted {text:?} in {}", r.stderr);
+        assert!(!r.stderr.contains("pw-in-url") && !r.stderr.contains("panicked"), "{}", r.stderr);
+    }
+}
+
+#[tokio::test]
+async fn the_hidden_prompt_asks_twice_on_a_terminal() {
+    // `script` gives the command a pseudo-terminal, as an operator's shell would.
+    let db = TestDb::new().await;
+    let cmd = format!("{BIN} user create --username carol --email carol@example.com");
+    let run = |input: &'static str| {
+        let mut c = Command::new("script");
+        c.args(["-qec", &cmd, "/dev/null"])
+            .env("DATABASE_URL", &db.url)
+            .env("PBKDF2_ITERATIONS", "100000")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        async move {
+            let mut child = c.spawn().unwrap();
+            let mut pipe = child.stdin.take().unwrap();
+            for line in input.lines() {
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                pipe.write_all(format!("{line}\n").as_bytes()).await.unwrap();
+            }
+            let out = child.wait_with_output().await.unwrap();
+            (out.status.code(), String::from_utf8_lossy(&out.stdout).to_string())
+        }
+    };
+    let (code, out) = run("one password\ntwo password").await;
+    assert_eq!(code, Some(5), "{out}");
+    assert!(out.contains("differ"), "{out}");
+    let (code, out) = run("typed password\ntyped password").await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(!out.contains("typed password"), "the prompt does not echo: {out}");
+    let hash = stored_hash(&db, "carol").await;
+    assert!(matches!(password::verify("typed password", &hash, testkit::pg::TEST_POLICY), Verdict::Match { .. }));
+}
