@@ -119,6 +119,9 @@ async fn a_password_change_or_disable_ends_old_tokens() {
     assert_eq!(new.status, 200);
     let new = new.json()["access_token"].as_str().unwrap().to_owned();
     assert_eq!(profile(bearer(&new)).await.status, 200);
+    // ...and is not dated in the future, which strict verifiers (PyJWT) would refuse.
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(new.split('.').nth(1).unwrap()).unwrap()).unwrap();
+    assert!(claims["iat"].as_i64().unwrap() <= auth_shared::token::now(), "{claims}");
 
     assert!(auth_shared::users::set_disabled(&c, "frank", true).await.unwrap());
     assert_eq!(profile(bearer(&new)).await.status, 401);

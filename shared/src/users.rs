@@ -59,6 +59,18 @@ impl User {
     pub fn is_active(&self) -> bool {
         self.disabled_at.is_none()
     }
+
+    /// See [`tokens_valid_from`].
+    pub fn tokens_valid_from(&self) -> Option<i64> {
+        tokens_valid_from(self.created_at, self.password_changed_at)
+    }
+}
+
+/// The first whole second (since the epoch) whose tokens count as issued after the last
+/// password change: tokens with an earlier `iat` are refused. `None` when the password never
+/// changed since the account was made (creation is not a change).
+pub fn tokens_valid_from(created_at: OffsetDateTime, password_changed_at: OffsetDateTime) -> Option<i64> {
+    (password_changed_at > created_at).then(|| password_changed_at.unix_timestamp() + 1)
 }
 
 /// An identifier with '@' is an email; usernames cannot contain one.
@@ -86,36 +98,57 @@ pub async fn find_by_id(c: &Client, id: Uuid) -> Result<Option<User>, Error> {
         .transpose()
 }
 
+/// What a recorded login returns: the times a token's `iat` must be weighed against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginRecord {
+    /// The database's clock at the login (the same clock as the other two).
+    pub now: OffsetDateTime,
+    /// When the account was made.
+    pub created_at: OffsetDateTime,
+    /// When its password was last set.
+    pub password_changed_at: OffsetDateTime,
+}
+
+impl LoginRecord {
+    /// See [`tokens_valid_from`].
+    pub fn tokens_valid_from(&self) -> Option<i64> {
+        tokens_valid_from(self.created_at, self.password_changed_at)
+    }
+}
+
 /// Records a successful login in one statement: sets `last_login_at`, replaces the hash with
 /// `upgraded` when given, and clears the account's failure count, but only if the account is
 /// still active and its hash is still `verified_hash` (an admin may have changed the password
-/// since it was checked). Returns `password_changed_at`, or `None` when the account changed
-/// underneath and the login must fail.
+/// since it was checked). Returns `None` when the account changed underneath and the login
+/// must fail.
 pub async fn record_login(
     c: &Client,
     id: Uuid,
     verified_hash: &str,
     upgraded: Option<&str>,
-) -> Result<Option<OffsetDateTime>, Error> {
+) -> Result<Option<LoginRecord>, Error> {
     const SQL: &str = "
         WITH updated AS (
             UPDATE users
                SET last_login_at = now(),
                    password_hash = coalesce($3, password_hash)
              WHERE id = $1 AND password_hash = $2 AND disabled_at IS NULL
-         RETURNING password_changed_at
+         RETURNING created_at, password_changed_at
         ), cleared AS (
             DELETE FROM login_throttle
              WHERE key = 'u:' || $1::text AND EXISTS (SELECT 1 FROM updated)
         )
-        SELECT password_changed_at FROM updated";
+        SELECT now(), created_at, password_changed_at FROM updated";
     let row = c
         .query_typed_opt(
             SQL,
             &[(&id, Type::UUID), (&verified_hash, Type::TEXT), (&upgraded, Type::TEXT)],
         )
         .await?;
-    row.map(|r| r.try_get(0)).transpose()
+    row.map(|r| {
+        Ok(LoginRecord { now: r.try_get(0)?, created_at: r.try_get(1)?, password_changed_at: r.try_get(2)? })
+    })
+    .transpose()
 }
 
 /// A new account's fields.

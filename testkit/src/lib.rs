@@ -53,3 +53,11 @@ pub fn binary(name: &str) -> std::path::PathBuf {
     assert!(path.is_file(), "{} is not built; run `cargo build --workspace --bins` first", path.display());
     path
 }
+
+/// The Python of the repository's `.venv` (made by `make tools`), where the test-time Python
+/// tools live.
+pub fn venv_python() -> std::path::PathBuf {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
+    assert!(p.is_file(), "{} is missing: run `make tools` (or `make test`)", p.display());
+    p
+}

@@ -18,7 +18,7 @@ use auth_shared::keys::Keys;
 use auth_shared::lambda::StartupError;
 use auth_shared::password::{self, MAX_PASSWORD_CHARS, Policy, Verdict};
 use auth_shared::throttle::{self, Gate};
-use auth_shared::users::{self, User};
+use auth_shared::users::{self, LoginRecord, User};
 use auth_shared::token;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
@@ -152,7 +152,7 @@ async fn login(state: &State, req: &Request) -> Result<Response<Body>, ApiError>
         _ => None,
     };
     match (user, succeeded) {
-        (Some(u), Some(password_changed_at)) => issue(state, &u, password_changed_at).await,
+        (Some(u), Some(record)) => issue(state, &u, record).await,
         (user, _) => {
             let (failures, key) = failures;
             let reason = match (&user, verdict) {
@@ -180,7 +180,7 @@ async fn record(
     state: &State,
     u: &User,
     upgraded: Option<String>,
-) -> Result<Option<time::OffsetDateTime>, ApiError> {
+) -> Result<Option<LoginRecord>, ApiError> {
     let (id, verified) = (u.id, u.password_hash.clone());
     Ok(state
         .db
@@ -191,14 +191,21 @@ async fn record(
         .await?)
 }
 
-async fn issue(
-    state: &State,
-    u: &User,
-    password_changed_at: time::OffsetDateTime,
-) -> Result<Response<Body>, ApiError> {
-    // Tokens issued in or before the second of the last password change are refused, so a
-    // token issued now must carry a later `iat`, even if only by a fraction of a second.
-    let iat = token::now().max(password_changed_at.unix_timestamp() + 1);
+async fn issue(state: &State, u: &User, record: LoginRecord) -> Result<Response<Body>, ApiError> {
+    // `iat` comes from the database's clock, the clock password_changed_at was set by. Tokens
+    // issued in or before the second of the last password change are refused (a whole-second
+    // `iat` cannot tell the two halves of that second apart), so a login in that same second
+    // waits for the next one rather than issue a token that would not work, or one dated in
+    // the future that strict verifiers refuse.
+    let mut iat = record.now.unix_timestamp();
+    if let Some(valid_from) = record.tokens_valid_from()
+        && iat < valid_from
+    {
+        let wait = (time::OffsetDateTime::from_unix_timestamp(valid_from).unwrap_or(record.now) - record.now)
+            .clamp(time::Duration::ZERO, time::Duration::seconds(3));
+        tokio::time::sleep(wait.unsigned_abs()).await;
+        iat = valid_from;
+    }
     let keys = state.keys.current().await;
     let access_token = token::issue(&state.tokens, &keys.current, u.id, &u.username, iat)
         .map_err(|e| ApiError::Internal(e.to_string()))?;

@@ -79,10 +79,7 @@ async fn profile(state: &State, req: &Request) -> Result<Response<Body>, ApiErro
         tracing::info!(user_id = %user.id, "token refused: account disabled");
         return Err(ApiError::InvalidToken { presented: true });
     }
-    // Creation sets password_changed_at = created_at and is not a change; after a change,
-    // tokens issued in or before its second are refused (login issues later ones).
-    let changed = user.password_changed_at > user.created_at;
-    if changed && claims.iat <= user.password_changed_at.unix_timestamp() {
+    if user.tokens_valid_from().is_some_and(|from| claims.iat < from) {
         tracing::info!(user_id = %user.id, "token refused: issued before the last password change");
         return Err(ApiError::InvalidToken { presented: true });
     }
