@@ -324,6 +324,84 @@ pub fn pbkdf2_iterations(env: &Env) -> Result<u32, ConfigError> {
 mod tests {
     use super::*;
 
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        Env::from_pairs(pairs.iter().copied())
+    }
+
+    const URL: &str = "postgres://u:p@h/db";
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let e = env(&[("DATABASE_URL", URL)]);
+        let db = DbConfig::from_env(&e, 1).unwrap();
+        assert_eq!(db.pool_max_size, 1);
+        assert_eq!(db.connect_timeout, Duration::from_millis(3000));
+        assert_eq!(db.health_timeout, Duration::from_millis(2000));
+        let t = TokenConfig::from_env(&e).unwrap();
+        assert_eq!((t.issuer.as_str(), t.audience.as_str(), t.ttl_seconds), ("auth-service", "auth-service", 3600));
+        assert_eq!(pbkdf2_iterations(&e).unwrap(), 600_000);
+        assert_eq!(KeySource::from_env(&e).unwrap(), None);
+    }
+
+    #[test]
+    fn values_are_parsed_and_ranges_enforced() {
+        let e = env(&[("TOKEN_TTL_SECONDS", " 60 "), ("PBKDF2_ITERATIONS", "100000"), ("JWT_ISSUER", "me")]);
+        assert_eq!(TokenConfig::from_env(&e).unwrap().ttl_seconds, 60);
+        assert_eq!(TokenConfig::from_env(&e).unwrap().issuer, "me");
+        assert_eq!(pbkdf2_iterations(&e).unwrap(), 100_000);
+        for (var, value) in [
+            ("TOKEN_TTL_SECONDS", "59"),
+            ("TOKEN_TTL_SECONDS", "86401"),
+            ("TOKEN_TTL_SECONDS", "1e3"),
+            ("PBKDF2_ITERATIONS", "99999"),
+            ("PBKDF2_ITERATIONS", "20000000"),
+        ] {
+            let e = env(&[(var, value)]);
+            let err = TokenConfig::from_env(&e).err().or_else(|| pbkdf2_iterations(&e).err()).unwrap();
+            assert_eq!(err.var, var, "{value}");
+        }
+        let e = env(&[("DATABASE_URL", URL), ("DB_POOL_MAX_SIZE", "0")]);
+        assert_eq!(DbConfig::from_env(&e, 1).unwrap_err().var, "DB_POOL_MAX_SIZE");
+    }
+
+    #[test]
+    fn empty_means_unset_and_sources_are_exclusive() {
+        let e = env(&[("DATABASE_URL", ""), ("SECRET_KEY", "  ")]);
+        assert_eq!(DbConfig::from_env(&e, 1).unwrap_err().var, "DATABASE_URL");
+        assert_eq!(KeySource::from_env(&e).unwrap(), None);
+        let both = env(&[("DATABASE_URL", URL), ("DATABASE_SECRET_ARN", "arn")]);
+        assert!(DbConfig::from_env(&both, 1).unwrap_err().problem.contains("both set"));
+        let secret = env(&[("DATABASE_SECRET_ARN", "arn"), ("DATABASE_HOST", "h"), ("DATABASE_PORT", "6432")]);
+        let DbSource::Secret(s) = DbConfig::from_env(&secret, 1).unwrap().source else { panic!() };
+        assert_eq!((s.host.as_deref(), s.port), (Some("h"), Some(6432)));
+        let bad_mode = env(&[("DATABASE_SECRET_ARN", "arn"), ("DATABASE_SSLMODE", "verify-full")]);
+        assert_eq!(DbConfig::from_env(&bad_mode, 1).unwrap_err().var, "DATABASE_SSLMODE");
+    }
+
+    #[test]
+    fn secret_key_is_local_only() {
+        let key = "k".repeat(32);
+        let local = env(&[("SECRET_KEY", &key)]);
+        assert_eq!(KeySource::from_env(&local).unwrap(), Some(KeySource::Local(key.clone().into_bytes())));
+        for lambda in [
+            env(&[("SECRET_KEY", &key), ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")]),
+            env(&[("SECRET_KEY", &key), ("AWS_EXECUTION_ENV", "AWS_Lambda_rust")]),
+        ] {
+            assert!(lambda.in_lambda());
+            assert!(KeySource::from_env(&lambda).unwrap_err().problem.contains("refused inside AWS Lambda"));
+        }
+        let sam = env(&[("SECRET_KEY", &key), ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"), ("AWS_SAM_LOCAL", "true")]);
+        assert!(!sam.in_lambda());
+        assert!(KeySource::from_env(&sam).is_ok());
+        let arn = env(&[("SECRET_ARN", "arn:aws:secretsmanager:x"), ("SECRET_CACHE_TTL_SECONDS", "60")]);
+        assert_eq!(
+            KeySource::require_from_env(&arn).unwrap(),
+            KeySource::SecretsManager { arn: "arn:aws:secretsmanager:x".into(), cache_ttl: Duration::from_secs(60) }
+        );
+        assert_eq!(KeySource::require_from_env(&env(&[])).unwrap_err().var, "SECRET_ARN");
+        assert!(!format!("{:?}", KeySource::Local(key.clone().into_bytes())).contains(&key));
+    }
+
     #[test]
     fn key_length_is_checked() {
         assert!(check_key_length("SECRET_KEY", &[0; 31]).is_err());
