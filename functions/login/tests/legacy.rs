@@ -1,0 +1,57 @@
+//! Moving an existing users table over: hashes made by the real Werkzeug, Django and passlib
+//! (generated at test time in the test virtual environment) verify, wrong passwords do not,
+//! and a successful login replaces each with a current-policy PHC hash.
+
+use std::path::Path;
+
+use auth_shared::password::{self, Scheme, Verdict};
+use serde_json::{Value, json};
+use testkit::app::Parts;
+
+fn library_hashes() -> Vec<Value> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../e2e/python/legacy_hashes.py");
+    let out = std::process::Command::new(testkit::venv_python()).arg(script).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice::<Value>(&out.stdout).unwrap().as_array().unwrap().clone()
+}
+
+#[test]
+fn hashes_from_the_real_libraries_verify() {
+    let policy = testkit::pg::TEST_POLICY;
+    let vectors = library_hashes();
+    assert!(vectors.len() >= 30);
+    for v in vectors {
+        let (lib, pw, stored) = (v["library"].as_str().unwrap(), v["password"].as_str().unwrap(), v["hash"].as_str().unwrap());
+        assert_eq!(password::verify(pw, stored, policy), Verdict::Match { needs_upgrade: true }, "{lib}: {stored}");
+        assert_eq!(password::verify(&format!("{pw}x"), stored, policy), Verdict::Mismatch, "{lib}");
+        let scheme = password::parse(stored).unwrap().scheme;
+        let want = if lib.starts_with("werkzeug") { Scheme::Werkzeug } else if lib.starts_with("django") { Scheme::Django } else { Scheme::Passlib };
+        assert_eq!(scheme, want, "{lib}");
+    }
+}
+
+#[tokio::test]
+async fn a_login_upgrades_each_legacy_hash() {
+    let p = Parts::new(2).await;
+    let state = login::State::new(p.db.clone(), p.keys.clone(), p.tokens.clone(), p.policy);
+    let vectors: Vec<Value> = library_hashes().into_iter().filter(|v| v["password"] == "correct horse battery staple").collect();
+    for (i, v) in vectors.iter().enumerate() {
+        let name = format!("user{i}");
+        p.test_db.create_user_with_hash(&name, &format!("{name}@example.com"), v["hash"].as_str().unwrap()).await;
+        let login = |pw: &str| {
+            let body = json!({"username": name, "password": pw}).to_string();
+            testkit::request("POST", "/login", &[("content-type", "application/json")], &body)
+        };
+        let (status, _, _) = testkit::read(login::handle(&state, login("wrong password")).await);
+        assert_eq!(status, 401, "{}", v["library"]);
+        let (status, _, body) = testkit::read(login::handle(&state, login("correct horse battery staple")).await);
+        assert_eq!(status, 200, "{}: {body}", v["library"]);
+        let c = p.test_db.client().await;
+        let stored: String = c.query_one("SELECT password_hash FROM users WHERE username = $1", &[&name]).await.unwrap().get(0);
+        let parsed = password::parse(&stored).unwrap();
+        assert_eq!((parsed.scheme, parsed.iterations), (Scheme::Phc, p.policy.iterations), "{}", v["library"]);
+        assert_eq!(password::verify("correct horse battery staple", &stored, p.policy), Verdict::Match { needs_upgrade: false });
+        let (status, _, _) = testkit::read(login::handle(&state, login("correct horse battery staple")).await);
+        assert_eq!(status, 200, "the upgraded hash works: {}", v["library"]);
+    }
+}
