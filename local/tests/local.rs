@@ -198,3 +198,27 @@ async fn oversized_bodies_get_413() {
         assert_eq!((r.status, r.json()["error"].as_str()), (413, Some("payload_too_large")), "{size}");
     }
 }
+
+#[tokio::test]
+async fn header_floods_are_refused_without_harm() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let db = TestDb::new().await;
+    let server = LocalServer::start(Path::new(BIN), &[("DATABASE_URL", &db.url), ("SECRET_KEY", KEY)]).await.unwrap();
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    for (case, extra) in [
+        ("500 headers", (0..500).map(|i| format!("x-flood-{i}: {i}\r\n")).collect::<String>()),
+        ("one 200 KiB header", format!("x-big: {}\r\n", "a".repeat(200 * 1024))),
+        ("a 64 KiB Authorization header", format!("authorization: Bearer {}\r\n", "a".repeat(64 * 1024))),
+    ] {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let req = format!("GET /profile HTTP/1.1\r\nhost: x\r\n{extra}connection: close\r\n\r\n");
+        let _ = s.write_all(req.as_bytes()).await;
+        let mut resp = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut resp)).await;
+        let head = String::from_utf8_lossy(&resp[..resp.len().min(40)]).to_string();
+        assert!(head.starts_with("HTTP/1.1 4"), "{case}: {head:?}");
+    }
+    // The server is still there.
+    assert_eq!(send("GET", &server.url("/health"), &[], "").await.status, 200);
+    assert!(!server.output().contains("panicked"));
+}

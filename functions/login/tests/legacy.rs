@@ -55,3 +55,23 @@ async fn a_login_upgrades_each_legacy_hash() {
         assert_eq!(status, 200, "the upgraded hash works: {}", v["library"]);
     }
 }
+
+/// The README's SQL that rewrites raw `hashlib.pbkdf2_hmac` hashes (`<hex salt>$<hex hash>`)
+/// into PHC strings does what it says.
+#[tokio::test]
+async fn the_readme_rewrite_of_raw_hashlib_hashes_works() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md")).unwrap();
+    let start = readme.find("UPDATE users SET password_hash = format(").expect("snippet in README");
+    let sql = &readme[start..start + readme[start..].find("```").unwrap()];
+    let p = Parts::new(1).await;
+    let salt = b"0123456789abcdef";
+    let mut out = [0u8; 32];
+    auth_shared::kdf::pbkdf2_hmac_sha256(b"flask era password", salt, 260000, &mut out);
+    let raw = format!("{}${}", hex::encode(salt), hex::encode(out));
+    p.test_db.create_user_with_hash("gina", "gina@example.com", &raw).await;
+    p.test_db.client().await.batch_execute(sql).await.unwrap();
+    let stored: String =
+        p.test_db.client().await.query_one("SELECT password_hash FROM users", &[]).await.unwrap().get(0);
+    assert!(stored.starts_with("$pbkdf2-sha256$i=260000,l=32$"), "{stored}");
+    assert!(matches!(password::verify("flask era password", &stored, p.policy), Verdict::Match { .. }), "{stored}");
+}

@@ -149,3 +149,14 @@ async fn other_methods_get_405() {
         assert_eq!((status, &headers["allow"]), (405, &"GET".parse::<auth_shared::lambda_http::http::HeaderValue>().unwrap()), "{method}");
     }
 }
+
+#[tokio::test]
+async fn header_floods_get_a_401_not_a_crash() {
+    let (_p, state, _) = setup().await;
+    let names: Vec<String> = (0..2000).map(|i| format!("x-flood-{i}")).collect();
+    let huge = format!("Bearer {}", "A".repeat(100_000));
+    let mut headers: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "v")).collect();
+    headers.push(("authorization", &huge));
+    let resp = testkit::read(profile::handle(&state, testkit::request("GET", "/profile", &headers, "")).await);
+    assert_refused(&resp, true, "flood");
+}
