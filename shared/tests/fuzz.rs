@@ -73,6 +73,7 @@ proptest! {
     // 2,000 cases each in the suite; PROPTEST_CASES sets a longer run.
     #![proptest_config(ProptestConfig {
         cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2000),
+        failure_persistence: None,
         ..ProptestConfig::default()
     })]
 
@@ -141,7 +142,9 @@ proptest! {
         let i = pos.index(good.len());
         let mut bad = good.clone();
         bad.replace_range(i..=i, &replacement);
-        prop_assume!(bad != good);
+        if bad == good {
+            return Ok(());
+        }
         // base64url's last character of a segment may carry unused bits: a change there can
         // decode to the same bytes, which is the same token.
         if let Ok(c) = token::verify(&cfg(), &key, &bad, token::now()) {
