@@ -95,7 +95,7 @@ async fn run(args: Args) -> Result<(), Error> {
     };
 
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let db = Arc::new(Db::connect(DbConfig::from_env(&env, 4 * cores)?).await?);
+    let db = Arc::new(Db::connect(DbConfig::from_env(&env, 8 * cores)?).await?);
     let report = {
         let mut client = db.checkout().await?;
         auth_shared::migrate::run(&mut client).await?

@@ -305,12 +305,21 @@ impl Db {
     where
         F: for<'c> Fn(&'c mut Client) -> BoxFuture<'c, Result<T, tokio_postgres::Error>>,
     {
+        self.run_within(self.cfg.statement_timeout, f).await
+    }
+
+    /// [`Db::run`] with a deadline of its own, for work that holds the connection longer than
+    /// one statement (a login's transaction spans its password check).
+    pub async fn run_within<T, F>(&self, deadline: Duration, f: F) -> Result<T, DbError>
+    where
+        F: for<'c> Fn(&'c mut Client) -> BoxFuture<'c, Result<T, tokio_postgres::Error>>,
+    {
         let mut attempt = 0;
         loop {
             attempt += 1;
             let mut obj = self.checkout().await?;
             let reused = Object::metrics(&obj).recycle_count > 0;
-            match tokio::time::timeout(self.cfg.statement_timeout, f(&mut obj)).await {
+            match tokio::time::timeout(deadline, f(&mut obj)).await {
                 Ok(Ok(value)) => return Ok(value),
                 Ok(Err(e)) if is_connection_error(&e) => {
                     let _ = Object::take(obj);

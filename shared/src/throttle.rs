@@ -7,46 +7,20 @@
 //! count nor extend the wait. A success clears the count (see `users::record_login`); a count
 //! with no failure for 15 minutes starts again from zero and its row is removed.
 //!
-//! Each attempt is counted as a failure *before* the password is checked, in one atomic
-//! upsert, so concurrent attempts cannot slip past the limit: the fifth one to arrive sets the
-//! lock and the sixth is refused even while the others are still hashing.
+//! Attempts on one key are serialised: each login runs in a transaction holding a
+//! transaction-scoped advisory lock on its key from before the count is read until the outcome
+//! is written. Concurrent attempts therefore see each other's results exactly as sequential ones
+//! would: none slips past the limit, and concurrent successes never lock their own account out.
+//! The lock goes with the transaction, so a crashed attempt cannot leave it held.
 
 use tokio_postgres::types::Type;
-use tokio_postgres::{Client, Error};
+use tokio_postgres::{Error, GenericClient};
 use uuid::Uuid;
 
 /// Failures allowed before the lock starts.
 pub const FREE_FAILURES: i32 = 5;
 /// The longest lock, in seconds.
 pub const MAX_LOCK_SECONDS: u64 = 900;
-
-/// Whether an attempt may go ahead.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Gate {
-    /// Go ahead; this attempt is already counted as failure number `failures`.
-    Open {
-        /// The throttle key ('u:' || id, or 'i:' || sha256 of the identifier).
-        key: String,
-        /// The count including this attempt.
-        failures: i32,
-    },
-    /// Refused for `retry_after` more seconds.
-    Locked {
-        /// The throttle key.
-        key: String,
-        /// Whole seconds until the next attempt is allowed (at least 1).
-        retry_after: u64,
-    },
-}
-
-impl Gate {
-    /// The throttle key, safe to log (it holds no identifier in clear).
-    pub fn key(&self) -> &str {
-        match self {
-            Self::Open { key, .. } | Self::Locked { key, .. } => key,
-        }
-    }
-}
 
 /// The lock after failure `n`, in seconds (0 below the threshold).
 pub fn lock_seconds(failures: i32) -> u64 {
@@ -58,48 +32,75 @@ pub fn lock_seconds(failures: i32) -> u64 {
     }
 }
 
-/// Counts an attempt for the account `user` (or, when `None`, for `identifier`) unless its key
-/// is locked. Also removes up to 100 expired rows of other keys.
-pub async fn begin_attempt(c: &Client, user: Option<Uuid>, identifier: &str) -> Result<Gate, Error> {
+/// Takes the attempt lock for the account `user` (or, when `None`, for `identifier`) and
+/// returns its throttle key ('u:' || id, or 'i:' || sha256 of the lower-cased identifier; safe
+/// to log). Must run inside a transaction: the lock is held until it ends.
+pub async fn lock_key(c: &impl GenericClient, user: Option<Uuid>, identifier: &str) -> Result<String, Error> {
     const SQL: &str = "
-        WITH k AS (
-            SELECT CASE WHEN $1::uuid IS NULL
-                        THEN 'i:' || encode(sha256(convert_to(lower($2), 'UTF8')), 'hex')
-                        ELSE 'u:' || $1::uuid::text END AS key
-        ), attempt AS (
-            INSERT INTO login_throttle AS t (key, failures, last_failure_at)
-            SELECT key, 1, now() FROM k
-            ON CONFLICT (key) DO UPDATE
-               SET failures = CASE WHEN t.last_failure_at < now() - interval '15 minutes'
-                                   THEN 1 ELSE t.failures + 1 END,
-                   last_failure_at = now()
-             WHERE t.failures < 5
-                OR t.last_failure_at
-                   + make_interval(secs => least(900, 2 ^ least(t.failures - 5, 10))) <= now()
-            RETURNING failures
-        ), purged AS (
-            DELETE FROM login_throttle
-             WHERE key IN (SELECT key FROM login_throttle
-                            WHERE last_failure_at < now() - interval '15 minutes'
-                              AND key <> (SELECT key FROM k)
-                            ORDER BY last_failure_at LIMIT 100
-                              FOR UPDATE SKIP LOCKED)
-        )
-        SELECT k.key,
-               (SELECT failures FROM attempt),
-               (SELECT greatest(1, ceil(extract(epoch FROM t.last_failure_at
-                        + make_interval(secs => least(900, 2 ^ least(t.failures - 5, 10)))
-                        - now())))::bigint
-                  FROM login_throttle t WHERE t.key = k.key)
-          FROM k";
-    let row = c.query_typed_one(SQL, &[(&user, Type::UUID), (&identifier, Type::TEXT)]).await?;
-    let key: String = row.try_get(0)?;
-    let failures: Option<i32> = row.try_get(1)?;
-    let wait: Option<i64> = row.try_get(2)?;
-    Ok(match failures {
-        Some(failures) => Gate::Open { key, failures },
-        None => Gate::Locked { key, retry_after: wait.unwrap_or(1).clamp(1, 900) as u64 },
+        SELECT key, pg_advisory_xact_lock(hashtextextended(key, 0))::text
+          FROM (SELECT CASE WHEN $1::uuid IS NULL
+                            THEN 'i:' || encode(sha256(convert_to(lower($2), 'UTF8')), 'hex')
+                            ELSE 'u:' || $1::uuid::text END AS key) k";
+    c.query_typed_one(SQL, &[(&user, Type::UUID), (&identifier, Type::TEXT)]).await?.try_get(0)
+}
+
+/// Where a key stands, read under its lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Attempts may go ahead; `failures` consecutive failures so far (expired counts are 0).
+    Open {
+        /// Consecutive failures so far.
+        failures: i32,
+    },
+    /// Refused for `retry_after` more whole seconds (at least 1).
+    Locked {
+        /// Whole seconds until the next attempt is allowed.
+        retry_after: u64,
+    },
+}
+
+/// Reads the count of `key`. Call after [`lock_key`], in the same transaction.
+pub async fn status(c: &impl GenericClient, key: &str) -> Result<Status, Error> {
+    const SQL: &str = "
+        SELECT CASE WHEN last_failure_at < now() - interval '15 minutes' THEN 0 ELSE failures END,
+               extract(epoch FROM last_failure_at
+                       + make_interval(secs => least(900, 2 ^ least(failures - 5, 10))) - now())::float8
+          FROM login_throttle WHERE key = $1";
+    let Some(row) = c.query_typed_opt(SQL, &[(&key, Type::TEXT)]).await? else {
+        return Ok(Status::Open { failures: 0 });
+    };
+    let failures: i32 = row.try_get(0)?;
+    let remaining: f64 = row.try_get(1)?;
+    Ok(if failures >= FREE_FAILURES && remaining > 0.0 {
+        Status::Locked { retry_after: (remaining.ceil() as u64).clamp(1, MAX_LOCK_SECONDS) }
+    } else {
+        Status::Open { failures }
     })
+}
+
+/// Counts a failure for `key` (starting again from one after 15 quiet minutes); returns the
+/// new count. Call under the key's lock.
+pub async fn record_failure(c: &impl GenericClient, key: &str) -> Result<i32, Error> {
+    const SQL: &str = "
+        INSERT INTO login_throttle AS t (key, failures, last_failure_at) VALUES ($1, 1, now())
+        ON CONFLICT (key) DO UPDATE
+           SET failures = CASE WHEN t.last_failure_at < now() - interval '15 minutes'
+                               THEN 1 ELSE t.failures + 1 END,
+               last_failure_at = now()
+        RETURNING failures";
+    c.query_typed_one(SQL, &[(&key, Type::TEXT)]).await?.try_get(0)
+}
+
+/// Removes up to 100 expired counts (no failure for 15 minutes). Runs on its own, outside any
+/// attempt's transaction, and skips rows another transaction holds.
+pub async fn purge_expired(c: &impl GenericClient) -> Result<u64, Error> {
+    const SQL: &str = "
+        DELETE FROM login_throttle
+         WHERE key IN (SELECT key FROM login_throttle
+                        WHERE last_failure_at < now() - interval '15 minutes'
+                        ORDER BY last_failure_at LIMIT 100
+                          FOR UPDATE SKIP LOCKED)";
+    c.execute_typed(SQL, &[]).await
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use time::OffsetDateTime;
 use tokio_postgres::types::Type;
-use tokio_postgres::{Client, Error, Row};
+use tokio_postgres::{Error, GenericClient, Row};
 use uuid::Uuid;
 
 /// An account as stored.
@@ -80,7 +80,7 @@ pub fn is_email(identifier: &str) -> bool {
 
 /// Finds the account an identifier names: `lower(email)` when it contains '@', else
 /// `lower(username)`.
-pub async fn find_by_identifier(c: &Client, identifier: &str) -> Result<Option<User>, Error> {
+pub async fn find_by_identifier(c: &impl GenericClient, identifier: &str) -> Result<Option<User>, Error> {
     let sql = if is_email(identifier) {
         select_user!("WHERE lower(email) = lower($1)")
     } else {
@@ -90,7 +90,7 @@ pub async fn find_by_identifier(c: &Client, identifier: &str) -> Result<Option<U
 }
 
 /// Finds an account by id.
-pub async fn find_by_id(c: &Client, id: Uuid) -> Result<Option<User>, Error> {
+pub async fn find_by_id(c: &impl GenericClient, id: Uuid) -> Result<Option<User>, Error> {
     c.query_typed_opt(select_user!("WHERE id = $1"), &[(&id, Type::UUID)])
         .await?
         .as_ref()
@@ -122,7 +122,7 @@ impl LoginRecord {
 /// since it was checked). Returns `None` when the account changed underneath and the login
 /// must fail.
 pub async fn record_login(
-    c: &Client,
+    c: &impl GenericClient,
     id: Uuid,
     verified_hash: &str,
     upgraded: Option<&str>,
@@ -165,7 +165,7 @@ pub struct NewUser<'a> {
 }
 
 /// Creates an account. A duplicate username or email fails with SQLSTATE 23505.
-pub async fn create(c: &Client, u: &NewUser<'_>) -> Result<User, Error> {
+pub async fn create(c: &impl GenericClient, u: &NewUser<'_>) -> Result<User, Error> {
     let row = c
         .query_typed_one(
             concat!(
@@ -195,7 +195,7 @@ macro_rules! by_identifier {
 /// second than before, so every token issued before the change (whose `iat` is at most that
 /// second) is refused. The account's failure count is cleared. Returns false for an unknown
 /// identifier.
-pub async fn set_password(c: &Client, identifier: &str, hash: &str) -> Result<bool, Error> {
+pub async fn set_password(c: &impl GenericClient, identifier: &str, hash: &str) -> Result<bool, Error> {
     const SQL: &str = concat!(
         "WITH updated AS (UPDATE users SET password_hash = $2, password_changed_at = ",
         "greatest(now(), date_trunc('second', password_changed_at) + interval '1 second') ",
@@ -210,7 +210,7 @@ pub async fn set_password(c: &Client, identifier: &str, hash: &str) -> Result<bo
 }
 
 /// Disables or enables an account; returns false for an unknown identifier.
-pub async fn set_disabled(c: &Client, identifier: &str, disabled: bool) -> Result<bool, Error> {
+pub async fn set_disabled(c: &impl GenericClient, identifier: &str, disabled: bool) -> Result<bool, Error> {
     const SQL: &str = concat!(
         "UPDATE users SET disabled_at = CASE WHEN $2 THEN coalesce(disabled_at, now()) END WHERE ",
         by_identifier!()
@@ -220,7 +220,7 @@ pub async fn set_disabled(c: &Client, identifier: &str, disabled: bool) -> Resul
 }
 
 /// Deletes an account (and its failure count); returns false for an unknown identifier.
-pub async fn delete(c: &Client, identifier: &str) -> Result<bool, Error> {
+pub async fn delete(c: &impl GenericClient, identifier: &str) -> Result<bool, Error> {
     const SQL: &str = concat!(
         "WITH deleted AS (DELETE FROM users WHERE ",
         by_identifier!(),
@@ -232,7 +232,7 @@ pub async fn delete(c: &Client, identifier: &str) -> Result<bool, Error> {
 }
 
 /// Every account, by username.
-pub async fn list(c: &Client) -> Result<Vec<User>, Error> {
+pub async fn list(c: &impl GenericClient) -> Result<Vec<User>, Error> {
     c.query_typed(select_user!("ORDER BY lower(username)"), &[])
         .await?
         .iter()

@@ -17,7 +17,7 @@ use auth_shared::http::{self, ApiError};
 use auth_shared::keys::Keys;
 use auth_shared::lambda::StartupError;
 use auth_shared::password::{self, MAX_PASSWORD_CHARS, Policy, Verdict};
-use auth_shared::throttle::{self, Gate};
+use auth_shared::throttle;
 use auth_shared::users::{self, LoginRecord, User};
 use auth_shared::token;
 use lambda_http::http::{Method, StatusCode};
@@ -106,61 +106,43 @@ fn credentials(body: LoginBody) -> Result<(String, String), ApiError> {
     Ok((identifier, password))
 }
 
+/// What one attempt came to.
+enum Attempt {
+    /// The key is locked; the password was not checked.
+    Locked { key: String, retry_after: u64, user: Option<User> },
+    /// Logged in.
+    Succeeded { user: User, record: LoginRecord },
+    /// Refused; `failures` is the key's count after this attempt.
+    Failed { key: String, reason: &'static str, failures: i32, user: Option<User> },
+}
+
 async fn login(state: &State, req: &Request) -> Result<Response<Body>, ApiError> {
     let (identifier, password) = credentials(http::json_body(req, SHAPE)?)?;
-
-    let lookup_id = identifier.clone();
-    let (user, gate) = state
+    let policy = state.policy;
+    // The transaction holds the key's lock across the password check, so it gets a deadline of
+    // its own: the hash plus any attempts queued before it on the same account.
+    let deadline = state.db.config().statement_timeout * 3;
+    let attempt = state
         .db
-        .run(move |c| {
-            let identifier = lookup_id.clone();
-            Box::pin(async move {
-                let user = users::find_by_identifier(c, &identifier).await?;
-                let gate = throttle::begin_attempt(c, user.as_ref().map(|u| u.id), &identifier).await?;
-                Ok((user, gate))
-            })
+        .run_within(deadline, move |c| {
+            let (identifier, password) = (identifier.clone(), password.clone());
+            Box::pin(async move { attempt(c, &identifier, password, policy).await })
         })
         .await?;
-    let user_id = user.as_ref().map(|u| u.id.to_string());
-
-    let failures = match gate {
-        Gate::Locked { key, retry_after } => {
+    match attempt {
+        Attempt::Succeeded { user, record } => issue(state, &user, record).await,
+        Attempt::Locked { key, retry_after, user } => {
+            let user_id = user.map(|u| u.id.to_string());
             tracing::warn!(event = "login_throttled", user_id, throttle_key = %key, retry_after, "login_throttled");
-            return Err(ApiError::TooManyAttempts { retry_after });
+            Err(ApiError::TooManyAttempts { retry_after })
         }
-        Gate::Open { failures, key } => (failures, key),
-    };
-
-    let policy = state.policy;
-    let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let (verdict, upgraded) = tokio::task::spawn_blocking(move || {
-        let verdict = match &stored {
-            Some(hash) => password::verify(&password, hash, policy),
-            None => password::verify_dummy(&password, policy),
-        };
-        let upgraded = match verdict {
-            Verdict::Match { needs_upgrade: true } => Some(password::hash(&password, policy)),
-            _ => None,
-        };
-        (verdict, upgraded)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(format!("password check did not complete: {e}")))?;
-
-    let succeeded = match (&user, verdict) {
-        (Some(u), Verdict::Match { .. }) if u.is_active() => record(state, u, upgraded).await?,
-        _ => None,
-    };
-    match (user, succeeded) {
-        (Some(u), Some(record)) => issue(state, &u, record).await,
-        (user, _) => {
-            let (failures, key) = failures;
-            let reason = match (&user, verdict) {
-                (None, _) => "unknown_identifier",
-                (Some(u), Verdict::Match { .. }) if !u.is_active() => "disabled",
-                (Some(_), Verdict::Match { .. }) => "changed_concurrently",
-                (Some(_), Verdict::Mismatch) => "wrong_password",
-            };
+        Attempt::Failed { key, reason, failures, user } => {
+            // Expired counts are removed outside the attempt's transaction and lock.
+            let purge = state.db.run(|c| Box::pin(async move { throttle::purge_expired(c).await }));
+            if let Err(e) = purge.await {
+                tracing::warn!(error = %e, "expired throttle rows could not be removed");
+            }
+            let user_id = user.map(|u| u.id.to_string());
             tracing::warn!(
                 event = "login_failed",
                 user_id,
@@ -175,20 +157,59 @@ async fn login(state: &State, req: &Request) -> Result<Response<Body>, ApiError>
     }
 }
 
-/// Records the success; `None` if the account changed since it was read.
-async fn record(
-    state: &State,
-    u: &User,
-    upgraded: Option<String>,
-) -> Result<Option<LoginRecord>, ApiError> {
-    let (id, verified) = (u.id, u.password_hash.clone());
-    Ok(state
-        .db
-        .run(move |c| {
-            let (verified, upgraded) = (verified.clone(), upgraded.clone());
-            Box::pin(async move { users::record_login(c, id, &verified, upgraded.as_deref()).await })
-        })
-        .await?)
+/// One attempt, in one transaction that holds the key's lock from reading its count to writing
+/// the outcome.
+async fn attempt(
+    c: &mut auth_shared::tokio_postgres::Client,
+    identifier: &str,
+    password: String,
+    policy: Policy,
+) -> Result<Attempt, auth_shared::tokio_postgres::Error> {
+    let tx = c.transaction().await?;
+    // The account is looked up twice: once to name the lock, then again under it, so a hash
+    // another attempt upgraded meanwhile is the one checked.
+    let id = users::find_by_identifier(&tx, identifier).await?.map(|u| u.id);
+    let key = throttle::lock_key(&tx, id, identifier).await?;
+    let user = match id {
+        Some(_) => users::find_by_identifier(&tx, identifier).await?,
+        None => None,
+    };
+    if let throttle::Status::Locked { retry_after } = throttle::status(&tx, &key).await? {
+        return Ok(Attempt::Locked { key, retry_after, user });
+    }
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    // Hashing runs on a blocking thread so it cannot stall other requests on this runtime.
+    let checked = tokio::task::spawn_blocking(move || {
+        let verdict = match &stored {
+            Some(hash) => password::verify(&password, hash, policy),
+            None => password::verify_dummy(&password, policy),
+        };
+        let upgraded = match verdict {
+            Verdict::Match { needs_upgrade: true } => Some(password::hash(&password, policy)),
+            _ => None,
+        };
+        (verdict, upgraded)
+    })
+    .await;
+    // A check that did not complete counts as a wrong password: fail closed.
+    let (verdict, upgraded) = checked.unwrap_or((Verdict::Mismatch, None));
+    let reason = match (&user, verdict) {
+        (None, _) => "unknown_identifier",
+        (Some(u), Verdict::Match { .. }) if u.is_active() => {
+            match users::record_login(&tx, u.id, &u.password_hash, upgraded.as_deref()).await? {
+                Some(record) => {
+                    tx.commit().await?;
+                    return Ok(Attempt::Succeeded { user: u.clone(), record });
+                }
+                None => "changed_concurrently",
+            }
+        }
+        (Some(_), Verdict::Match { .. }) => "disabled",
+        (Some(_), Verdict::Mismatch) => "wrong_password",
+    };
+    let failures = throttle::record_failure(&tx, &key).await?;
+    tx.commit().await?;
+    Ok(Attempt::Failed { key, reason, failures, user })
 }
 
 async fn issue(state: &State, u: &User, record: LoginRecord) -> Result<Response<Body>, ApiError> {
