@@ -2,6 +2,7 @@
 //! chain (so AWS_ENDPOINT_URL_SECRETS_MANAGER points it at a local emulator), with rustls on
 //! ring as its TLS stack.
 
+use aws_sdk_secretsmanager::config::http::HttpResponse;
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 
 /// A secret's value at one version stage.
@@ -92,12 +93,16 @@ impl SecretsClient {
     }
 }
 
-fn classify<E, R>(arn: &str, stage: &str, e: SdkError<E, R>) -> SecretError
+fn classify<E>(arn: &str, stage: &str, e: SdkError<E, HttpResponse>) -> SecretError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     let arn = arn.to_owned();
+    // A 403 is a refusal whatever its body says (some emulators answer in XML).
+    if e.raw_response().is_some_and(|r| r.status().as_u16() == 403) {
+        let code = e.code().unwrap_or("AccessDenied (HTTP 403)").to_owned();
+        return SecretError::Denied { arn, code };
+    }
     match e.code() {
         Some("ResourceNotFoundException") => SecretError::NotFound { arn, stage: stage.to_owned() },
         Some(code @ ("AccessDeniedException" | "AccessDenied" | "UnrecognizedClientException"

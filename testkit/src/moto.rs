@@ -37,6 +37,39 @@ pub const AWS_ENV: [(&str, &str); 4] = [
 impl Moto {
     /// Starts moto on a free port and waits until it answers.
     pub async fn start() -> Self {
+        Self::start_with_env(&[]).await
+    }
+
+    /// Starts moto enforcing IAM after its first three requests (which set things up: see
+    /// [`Moto::create_secret_and_powerless_user`]).
+    pub async fn start_with_iam() -> Self {
+        Self::start_with_env(&[("INITIAL_NO_AUTH_ACTION_COUNT", "3")]).await
+    }
+
+    /// On a moto from [`Moto::start_with_iam`]: creates a secret and an IAM user with no
+    /// policy at all (three requests, before enforcement starts); returns the secret's ARN and
+    /// the user's access key id and secret key.
+    pub async fn create_secret_and_powerless_user(&self, name: &str, value: &str) -> (String, String, String) {
+        let script = r#"
+import json, sys, boto3
+kw = dict(endpoint_url=sys.argv[1], region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+arn = boto3.client("secretsmanager", **kw).create_secret(Name=sys.argv[2], SecretString=sys.argv[3])["ARN"]
+iam = boto3.client("iam", **kw)
+iam.create_user(UserName="powerless")
+key = iam.create_access_key(UserName="powerless")["AccessKey"]
+print(json.dumps([arn, key["AccessKeyId"], key["SecretAccessKey"]]))
+"#;
+        let out = Command::new(crate::venv_python())
+            .args(["-c", script, &self.endpoint, name, value])
+            .output()
+            .await
+            .expect("python runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: Vec<String> = serde_json::from_slice(&out.stdout).expect("three strings");
+        (v[0].clone(), v[1].clone(), v[2].clone())
+    }
+
+    async fn start_with_env(env: &[(&str, &str)]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
@@ -44,6 +77,7 @@ impl Moto {
         let bin = moto_server_binary();
         let child = Command::new(&bin)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
