@@ -20,10 +20,12 @@ test: tools
 build:
 	$(CARGO) build --workspace --bins
 
-# Python tools for the tests, in .venv (redone when requirements-test.txt changes), and
-# Chromium for the CORS browser test when it is missing and we may install packages.
+# Python tools for the tests, in .venv (redone when requirements-test.txt changes),
+# Chromium for the CORS browser test when it is missing and we may install packages, and
+# the arm64 Rust target for `sam build` (installed once, before parallel builds race for it).
 tools: $(VENV)/.installed
 	@command -v chromium >/dev/null 2>&1 || ./scripts/install-chromium
+	@rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
 
 $(VENV)/.installed: requirements-test.txt
 	python3 -m venv $(VENV)
@@ -32,11 +34,11 @@ $(VENV)/.installed: requirements-test.txt
 
 # `sam build` of the four functions for arm64 (cargo-lambda + zig from .venv; no Docker).
 sam-build: tools
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/sam build --beta-features
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam build
 
 lint-template: tools
 	$(VENV)/bin/cfn-lint template.yaml
-	AWS_DEFAULT_REGION=us-east-1 $(VENV)/bin/sam validate --lint
+	AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam validate --lint
 
 clean-tools:
 	rm -rf $(VENV)

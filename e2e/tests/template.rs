@@ -1,0 +1,113 @@
+//! The SAM template, offline: cfn-lint and `sam validate --lint` are clean, its wiring keeps the
+//! service's promises (checked on the template and on the SAM translator's output), samconfig
+//! names only real parameters, and `sam build` makes four arm64 `bootstrap` binaries with
+//! cargo-lambda and no Docker.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn venv_bin(tool: &str) -> PathBuf {
+    let p = root().join(".venv/bin").join(tool);
+    assert!(p.is_file(), "{} is missing: run `make tools`", p.display());
+    p
+}
+
+fn run(cmd: &mut Command) -> (bool, String) {
+    let out = cmd
+        .current_dir(root())
+        .env("SAM_CLI_TELEMETRY", "0")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .unwrap();
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+#[test]
+fn cfn_lint_and_sam_validate_are_clean() {
+    let (ok, out) = run(Command::new(venv_bin("cfn-lint")).arg("template.yaml"));
+    assert!(ok && out.trim().is_empty(), "cfn-lint: {out}");
+    let (ok, out) = run(Command::new(venv_bin("sam")).args(["validate", "--lint"]));
+    assert!(ok && out.contains("is a valid SAM Template"), "sam validate --lint: {out}");
+    assert!(!out.to_lowercase().contains("warning"), "{out}");
+    // Plain `sam validate` needs a region and no credentials.
+    let (ok, out) = run(Command::new(venv_bin("sam")).arg("validate").env("AWS_ACCESS_KEY_ID", "").env("AWS_SECRET_ACCESS_KEY", ""));
+    assert!(ok && out.contains("is a valid SAM Template"), "sam validate: {out}");
+}
+
+#[test]
+fn the_template_wiring_keeps_the_promises() {
+    let script = root().join("e2e/python/check_template.py");
+    let (ok, out) = run(Command::new(testkit::venv_python()).arg(script).arg("template.yaml"));
+    assert!(ok && out.contains("all promises kept"), "{out}");
+}
+
+#[test]
+fn samconfig_names_only_real_parameters_and_prod_hides_test_db() {
+    let template = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    let samconfig = std::fs::read_to_string(root().join("samconfig.toml")).unwrap();
+    let mut prod = false;
+    for line in samconfig.lines() {
+        if line.starts_with('[') {
+            prod = line.starts_with("[prod.");
+        }
+        if let Some(rest) = line.strip_prefix("parameter_overrides = ") {
+            for pair in rest.trim_matches('"').split_whitespace() {
+                let (name, value) = pair.split_once('=').unwrap();
+                assert!(template.contains(&format!("\n  {name}:\n")), "samconfig sets unknown parameter {name}");
+                if prod && name == "TestDbAccess" {
+                    assert!(value == "off" || value == "iam", "prod leaves /test-db open");
+                }
+            }
+        }
+    }
+    for env in ["[dev.deploy.parameters]", "[prod.deploy.parameters]", "[default.build.parameters]"] {
+        assert!(samconfig.contains(env), "{env}");
+    }
+    assert!(samconfig.contains("beta_features = true") && samconfig.contains("parallel = true"));
+    assert!(samconfig.contains("confirm_changeset = true") && samconfig.contains("CAPABILITY_IAM"));
+    // Every parameter the README's deploy walk-through tells people to set exists.
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let deploy = readme.split("## Deploying to AWS").nth(1).expect("a deploy section").split("\n## ").next().unwrap();
+    // Parameter names appear in backticks: `DatabaseSecretArn`.
+    for quoted in deploy.split('`').skip(1).step_by(2) {
+        let word = quoted.split('=').next().unwrap_or_default();
+        let pascal = word.len() > 3
+            && word.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+            && word.chars().all(|c| c.is_ascii_alphanumeric())
+            && word.chars().skip(1).any(|c| c.is_ascii_uppercase())
+            && word.chars().any(|c| c.is_ascii_lowercase());
+        if pascal && !word.ends_with("Function") && !word.ends_with("Layer") && word != "ApiUrl" {
+            assert!(template.contains(&format!("\n  {word}:\n")), "README names parameter {word}, which the template lacks");
+        }
+    }
+}
+
+/// ELF machine of a binary: 0xB7 is AArch64.
+fn elf_machine(path: &Path) -> u16 {
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(&bytes[..4], b"\x7fELF", "{} is not ELF", path.display());
+    u16::from_le_bytes([bytes[18], bytes[19]])
+}
+
+#[test]
+fn sam_build_makes_four_arm64_bootstraps() {
+    let build_dir = std::env::temp_dir().join(format!("sam-build-{}", std::process::id()));
+    let path = format!("{}:{}", root().join(".venv/bin").display(), std::env::var("PATH").unwrap_or_default());
+    let (ok, out) = run(Command::new(venv_bin("sam"))
+        .args(["build", "--beta-features", "--build-dir"])
+        .arg(&build_dir)
+        .env("PATH", path));
+    assert!(ok && out.contains("Build Succeeded"), "sam build:\n{out}");
+    for f in ["HealthFunction", "TestDbFunction", "LoginFunction", "ProfileFunction"] {
+        let bootstrap = build_dir.join(f).join("bootstrap");
+        assert_eq!(elf_machine(&bootstrap), 0xB7, "{f} is not an arm64 binary");
+        let size = std::fs::metadata(&bootstrap).unwrap().len();
+        println!("{f}: bootstrap {size} bytes");
+    }
+    let _ = std::fs::remove_dir_all(&build_dir);
+}
