@@ -54,6 +54,7 @@ impl std::fmt::Debug for Key {
 impl Key {
     /// Wraps a secret of at least 32 bytes (checked by the caller's config loader).
     pub fn new(kid: impl Into<String>, secret: &[u8]) -> Result<Self, TokenError> {
+        hs256::install();
         if secret.len() < crate::config::MIN_KEY_BYTES {
             return Err(TokenError::KeyTooShort);
         }
@@ -98,6 +99,84 @@ pub enum TokenError {
     /// Signing failed.
     #[error("token could not be signed")]
     Signing,
+}
+
+/// jsonwebtoken's crypto, reduced to the one algorithm this service accepts. Installed as the
+/// process's provider, it refuses every other algorithm at the crypto layer too, and keeps the
+/// RSA, ECDSA and EdDSA code of the crate's `rust_crypto` backend out of the binaries.
+mod hs256 {
+    use hmac::{Hmac, KeyInit, Mac};
+    use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, KeyUtils};
+    use jsonwebtoken::errors::{ErrorKind, Result};
+    use jsonwebtoken::signature::{self, Signer, Verifier};
+    use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+
+    type HmacSha256 = Hmac<sha2::Sha256>;
+
+    struct Hs256(HmacSha256);
+
+    impl Hs256 {
+        fn new(secret: &[u8]) -> Result<Self> {
+            Ok(Self(HmacSha256::new_from_slice(secret).map_err(|_| ErrorKind::InvalidKeyFormat)?))
+        }
+    }
+
+    impl Signer<Vec<u8>> for Hs256 {
+        fn try_sign(&self, msg: &[u8]) -> std::result::Result<Vec<u8>, signature::Error> {
+            let mut mac = self.0.clone();
+            mac.update(msg);
+            Ok(mac.finalize().into_bytes().to_vec())
+        }
+    }
+
+    impl Verifier<Vec<u8>> for Hs256 {
+        fn verify(&self, msg: &[u8], sig: &Vec<u8>) -> std::result::Result<(), signature::Error> {
+            let mut mac = self.0.clone();
+            mac.update(msg);
+            // verify_slice compares in constant time.
+            mac.verify_slice(sig).map_err(signature::Error::from_source)
+        }
+    }
+
+    impl JwtSigner for Hs256 {
+        fn algorithm(&self) -> Algorithm {
+            Algorithm::HS256
+        }
+    }
+
+    impl JwtVerifier for Hs256 {
+        fn algorithm(&self) -> Algorithm {
+            Algorithm::HS256
+        }
+    }
+
+    fn signer(alg: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSigner>> {
+        match alg {
+            Algorithm::HS256 => Ok(Box::new(Hs256::new(key.as_bytes())?)),
+            _ => Err(ErrorKind::InvalidAlgorithm.into()),
+        }
+    }
+
+    fn verifier(alg: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifier>> {
+        match alg {
+            Algorithm::HS256 => Ok(Box::new(Hs256::new(key.try_get_as_bytes()?)?)),
+            _ => Err(ErrorKind::InvalidAlgorithm.into()),
+        }
+    }
+
+    static PROVIDER: CryptoProvider = CryptoProvider {
+        signer_factory: signer,
+        verifier_factory: verifier,
+        key_utils: KeyUtils::new_unimplemented(),
+    };
+
+    /// Installs the provider (once per process; later calls do nothing).
+    pub(super) fn install() {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            let _ = PROVIDER.install_default();
+        });
+    }
 }
 
 /// Issues a token for `user_id` signed with `key`. `iat` is the issue time in seconds; the
