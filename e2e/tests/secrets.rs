@@ -85,6 +85,13 @@ async fn keys_come_from_secrets_manager_and_survive_rotation() {
     // Tokens are signed with exactly the version their kid names.
     assert_eq!(profile_status(&profile_fn, &token_with(key2, &v1, id)).await, 401);
     assert_eq!(profile_status(&profile_fn, &token_with(key2, &v2, id)).await, 200);
+    // A container started after the rotation reads only AWSCURRENT; a made-up kid arriving first
+    // cannot make it refuse tokens of AWSPREVIOUS (that version is read once, outside the
+    // once-a-minute refresh).
+    let fresh = start("profile", &moto, &env).await;
+    let forged = token_with(key2, "no-such-version", id);
+    assert_eq!(profile_status(&fresh, &forged).await, 401);
+    assert_eq!(profile_status(&fresh, &old_token).await, 200, "{}", fresh.output());
     // Two rotations later v1 is neither current nor previous: its tokens stop working.
     sm.put_secret_value().secret_id(&arn).secret_string("third-signing-key-0123456789abcdefghijklmno").send().await.unwrap();
     tokio::time::sleep(Duration::from_millis(1100)).await;

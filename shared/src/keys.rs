@@ -2,9 +2,10 @@
 //! long they are cached, and how a token's `kid` finds its key version.
 //!
 //! Rotation: tokens are signed with the AWSCURRENT version and verified with AWSCURRENT or
-//! AWSPREVIOUS, chosen by `kid`. A `kid` that names neither refreshes the cache at most once a
-//! minute per container; a warm container keeps serving from its cache while Secrets Manager is
-//! briefly unreachable.
+//! AWSPREVIOUS, chosen by `kid`. Cold start reads AWSCURRENT only (all login needs); AWSPREVIOUS
+//! is read the first time a token names a version the container does not hold. Beyond that, a
+//! `kid` that names neither refreshes the cache at most once a minute per container; a warm
+//! container keeps serving from its cache while Secrets Manager is briefly unreachable.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -54,6 +55,8 @@ struct Cache {
     set: Arc<KeySet>,
     fetched: Instant,
     last_kid_refresh: Option<Instant>,
+    /// Whether AWSPREVIOUS has been read since AWSCURRENT last changed.
+    previous_loaded: bool,
 }
 
 struct Managed {
@@ -77,37 +80,51 @@ impl Keys {
     }
 
     fn cached(managed: Option<Managed>, set: KeySet) -> Self {
+        let previous_loaded = managed.is_none();
         Self {
             managed,
             cache: Mutex::new(Cache {
                 set: Arc::new(set),
                 fetched: Instant::now(),
                 last_kid_refresh: None,
+                previous_loaded,
             }),
         }
     }
 
-    /// Loads the keys from `source`: for Secrets Manager this reads AWSCURRENT (and
-    /// AWSPREVIOUS) now, at cold start, so a missing or unreadable secret stops the function.
+    /// Loads the keys from `source`: for Secrets Manager this reads AWSCURRENT now, at cold
+    /// start, so a missing or unreadable secret stops the function.
     pub async fn load(source: &KeySource) -> Result<Self, KeyError> {
         match source {
             KeySource::Local(secret) => Self::local(secret),
             KeySource::SecretsManager { arn, cache_ttl } => {
                 let client = SecretsClient::from_env().await;
-                let set = fetch(&client, arn).await?;
+                let set = KeySet { current: fetch_stage(&client, arn, "AWSCURRENT").await?, previous: None };
                 Ok(Self::cached(Some(Managed { client, arn: arn.clone(), ttl: *cache_ttl }), set))
             }
         }
     }
 
-    /// The key versions to sign with, refreshed when older than SECRET_CACHE_TTL_SECONDS. If the
-    /// refresh fails the cached versions keep serving.
+    /// The key versions to sign with, AWSCURRENT re-read when older than
+    /// SECRET_CACHE_TTL_SECONDS. If the read fails the cached versions keep serving.
     pub async fn current(&self) -> Arc<KeySet> {
         let mut cache = self.cache.lock().await;
         if let Some(m) = &self.managed
             && cache.fetched.elapsed() >= m.ttl
         {
-            self.refresh(m, &mut cache).await;
+            match fetch_stage(&m.client, &m.arn, "AWSCURRENT").await {
+                Ok(current) => {
+                    if current.kid != cache.set.current.kid {
+                        // Rotated: AWSPREVIOUS moved too; read it when a token asks for it.
+                        cache.set = Arc::new(KeySet { current, previous: None });
+                        cache.previous_loaded = false;
+                    }
+                    cache.fetched = Instant::now();
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "signing key refresh failed; serving cached keys");
+                }
+            }
         }
         cache.set.clone()
     }
@@ -124,6 +141,25 @@ impl Keys {
             // Someone else refreshed while we waited.
             return Some(key.clone());
         }
+        if !cache.previous_loaded {
+            // Not a refresh: completing the set, once per rotation, so a token of AWSPREVIOUS
+            // is never refused because an unknown kid used up the minute first.
+            cache.previous_loaded = true;
+            match fetch_stage(&m.client, &m.arn, "AWSPREVIOUS").await {
+                Ok(previous) => {
+                    let current = cache.set.current.clone();
+                    cache.set = Arc::new(KeySet { current, previous: Some(previous) });
+                    if let Some(key) = cache.set.find(kid) {
+                        return Some(key.clone());
+                    }
+                }
+                Err(KeyError::Secret(SecretError::NotFound { .. })) => {}
+                Err(e) => {
+                    cache.previous_loaded = false;
+                    tracing::warn!(error = %e, "AWSPREVIOUS signing key could not be read");
+                }
+            }
+        }
         if cache.last_kid_refresh.is_some_and(|t| t.elapsed() < UNKNOWN_KID_REFRESH_INTERVAL) {
             return None;
         }
@@ -137,6 +173,7 @@ impl Keys {
             Ok(set) => {
                 cache.set = Arc::new(set);
                 cache.fetched = Instant::now();
+                cache.previous_loaded = true;
             }
             Err(e) => {
                 // Serve from the cache and try again at the next request.
@@ -146,13 +183,18 @@ impl Keys {
     }
 }
 
+/// Reads one version stage as a key.
+async fn fetch_stage(client: &SecretsClient, arn: &str, stage: &str) -> Result<Key, KeyError> {
+    let v = client.get(arn, stage).await?;
+    key_from_secret(v.version_id, &v.value)
+}
+
 /// Reads AWSCURRENT and, when it exists, AWSPREVIOUS.
 async fn fetch(client: &SecretsClient, arn: &str) -> Result<KeySet, KeyError> {
-    let current = client.get(arn, "AWSCURRENT").await?;
-    let current = key_from_secret(current.version_id, &current.value)?;
-    let previous = match client.get(arn, "AWSPREVIOUS").await {
-        Ok(v) => Some(key_from_secret(v.version_id, &v.value)?),
-        Err(SecretError::NotFound { .. }) => None,
+    let current = fetch_stage(client, arn, "AWSCURRENT").await?;
+    let previous = match fetch_stage(client, arn, "AWSPREVIOUS").await {
+        Ok(k) => Some(k),
+        Err(KeyError::Secret(SecretError::NotFound { .. })) => None,
         Err(e) => {
             tracing::warn!(error = %e, "AWSPREVIOUS signing key could not be read");
             None
