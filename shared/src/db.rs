@@ -235,6 +235,18 @@ impl Db {
         Ok(Self { pool: RwLock::new(pool), cfg: Arc::new(cfg), secret: None })
     }
 
+    /// Starts opening the pool's first connection in the background, so that it overlaps the
+    /// rest of cold start (reading the signing key) instead of following it. A failure is only
+    /// logged: the first request then connects, or answers 503, as usual.
+    pub fn warm_up(self: &Arc<Self>) {
+        let db = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = db.checkout().await {
+                tracing::debug!(error = %e, "database warm-up connection failed");
+            }
+        });
+    }
+
     /// The settings this database was built with.
     pub fn config(&self) -> &DbConfig {
         &self.cfg

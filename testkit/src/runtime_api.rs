@@ -61,6 +61,7 @@ struct Inner {
     waiting: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
     init_error: Mutex<Option<Value>>,
     polls: Mutex<u64>,
+    first_poll: Mutex<Option<Instant>>,
 }
 
 /// The emulator: an HTTP server on 127.0.0.1.
@@ -85,6 +86,7 @@ async fn serve(inner: Arc<Inner>, req: Request<Incoming>) -> Result<Response<Ful
     let rest = path.strip_prefix("/2018-06-01/runtime/").unwrap_or("");
     if method == hyper::Method::GET && rest == "invocation/next" {
         *inner.polls.lock().unwrap() += 1;
+        inner.first_poll.lock().unwrap().get_or_insert_with(Instant::now);
         let next = loop {
             let notified = inner.ready.notified();
             if let Some(p) = inner.queue.lock().unwrap().pop_front() {
@@ -162,6 +164,11 @@ impl RuntimeApi {
     /// What the function posted to `init/error`, if anything.
     pub fn init_error(&self) -> Option<Value> {
         self.inner.init_error.lock().unwrap().clone()
+    }
+
+    /// When the function first asked for an invocation: the end of its init phase.
+    pub fn first_poll(&self) -> Option<Instant> {
+        *self.inner.first_poll.lock().unwrap()
     }
 
     /// How many times the function has asked for the next invocation.
@@ -269,6 +276,11 @@ impl Function {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         status.code()
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
     }
 
     /// Kills the process.

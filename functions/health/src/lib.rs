@@ -22,8 +22,9 @@ pub struct State {
 impl State {
     /// Builds the state from the environment (database settings only).
     pub async fn from_env(env: &Env) -> Result<Self, StartupError> {
-        let db = Db::connect(DbConfig::from_env(env, 1)?).await?;
-        Ok(Self::new(Arc::new(db)))
+        let db = Arc::new(Db::connect(DbConfig::from_env(env, 1)?).await?);
+        db.warm_up();
+        Ok(Self::new(db))
     }
 
     /// Builds the state around an existing pool (local server, tests).

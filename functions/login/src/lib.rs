@@ -43,9 +43,12 @@ impl State {
         let db_cfg = DbConfig::from_env(env, 1)?;
         let tokens = TokenConfig::from_env(env)?;
         let policy = Policy { iterations: pbkdf2_iterations(env)? };
-        let keys = Keys::load(&KeySource::require_from_env(env)?).await?;
-        let db = Db::connect(db_cfg).await?;
-        Ok(Self::new(Arc::new(db), Arc::new(keys), tokens, policy))
+        let source = KeySource::require_from_env(env)?;
+        let db = Arc::new(Db::connect(db_cfg).await?);
+        // The first connection opens while the key is read.
+        db.warm_up();
+        let keys = Keys::load(&source).await?;
+        Ok(Self::new(db, Arc::new(keys), tokens, policy))
     }
 
     /// Builds the state from existing parts (local server, tests).
