@@ -8,7 +8,7 @@ CARGO  ?= cargo
 # nextest when installed (per-test processes, timeouts), plain cargo test otherwise.
 RUNNER := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo "$(CARGO) nextest run --workspace --no-fail-fast" || echo "$(CARGO) test --workspace --no-fail-fast")
 
-.PHONY: run test tools build sam-build lint-template bench clean-tools
+.PHONY: run test tools build sam-build lint-template bench bench-tools clean-tools
 
 run:
 	$(CARGO) run -p auth-local --
@@ -24,7 +24,7 @@ build:
 # Chromium for the CORS browser test when it is missing and we may install packages, and
 # the arm64 Rust target for `sam build` (installed once, before parallel builds race for it).
 tools: $(VENV)/.installed
-	@command -v chromium >/dev/null 2>&1 || ./scripts/install-chromium
+	@./scripts/install-package chromium
 	@rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
 
 $(VENV)/.installed: requirements-test.txt
@@ -39,6 +39,19 @@ sam-build: tools
 lint-template: tools
 	$(VENV)/bin/cfn-lint template.yaml
 	AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam validate --lint
+
+# Everything in bench/RESULTS.md, beside the Flask original, in one run (about 10 minutes).
+bench: tools bench-tools
+	$(CARGO) build --release -p auth-local -p auth-admin -p tempdb -p health -p test-db -p login -p profile -p auth-bench --bins
+	./target/release/tempdb -- bench/.venv/bin/python bench/run.py
+
+bench-tools: bench/.venv/.installed
+	@./scripts/install-package wrk
+
+bench/.venv/.installed: bench/flask_peer/requirements.txt
+	python3 -m venv bench/.venv
+	bench/.venv/bin/pip install --quiet --disable-pip-version-check -r bench/flask_peer/requirements.txt
+	touch $@
 
 clean-tools:
 	rm -rf $(VENV)

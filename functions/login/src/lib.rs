@@ -34,6 +34,8 @@ pub struct State {
     keys: Arc<Keys>,
     tokens: TokenConfig,
     policy: Policy,
+    /// One permit per core: more hashes at once than cores only adds switching and latency.
+    hash_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl State {
@@ -53,7 +55,9 @@ impl State {
 
     /// Builds the state from existing parts (local server, tests).
     pub fn new(db: Arc<Db>, keys: Arc<Keys>, tokens: TokenConfig, policy: Policy) -> Self {
-        Self { db, keys, tokens, policy }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let hash_slots = Arc::new(tokio::sync::Semaphore::new(cores));
+        Self { db, keys, tokens, policy, hash_slots }
     }
 }
 
@@ -125,11 +129,12 @@ async fn login(state: &State, req: &Request) -> Result<Response<Body>, ApiError>
     // The transaction holds the key's lock across the password check, so it gets a deadline of
     // its own: the hash plus any attempts queued before it on the same account.
     let deadline = state.db.config().statement_timeout * 3;
+    let slots = state.hash_slots.clone();
     let attempt = state
         .db
         .run_within(deadline, move |c| {
-            let (identifier, password) = (identifier.clone(), password.clone());
-            Box::pin(async move { attempt(c, &identifier, password, policy).await })
+            let (identifier, password, slots) = (identifier.clone(), password.clone(), slots.clone());
+            Box::pin(async move { attempt(c, &identifier, password, policy, &slots).await })
         })
         .await?;
     match attempt {
@@ -167,6 +172,7 @@ async fn attempt(
     identifier: &str,
     password: String,
     policy: Policy,
+    hash_slots: &tokio::sync::Semaphore,
 ) -> Result<Attempt, auth_shared::tokio_postgres::Error> {
     let tx = c.transaction().await?;
     // The account is looked up twice: once to name the lock, then again under it, so a hash
@@ -181,6 +187,9 @@ async fn attempt(
         return Ok(Attempt::Locked { key, retry_after, user });
     }
     let stored = user.as_ref().map(|u| u.password_hash.clone());
+    // The semaphore is never closed, so acquiring cannot fail; if it somehow did, the check
+    // would just run without a slot.
+    let _slot = hash_slots.acquire().await.ok();
     // Hashing runs on a blocking thread so it cannot stall other requests on this runtime.
     let checked = tokio::task::spawn_blocking(move || {
         let verdict = match &stored {
