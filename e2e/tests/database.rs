@@ -248,14 +248,7 @@ async fn an_outage_gets_503_in_time_and_service_resumes_by_itself() {
 
 #[tokio::test]
 async fn a_silent_database_gets_503_within_the_connect_deadline() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let held = tokio::spawn(async move {
-        let mut open = Vec::new();
-        while let Ok((s, _)) = listener.accept().await {
-            open.push(s);
-        }
-    });
+    let (port, held) = testkit::silent_listener().await;
     let svc_db = Arc::new(db(&format!("postgres://u:p@127.0.0.1:{port}/x?sslmode=disable"), 1));
     let keys = Arc::new(Keys::local(TEST_KEY.as_bytes()).unwrap());
     let login_state = login::State::new(svc_db.clone(), keys.clone(), token_config(), TEST_POLICY);

@@ -352,6 +352,27 @@ impl Db {
     }
 }
 
+/// The state of a function that needs only the database (health, test-db): the pool, built
+/// once per container, its first connection opened during init.
+pub struct DbState {
+    /// The pool.
+    pub db: Arc<Db>,
+}
+
+impl DbState {
+    /// Builds the state from the environment (database settings only; no signing key).
+    pub async fn from_env(env: &crate::config::Env) -> Result<Self, crate::lambda::StartupError> {
+        let db = Arc::new(Db::connect(DbConfig::from_env(env, 1)?).await?);
+        db.warm_up();
+        Ok(Self::new(db))
+    }
+
+    /// Builds the state around an existing pool (local server, tests).
+    pub fn new(db: Arc<Db>) -> Self {
+        Self { db }
+    }
+}
+
 fn pool_error(e: &PoolError) -> DbError {
     match e {
         PoolError::Timeout(_) => DbError::Timeout,

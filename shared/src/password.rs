@@ -102,18 +102,22 @@ fn check_lengths(salt: &[u8], hash: &[u8]) -> Result<(), FormatError> {
     Ok(())
 }
 
+/// The three `$`-separated fields every format ends with (parameters, salt, hash).
+fn three_fields(rest: &str) -> Result<(&str, &str, &str), FormatError> {
+    let mut parts = rest.split('$');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(a), Some(b), Some(c), None) => Ok((a, b, c)),
+        _ => Err(FormatError::Unrecognised),
+    }
+}
+
 /// Parses a stored hash in any of the accepted formats.
 pub fn parse(stored: &str) -> Result<Parsed, FormatError> {
     if stored.len() > 2048 {
         return Err(FormatError::Unrecognised);
     }
     let parsed = if let Some(rest) = stored.strip_prefix("$pbkdf2-sha256$") {
-        let mut parts = rest.split('$');
-        let (Some(params), Some(salt), Some(hash), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(FormatError::Unrecognised);
-        };
+        let (params, salt, hash) = three_fields(rest)?;
         if params.starts_with("i=") {
             let mut n = None;
             let mut len = None;
@@ -146,12 +150,7 @@ pub fn parse(stored: &str) -> Result<Parsed, FormatError> {
             }
         }
     } else if let Some(rest) = stored.strip_prefix("pbkdf2:sha256:") {
-        let mut parts = rest.split('$');
-        let (Some(n), Some(salt), Some(hash), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(FormatError::Unrecognised);
-        };
+        let (n, salt, hash) = three_fields(rest)?;
         Parsed {
             scheme: Scheme::Werkzeug,
             iterations: iterations(n)?,
@@ -159,12 +158,7 @@ pub fn parse(stored: &str) -> Result<Parsed, FormatError> {
             hash: hex::decode(hash).map_err(|_| FormatError::Field("hash"))?,
         }
     } else if let Some(rest) = stored.strip_prefix("pbkdf2_sha256$") {
-        let mut parts = rest.split('$');
-        let (Some(n), Some(salt), Some(hash), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(FormatError::Unrecognised);
-        };
+        let (n, salt, hash) = three_fields(rest)?;
         Parsed {
             scheme: Scheme::Django,
             iterations: iterations(n)?,

@@ -61,3 +61,48 @@ pub fn venv_python() -> std::path::PathBuf {
     assert!(p.is_file(), "{} is missing: run `make tools` (or `make test`)", p.display());
     p
 }
+
+/// A child's stdout and stderr, gathered as they arrive.
+pub type Output = std::sync::Arc<std::sync::Mutex<Vec<u8>>>;
+
+/// Starts gathering `child`'s stdout and stderr (both must be piped) into one buffer.
+pub fn capture_output(child: &mut tokio::process::Child) -> Output {
+    use tokio::io::AsyncReadExt;
+    let output = Output::default();
+    let streams: [Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>; 2] = [
+        child.stdout.take().map(|s| Box::new(s) as _),
+        child.stderr.take().map(|s| Box::new(s) as _),
+    ];
+    for mut stream in streams.into_iter().flatten() {
+        let output = output.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stream.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                output.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(&buf[..n]);
+            }
+        });
+    }
+    output
+}
+
+/// Everything gathered so far, as text.
+pub fn output_text(output: &Output) -> String {
+    String::from_utf8_lossy(&output.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+}
+
+/// A TCP listener that accepts connections and never answers, as a database behind a dead
+/// network would; returns its port and the task holding it (abort it when done).
+pub async fn silent_listener() -> (u16, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("local address").port();
+    let task = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            open.push(s);
+        }
+    });
+    (port, task)
+}

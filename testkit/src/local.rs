@@ -3,10 +3,8 @@
 
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 /// A running `auth-local`.
@@ -18,7 +16,7 @@ pub struct LocalServer {
     pub demo_password: Option<String>,
     /// The throwaway cluster's data directory, when it made one.
     pub data_dir: Option<String>,
-    output: Arc<Mutex<String>>,
+    output: crate::Output,
 }
 
 impl LocalServer {
@@ -36,27 +34,10 @@ impl LocalServer {
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| format!("starting {}: {e}", binary.display()))?;
-        let output = Arc::new(Mutex::new(String::new()));
-        for stream in [
-            child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-            child.stderr.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let output = output.clone();
-            tokio::spawn(async move {
-                let mut lines = BufReader::new(stream).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    let mut o = output.lock().unwrap();
-                    o.push_str(&line);
-                    o.push('\n');
-                }
-            });
-        }
+        let output = crate::capture_output(&mut child);
         let started = Instant::now();
         loop {
-            let text = output.lock().unwrap().clone();
+            let text = crate::output_text(&output);
             if let Some(line) = text.lines().find(|l| l.contains("listening on http://")) {
                 let base = line.split("listening on ").nth(1).unwrap_or_default().trim().to_owned();
                 let demo_password = text
@@ -75,7 +56,7 @@ impl LocalServer {
             }
             if let Ok(Some(status)) = child.try_wait() {
                 tokio::time::sleep(Duration::from_millis(200)).await;
-                return Err(format!("exited with {status}:\n{}", output.lock().unwrap()));
+                return Err(format!("exited with {status}:\n{}", crate::output_text(&output)));
             }
             if started.elapsed() > Duration::from_secs(60) {
                 return Err(format!("not listening after 60 s:\n{text}"));
@@ -86,7 +67,7 @@ impl LocalServer {
 
     /// Everything it printed so far.
     pub fn output(&self) -> String {
-        self.output.lock().unwrap().clone()
+        crate::output_text(&self.output)
     }
 
     /// A URL on this server.

@@ -19,7 +19,6 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
-use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
 use tokio::sync::{Notify, oneshot};
@@ -196,7 +195,7 @@ pub struct Function {
     /// The emulator it polls.
     pub api: RuntimeApi,
     child: Child,
-    output: Arc<Mutex<Vec<u8>>>,
+    output: crate::Output,
 }
 
 /// The variables Lambda sets for every function.
@@ -231,26 +230,7 @@ impl Function {
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         let mut child = cmd.spawn().unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
-        let output = Arc::new(Mutex::new(Vec::new()));
-        for stream in [
-            child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-            child.stderr.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let output = output.clone();
-            tokio::spawn(async move {
-                let mut stream = stream;
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = stream.read(&mut buf).await {
-                    if n == 0 {
-                        break;
-                    }
-                    output.lock().unwrap().extend_from_slice(&buf[..n]);
-                }
-            });
-        }
+        let output = crate::capture_output(&mut child);
         Self { api, child, output }
     }
 
@@ -264,7 +244,7 @@ impl Function {
 
     /// Everything the process wrote to stdout and stderr so far.
     pub fn output(&self) -> String {
-        String::from_utf8_lossy(&self.output.lock().unwrap()).into_owned()
+        crate::output_text(&self.output)
     }
 
     /// Waits up to `timeout` for the process to exit; returns its exit code.

@@ -3,35 +3,16 @@
 //! does not, always within the deadline. Needs no signing key. Serves API Gateway and ALB
 //! health-check events alike.
 
-use std::sync::Arc;
 use std::time::Instant;
 
-use auth_shared::config::{DbConfig, Env};
-use auth_shared::db::{Db, DbError};
+use auth_shared::db::DbError;
 use auth_shared::http::{self, ApiError};
-use auth_shared::lambda::StartupError;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
-/// What the health function keeps between invocations.
-pub struct State {
-    db: Arc<Db>,
-}
-
-impl State {
-    /// Builds the state from the environment (database settings only).
-    pub async fn from_env(env: &Env) -> Result<Self, StartupError> {
-        let db = Arc::new(Db::connect(DbConfig::from_env(env, 1)?).await?);
-        db.warm_up();
-        Ok(Self::new(db))
-    }
-
-    /// Builds the state around an existing pool (local server, tests).
-    pub fn new(db: Arc<Db>) -> Self {
-        Self { db }
-    }
-}
+/// What the function keeps between invocations: the database pool only.
+pub use auth_shared::db::DbState as State;
 
 /// The route this function serves.
 pub const ROUTE: &str = "/health";

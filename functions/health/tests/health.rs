@@ -49,15 +49,7 @@ async fn unreachable_database_answers_503_unreachable() {
 
 #[tokio::test]
 async fn silent_database_answers_503_timeout_within_the_deadline() {
-    // A TCP listener that accepts and never speaks: the connection hangs as a dead network would.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let held = tokio::spawn(async move {
-        let mut open = Vec::new();
-        while let Ok((s, _)) = listener.accept().await {
-            open.push(s);
-        }
-    });
+    let (port, held) = testkit::silent_listener().await;
     let deadline = Duration::from_millis(500);
     let state = health::State::new(db_at(&format!("postgres://u:p@127.0.0.1:{port}/x?sslmode=disable"), deadline));
     for method in ["GET", "HEAD"] {

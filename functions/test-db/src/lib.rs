@@ -2,37 +2,17 @@
 //! (`SELECT now()`) and the round-trip time; 503 `service_unavailable` when the database
 //! cannot be reached.
 
-use std::sync::Arc;
 use std::time::Instant;
 
-use auth_shared::config::{DbConfig, Env};
-use auth_shared::db::Db;
 use auth_shared::http::{self, ApiError};
-use auth_shared::lambda::StartupError;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-/// What the test-db function keeps between invocations.
-pub struct State {
-    db: Arc<Db>,
-}
-
-impl State {
-    /// Builds the state from the environment (database settings only).
-    pub async fn from_env(env: &Env) -> Result<Self, StartupError> {
-        let db = Arc::new(Db::connect(DbConfig::from_env(env, 1)?).await?);
-        db.warm_up();
-        Ok(Self::new(db))
-    }
-
-    /// Builds the state around an existing pool (local server, tests).
-    pub fn new(db: Arc<Db>) -> Self {
-        Self { db }
-    }
-}
+/// What the function keeps between invocations: the database pool only.
+pub use auth_shared::db::DbState as State;
 
 /// The route this function serves.
 pub const ROUTE: &str = "/test-db";
