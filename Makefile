@@ -8,7 +8,7 @@ CARGO  ?= cargo
 # nextest when installed (per-test processes, timeouts), plain cargo test otherwise.
 RUNNER := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo "$(CARGO) nextest run --workspace --no-fail-fast" || echo "$(CARGO) test --workspace --no-fail-fast")
 
-.PHONY: run test tools build sam-build lint-template bench bench-tools clean-tools
+.PHONY: run test tools build lint sam-build lint-template bench bench-tools clean-tools
 
 run:
 	$(CARGO) run -p auth-local --
@@ -19,6 +19,10 @@ test: tools
 
 build:
 	$(CARGO) build --workspace --bins
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 # Python tools for the tests, in .venv (redone when requirements-test.txt changes),
 # Chromium for the CORS browser test when it is missing and we may install packages, and

@@ -154,14 +154,12 @@ def criterion(bench):
          "--measurement-time", "5"], cwd=ROOT)
     results = {}
     for est in (ROOT / "target" / "criterion").rglob("new/estimates.json"):
-        bench_dir = est.parent.parent
         info = json.loads((est.parent / "benchmark.json").read_text())
         if not info["group_id"].startswith({"kdf": "pbkdf2", "jwt": "jwt"}[bench]):
             continue
         e = json.loads(est.read_text())
         results[info["function_id"]] = {"median_ms": e["median"]["point_estimate"] / 1e6,
                                         "mad_ms": e["median_abs_dev"]["point_estimate"] / 1e6}
-        del bench_dir
     return results
 
 
@@ -349,7 +347,7 @@ def main():
         "commit": run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT).stdout.strip(),
     }
     setup_databases()
-    log("hashing");
+    log("hashing")
     floor = statistics.median(openssl_floor_ms() for _ in range(3))
     kdf = criterion("kdf")
     py_hash = hashlib_ms()

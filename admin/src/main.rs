@@ -175,7 +175,10 @@ async fn run(command: Command) -> Result<(), Failure> {
                 println!("applied migration {version:04} {name}");
             }
             if report.applied.is_empty() {
-                println!("schema is up to date ({} migrations applied earlier)", report.already_applied);
+                println!(
+                    "schema is up to date ({} migrations applied earlier)",
+                    report.already_applied
+                );
             }
             Ok(())
         }
@@ -197,9 +200,15 @@ async fn user(cmd: UserCommand, env: &Env) -> Result<(), Failure> {
             let hash = password::hash(&password, policy);
             let created = db
                 .run(move |c| {
-                    let (u, e, n, h) = (username.clone(), email.clone(), full_name.clone(), hash.clone());
+                    let (u, e, n, h) =
+                        (username.clone(), email.clone(), full_name.clone(), hash.clone());
                     Box::pin(async move {
-                        let new = NewUser { username: &u, email: &e, full_name: n.as_deref(), password_hash: &h };
+                        let new = NewUser {
+                            username: &u,
+                            email: &e,
+                            full_name: n.as_deref(),
+                            password_hash: &h,
+                        };
                         users::create(c, &new).await
                     })
                 })
@@ -298,7 +307,9 @@ fn print_table(all: &[User]) {
         })
         .collect();
     let head = ["USERNAME", "EMAIL", "FULL NAME", "STATUS", "LAST LOGIN"];
-    let width = |i: usize| rows.iter().map(|r| r[i].chars().count()).chain([head[i].len()]).max().unwrap_or(0);
+    let width = |i: usize| {
+        rows.iter().map(|r| r[i].chars().count()).chain([head[i].len()]).max().unwrap_or(0)
+    };
     let widths: Vec<usize> = (0..5).map(width).collect();
     let line = |cells: [&str; 5]| {
         let padded: Vec<String> =
@@ -326,7 +337,9 @@ fn check_text(what: &str, s: &str, max: usize) -> Result<(), Failure> {
 fn check_username(u: &str) -> Result<(), Failure> {
     check_text("username", u, 128)?;
     if u.contains('@') {
-        return Err(Failure::Invalid("username must not contain '@' (it is how emails are told apart)".into()));
+        return Err(Failure::Invalid(
+            "username must not contain '@' (it is how emails are told apart)".into(),
+        ));
     }
     if u.chars().any(char::is_whitespace) {
         return Err(Failure::Invalid("username must not contain spaces".into()));
@@ -355,7 +368,10 @@ fn read_password(from_stdin: bool) -> Result<String, Failure> {
             .lock()
             .read_line(&mut line)
             .map_err(|e| Failure::Invalid(format!("reading the password from stdin: {e}")))?;
-        line.strip_suffix('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).unwrap_or(&line).to_owned()
+        line.strip_suffix('\n')
+            .map(|l| l.strip_suffix('\r').unwrap_or(l))
+            .unwrap_or(&line)
+            .to_owned()
     } else {
         if !std::io::stdin().is_terminal() {
             return Err(Failure::Invalid("no terminal to prompt on; pass --password-stdin".into()));
@@ -376,7 +392,9 @@ fn read_password(from_stdin: bool) -> Result<String, Failure> {
         )));
     }
     if n > MAX_PASSWORD_CHARS {
-        return Err(Failure::Invalid(format!("the password is longer than {MAX_PASSWORD_CHARS} characters")));
+        return Err(Failure::Invalid(format!(
+            "the password is longer than {MAX_PASSWORD_CHARS} characters"
+        )));
     }
     Ok(password)
 }

@@ -62,7 +62,12 @@ async fn migrate_applies_once_and_then_is_a_no_op() {
     let again = admin(Some(&db.url), &["migrate"], None).await;
     assert_eq!(again.code, 0);
     assert!(again.stdout.contains("up to date"), "{}", again.stdout);
-    let rows = db.client().await.query("SELECT version FROM schema_migrations ORDER BY 1", &[]).await.unwrap();
+    let rows = db
+        .client()
+        .await
+        .query("SELECT version FROM schema_migrations ORDER BY 1", &[])
+        .await
+        .unwrap();
     assert_eq!(rows.iter().map(|r| r.get::<_, i32>(0)).collect::<Vec<_>>(), vec![1, 2]);
 }
 
@@ -91,18 +96,47 @@ async fn concurrent_migrations_do_not_collide() {
 async fn user_lifecycle() {
     let db = TestDb::new().await;
     let url = Some(db.url.as_str());
-    let r = admin(url, &["user", "create", "--username", "alice", "--email", "alice@example.com", "--full-name", "Alice A", "--password-stdin"], Some("first password 1\n")).await;
+    let r = admin(
+        url,
+        &[
+            "user",
+            "create",
+            "--username",
+            "alice",
+            "--email",
+            "alice@example.com",
+            "--full-name",
+            "Alice A",
+            "--password-stdin",
+        ],
+        Some("first password 1\n"),
+    )
+    .await;
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("created user alice <alice@example.com>"), "{}", r.stdout);
     let hash = stored_hash(&db, "alice").await;
     assert!(hash.starts_with("$pbkdf2-sha256$i=100000,l=32$"), "{hash}");
-    assert!(matches!(password::verify("first password 1", &hash, testkit::pg::TEST_POLICY), Verdict::Match { .. }));
+    assert!(matches!(
+        password::verify("first password 1", &hash, testkit::pg::TEST_POLICY),
+        Verdict::Match { .. }
+    ));
 
-    let r = admin(url, &["user", "set-password", "ALICE@example.com", "--password-stdin"], Some("second password 2\r\n")).await;
+    let r = admin(
+        url,
+        &["user", "set-password", "ALICE@example.com", "--password-stdin"],
+        Some("second password 2\r\n"),
+    )
+    .await;
     assert_eq!(r.code, 0, "{}", r.stderr);
     let hash = stored_hash(&db, "alice").await;
-    assert!(matches!(password::verify("second password 2", &hash, testkit::pg::TEST_POLICY), Verdict::Match { .. }));
-    assert_eq!(password::verify("first password 1", &hash, testkit::pg::TEST_POLICY), Verdict::Mismatch);
+    assert!(matches!(
+        password::verify("second password 2", &hash, testkit::pg::TEST_POLICY),
+        Verdict::Match { .. }
+    ));
+    assert_eq!(
+        password::verify("first password 1", &hash, testkit::pg::TEST_POLICY),
+        Verdict::Mismatch
+    );
 
     assert_eq!(admin(url, &["user", "disable", "alice"], None).await.code, 0);
     let list = admin(url, &["user", "list", "--json"], None).await;
@@ -113,10 +147,17 @@ async fn user_lifecycle() {
     assert!(!list.stdout.contains("pbkdf2"), "no hash in the listing");
     assert_eq!(admin(url, &["user", "enable", "alice"], None).await.code, 0);
     let table = admin(url, &["user", "list"], None).await;
-    assert!(table.stdout.contains("alice") && table.stdout.contains("active") && table.stdout.contains("(1 user)"), "{}", table.stdout);
+    assert!(
+        table.stdout.contains("alice")
+            && table.stdout.contains("active")
+            && table.stdout.contains("(1 user)"),
+        "{}",
+        table.stdout
+    );
 
     assert_eq!(admin(url, &["user", "delete", "alice"], None).await.code, 0);
-    let empty: Value = serde_json::from_str(&admin(url, &["user", "list", "--json"], None).await.stdout).unwrap();
+    let empty: Value =
+        serde_json::from_str(&admin(url, &["user", "list", "--json"], None).await.stdout).unwrap();
     assert_eq!(empty, Value::Array(vec![]));
 }
 
@@ -124,25 +165,89 @@ async fn user_lifecycle() {
 async fn failures_have_their_exit_codes() {
     let db = TestDb::new().await;
     let url = Some(db.url.as_str());
-    let create = |u: &'static str, e: &'static str| ["user", "create", "--username", u, "--email", e, "--password-stdin"];
-    assert_eq!(admin(url, &create("alice", "alice@example.com"), Some("long enough\n")).await.code, 0);
+    let create = |u: &'static str, e: &'static str| {
+        ["user", "create", "--username", u, "--email", e, "--password-stdin"]
+    };
+    assert_eq!(
+        admin(url, &create("alice", "alice@example.com"), Some("long enough\n")).await.code,
+        0
+    );
 
-    let cases: Vec<(Option<&str>, Vec<&str>, Option<&str>, i32, &str)> = vec![
-        (url, create("ALICE", "other@example.com").to_vec(), Some("long enough\n"), 3, "already exists"),
-        (url, create("bob", "Alice@Example.com").to_vec(), Some("long enough\n"), 3, "already exists"),
-        (url, create("bob", "bob@example.com").to_vec(), Some("short\n"), 5, "at least 8 characters"),
+    // (DATABASE_URL, arguments, stdin, exit code, message)
+    type Case<'a> = (Option<&'a str>, Vec<&'a str>, Option<&'a str>, i32, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            url,
+            create("ALICE", "other@example.com").to_vec(),
+            Some("long enough\n"),
+            3,
+            "already exists",
+        ),
+        (
+            url,
+            create("bob", "Alice@Example.com").to_vec(),
+            Some("long enough\n"),
+            3,
+            "already exists",
+        ),
+        (
+            url,
+            create("bob", "bob@example.com").to_vec(),
+            Some("short\n"),
+            5,
+            "at least 8 characters",
+        ),
         (url, create("bob", "bob@example.com").to_vec(), Some(""), 5, "at least 8 characters"),
-        (url, create("bo@b", "bob@example.com").to_vec(), Some("long enough\n"), 5, "must not contain '@'"),
+        (
+            url,
+            create("bo@b", "bob@example.com").to_vec(),
+            Some("long enough\n"),
+            5,
+            "must not contain '@'",
+        ),
         (url, create("bo b", "bob@example.com").to_vec(), Some("long enough\n"), 5, "spaces"),
         (url, create("bob", "not-an-email").to_vec(), Some("long enough\n"), 5, "not an email"),
-        (url, vec!["user", "create", "--username", "bob", "--email", "bob@example.com"], None, 5, "--password-stdin"),
-        (url, vec!["user", "set-password", "nobody", "--password-stdin"], Some("long enough\n"), 4, "no user"),
+        (
+            url,
+            vec!["user", "create", "--username", "bob", "--email", "bob@example.com"],
+            None,
+            5,
+            "--password-stdin",
+        ),
+        (
+            url,
+            vec!["user", "set-password", "nobody", "--password-stdin"],
+            Some("long enough\n"),
+            4,
+            "no user",
+        ),
         (url, vec!["user", "disable", "nobody"], None, 4, "no user"),
         (url, vec!["user", "enable", "nobody@example.com"], None, 4, "no user"),
         (url, vec!["user", "delete", "nobody"], None, 4, "no user"),
-        (Some("postgres://u:pw-in-url@127.0.0.1:1/x?sslmode=disable"), vec!["user", "list"], None, 6, "cannot reach the database"),
+        (
+            Some("postgres://u:pw-in-url@127.0.0.1:1/x?sslmode=disable"),
+            vec!["user", "list"],
+            None,
+            6,
+            "cannot reach the database",
+        ),
         (None, vec!["user", "list"], None, 7, "DATABASE_URL is not set"),
-        (url, vec!["user", "create", "--username", "bob", "--email", "b@x.y", "--password", "argv-password"], None, 2, "unexpected argument"),
+        (
+            url,
+            vec![
+                "user",
+                "create",
+                "--username",
+                "bob",
+                "--email",
+                "b@x.y",
+                "--password",
+                "argv-password",
+            ],
+            None,
+            2,
+            "unexpected argument",
+        ),
         (url, vec!["frobnicate"], None, 2, "unrecognized subcommand"),
     ];
     for (url, args, stdin, code, text) in cases {
@@ -184,5 +289,8 @@ async fn the_hidden_prompt_asks_twice_on_a_terminal() {
     assert_eq!(code, Some(0), "{out}");
     assert!(!out.contains("typed password"), "the prompt does not echo: {out}");
     let hash = stored_hash(&db, "carol").await;
-    assert!(matches!(password::verify("typed password", &hash, testkit::pg::TEST_POLICY), Verdict::Match { .. }));
+    assert!(matches!(
+        password::verify("typed password", &hash, testkit::pg::TEST_POLICY),
+        Verdict::Match { .. }
+    ));
 }

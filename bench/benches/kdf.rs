@@ -18,7 +18,16 @@ fn bench(c: &mut Criterion) {
     let buffer = vec![[0x5au8; 64]; 256];
     g.bench_function("floor: 1,200,000 compressions, 16 KiB per call", |b| {
         b.iter(|| {
-            let mut state = [0x6a09e667u32, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
+            let mut state = [
+                0x6a09e667u32,
+                0xbb67ae85,
+                0x3c6ef372,
+                0xa54ff53a,
+                0x510e527f,
+                0x9b05688c,
+                0x1f83d9ab,
+                0x5be0cd19,
+            ];
             for _ in 0..(2 * ITERATIONS as usize).div_ceil(256) {
                 sha2::block_api::compress256(&mut state, black_box(&buffer));
             }
@@ -27,7 +36,16 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("chain: 1,200,000 single-block compress256 calls", |b| {
         b.iter(|| {
-            let mut state = [0x6a09e667u32, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
+            let mut state = [
+                0x6a09e667u32,
+                0xbb67ae85,
+                0x3c6ef372,
+                0xa54ff53a,
+                0x510e527f,
+                0x9b05688c,
+                0x1f83d9ab,
+                0x5be0cd19,
+            ];
             let mut block = [0u8; 64];
             for _ in 0..2 * ITERATIONS {
                 sha2::block_api::compress256(&mut state, std::slice::from_ref(&block));
@@ -39,14 +57,24 @@ fn bench(c: &mut Criterion) {
     g.bench_function("auth-shared kdf (ours)", |b| {
         b.iter(|| {
             let mut out = [0u8; 32];
-            auth_shared::kdf::pbkdf2_hmac_sha256(black_box(b"correct horse battery staple"), b"0123456789abcdef", ITERATIONS, &mut out);
+            auth_shared::kdf::pbkdf2_hmac_sha256(
+                black_box(b"correct horse battery staple"),
+                b"0123456789abcdef",
+                ITERATIONS,
+                &mut out,
+            );
             out
         })
     });
     g.bench_function("pbkdf2 crate", |b| {
         b.iter(|| {
             let mut out = [0u8; 32];
-            pbkdf2::pbkdf2_hmac::<sha2::Sha256>(black_box(b"correct horse battery staple"), b"0123456789abcdef", ITERATIONS, &mut out);
+            pbkdf2::pbkdf2_hmac::<sha2::Sha256>(
+                black_box(b"correct horse battery staple"),
+                b"0123456789abcdef",
+                ITERATIONS,
+                &mut out,
+            );
             out
         })
     });

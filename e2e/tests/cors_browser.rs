@@ -58,7 +58,12 @@ async fn origin_server() -> (String, Arc<Mutex<Option<Value>>>) {
                     let slot = slot.clone();
                     async move {
                         let path = req.uri().path().to_owned();
-                        let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                        let body = req
+                            .into_body()
+                            .collect()
+                            .await
+                            .map(|b| b.to_bytes())
+                            .unwrap_or_default();
                         let page = if path == "/result" {
                             *slot.lock().unwrap() = serde_json::from_slice(&body).ok();
                             Bytes::from_static(b"ok")
@@ -83,12 +88,17 @@ fn chromium() -> String {
             return c.to_owned();
         }
     }
-    panic!("Chromium is not installed: `make tools` installs Debian's chromium (apt-get install chromium)");
+    panic!(
+        "Chromium is not installed: `make tools` installs Debian's chromium (apt-get install chromium)"
+    );
 }
 
 /// Opens the page in headless Chromium and waits for its result.
 async fn browse(origin: &str, api: &str, result: &Arc<Mutex<Option<Value>>>) -> Value {
-    let profile_dir = std::env::temp_dir().join(format!("chromium-{}", uuid::Uuid::from_bytes(auth_shared::random::bytes()).simple()));
+    let profile_dir = std::env::temp_dir().join(format!(
+        "chromium-{}",
+        uuid::Uuid::from_bytes(auth_shared::random::bytes()).simple()
+    ));
     let mut child = tokio::process::Command::new(chromium())
         .args([
             "--headless",
@@ -115,7 +125,10 @@ async fn browse(origin: &str, api: &str, result: &Arc<Mutex<Option<Value>>>) -> 
         if let Some(v) = result.lock().unwrap().take() {
             break v;
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "the page reported nothing within 60 s");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the page reported nothing within 60 s"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let _ = child.kill().await;
@@ -147,8 +160,14 @@ async fn an_allowed_origin_logs_in_and_reads_the_profile() {
     assert_eq!(r["login_status"], 200, "{r}");
     assert_eq!(r["profile_status"], 200, "{r}");
     assert_eq!(r["username"], "alice", "{r}");
-    assert!(r["request_id"].as_str().is_some_and(|s| !s.is_empty()), "x-request-id is exposed: {r}");
-    assert_eq!(r["challenge"], r#"Bearer realm="auth", error="invalid_token""#, "WWW-Authenticate is exposed: {r}");
+    assert!(
+        r["request_id"].as_str().is_some_and(|s| !s.is_empty()),
+        "x-request-id is exposed: {r}"
+    );
+    assert_eq!(
+        r["challenge"], r#"Bearer realm="auth", error="invalid_token""#,
+        "WWW-Authenticate is exposed: {r}"
+    );
     assert!(server.output().contains("route=\"/profile\" status=200"));
 }
 

@@ -34,7 +34,8 @@ fn make_pki_named(ca_name: &str, names: &[&str]) -> Pki {
     let ca_cert = ca.self_signed(&ca_key).unwrap();
     let issuer = Issuer::new(ca, ca_key);
     let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+    let mut params =
+        CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
     params.distinguished_name.push(DnType::CommonName, names[0]);
     let cert = params.signed_by(&key, &issuer).unwrap();
     Pki { ca_pem: ca_cert.pem(), cert_pem: cert.pem(), key_pem: key.serialize_pem() }
@@ -60,7 +61,9 @@ fn db(url: &str, pool: usize) -> Db {
 async fn session_ssl(db: &Db) -> Result<bool, DbError> {
     db.run(|c| {
         Box::pin(async move {
-            c.query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[]).await?.try_get(0)
+            c.query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[])
+                .await?
+                .try_get(0)
         })
     })
     .await
@@ -90,31 +93,44 @@ async fn tls_modes_mean_what_they_mean_to_libpq() {
     let full = db(&url(&cluster, "localhost", &format!("sslmode=verify-full&sslrootcert={ca}")), 1);
     assert!(session_ssl(&full).await.unwrap());
     // verify-full with a CA that did not sign the certificate: a clear refusal.
-    let wrong_ca = db(&url(&cluster, "localhost", &format!("sslmode=verify-full&sslrootcert={other}")), 1);
+    let wrong_ca =
+        db(&url(&cluster, "localhost", &format!("sslmode=verify-full&sslrootcert={other}")), 1);
     let e = session_ssl(&wrong_ca).await.unwrap_err().to_string();
     assert!(e.contains("invalid peer certificate: UnknownIssuer"), "{e}");
-    let fake = db(&url(&cluster, "localhost", &format!("sslmode=verify-full&sslrootcert={impostor}")), 1);
+    let fake =
+        db(&url(&cluster, "localhost", &format!("sslmode=verify-full&sslrootcert={impostor}")), 1);
     let e = session_ssl(&fake).await.unwrap_err().to_string();
     assert!(e.contains("invalid peer certificate: BadSignature"), "{e}");
     // verify-full to a name the certificate does not carry: a clear refusal.
-    let wrong_host = db(&url(&cluster, "127.0.0.1", &format!("sslmode=verify-full&sslrootcert={ca}")), 1);
+    let wrong_host =
+        db(&url(&cluster, "127.0.0.1", &format!("sslmode=verify-full&sslrootcert={ca}")), 1);
     let e = session_ssl(&wrong_host).await.unwrap_err().to_string();
-    assert!(e.contains("invalid peer certificate: certificate not valid for name \"127.0.0.1\""), "{e}");
+    assert!(
+        e.contains("invalid peer certificate: certificate not valid for name \"127.0.0.1\""),
+        "{e}"
+    );
     // verify-ca checks the chain only, so the same connection is fine.
-    let chain_only = db(&url(&cluster, "127.0.0.1", &format!("sslmode=verify-ca&sslrootcert={ca}")), 1);
+    let chain_only =
+        db(&url(&cluster, "127.0.0.1", &format!("sslmode=verify-ca&sslrootcert={ca}")), 1);
     assert!(session_ssl(&chain_only).await.unwrap());
-    let e = session_ssl(&db(&url(&cluster, "127.0.0.1", &format!("sslmode=verify-ca&sslrootcert={other}")), 1))
-        .await
-        .unwrap_err()
-        .to_string();
+    let e = session_ssl(&db(
+        &url(&cluster, "127.0.0.1", &format!("sslmode=verify-ca&sslrootcert={other}")),
+        1,
+    ))
+    .await
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("UnknownIssuer"), "{e}");
     // require without a CA: encrypted, unverified (libpq's meaning).
     assert!(session_ssl(&db(&url(&cluster, "127.0.0.1", "sslmode=require"), 1)).await.unwrap());
     // ...but require with a root certificate verifies the chain, as libpq does.
-    let e = session_ssl(&db(&url(&cluster, "127.0.0.1", &format!("sslmode=require&sslrootcert={other}")), 1))
-        .await
-        .unwrap_err()
-        .to_string();
+    let e = session_ssl(&db(
+        &url(&cluster, "127.0.0.1", &format!("sslmode=require&sslrootcert={other}")),
+        1,
+    ))
+    .await
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("UnknownIssuer"), "{e}");
     // prefer takes TLS when offered; disable never does.
     assert!(session_ssl(&db(&url(&cluster, "127.0.0.1", "sslmode=prefer"), 1)).await.unwrap());
@@ -122,7 +138,10 @@ async fn tls_modes_mean_what_they_mean_to_libpq() {
 
     // A server without TLS: require refuses, prefer falls back.
     let plain = start_cluster(None);
-    let e = session_ssl(&db(&url(&plain, "127.0.0.1", "sslmode=require"), 1)).await.unwrap_err().to_string();
+    let e = session_ssl(&db(&url(&plain, "127.0.0.1", "sslmode=require"), 1))
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("TLS") || e.contains("tls") || e.contains("SSL"), "{e}");
     assert!(!session_ssl(&db(&url(&plain, "127.0.0.1", "sslmode=prefer"), 1)).await.unwrap());
 }
@@ -134,20 +153,37 @@ async fn the_health_binary_connects_with_verify_full() {
     let dir = tempdir("tls-bin");
     let ca = dir.join("rds-like-ca.pem");
     std::fs::write(&ca, &pki.ca_pem).unwrap();
-    let good = url(&cluster, "localhost", &format!("sslmode=verify-full&sslrootcert={}", ca.display()));
-    let f = testkit::runtime_api::Function::start(&testkit::binary("health"), &[("DATABASE_URL", &good)]).await;
+    let good =
+        url(&cluster, "localhost", &format!("sslmode=verify-full&sslrootcert={}", ca.display()));
+    let f = testkit::runtime_api::Function::start(
+        &testkit::binary("health"),
+        &[("DATABASE_URL", &good)],
+    )
+    .await;
     let resp = f.invoke(testkit::events::load("health-apigw.json")).await.response();
     assert_eq!(resp["statusCode"], 200, "{resp}\n{}", f.output());
-    let bad = url(&cluster, "127.0.0.1", &format!("sslmode=verify-full&sslrootcert={}", ca.display()));
-    let f = testkit::runtime_api::Function::start(&testkit::binary("health"), &[("DATABASE_URL", &bad)]).await;
+    let bad =
+        url(&cluster, "127.0.0.1", &format!("sslmode=verify-full&sslrootcert={}", ca.display()));
+    let f = testkit::runtime_api::Function::start(
+        &testkit::binary("health"),
+        &[("DATABASE_URL", &bad)],
+    )
+    .await;
     let resp = f.invoke(testkit::events::load("health-apigw.json")).await.response();
     assert_eq!(resp["statusCode"], 503, "{resp}");
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(f.output().contains("certificate not valid for name"), "the log says why: {}", f.output());
+    assert!(
+        f.output().contains("certificate not valid for name"),
+        "the log says why: {}",
+        f.output()
+    );
 }
 
 fn tempdir(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("auth-e2e-{name}-{}", uuid::Uuid::from_bytes(auth_shared::random::bytes()).simple()));
+    let d = std::env::temp_dir().join(format!(
+        "auth-e2e-{name}-{}",
+        uuid::Uuid::from_bytes(auth_shared::random::bytes()).simple()
+    ));
     std::fs::create_dir_all(&d).unwrap();
     d
 }
@@ -168,7 +204,12 @@ async fn service(cluster: &tempdb::Cluster) -> Service {
     let mut c = testkit::pg::connect(&url).await;
     auth_shared::migrate::run(&mut c).await.unwrap();
     let hash = password::hash("pw of the user", TEST_POLICY);
-    let new = auth_shared::users::NewUser { username: "ann", email: "ann@example.com", full_name: None, password_hash: &hash };
+    let new = auth_shared::users::NewUser {
+        username: "ann",
+        email: "ann@example.com",
+        full_name: None,
+        password_hash: &hash,
+    };
     auth_shared::users::create(&c, &new).await.ok();
     let db = Arc::new(db(&url, 1));
     let keys = Arc::new(Keys::local(TEST_KEY.as_bytes()).unwrap());
@@ -184,7 +225,8 @@ async fn service(cluster: &tempdb::Cluster) -> Service {
 impl Service {
     async fn login(&self) -> (u16, serde_json::Value) {
         let body = json!({"username": "ann", "password": "pw of the user"}).to_string();
-        let req = testkit::request("POST", "/login", &[("content-type", "application/json")], &body);
+        let req =
+            testkit::request("POST", "/login", &[("content-type", "application/json")], &body);
         let (s, _, b) = testkit::read(login::handle(&self.login, req).await);
         (s, b)
     }
@@ -240,7 +282,11 @@ async fn an_outage_gets_503_in_time_and_service_resumes_by_itself() {
         let statuses = svc.all(&token).await;
         assert_eq!(statuses, [503; 4]);
         // Four requests, each within its deadline; the margin is generous for shared machines.
-        assert!(started.elapsed() < 4 * deadline + Duration::from_secs(2), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < 4 * deadline + Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
     }
     cluster.start_server().unwrap();
     assert_eq!(svc.all(&token).await, [200; 4], "service resumes when the database returns");
@@ -274,15 +320,26 @@ async fn two_hundred_concurrent_logins_lose_nothing() {
         ids.push(db.create_user(u, &format!("{u}@example.com"), "right password").await);
     }
     db.create_user("w", "w@example.com", "right password").await;
-    let started = db.client().await.query_one("SELECT now()", &[]).await.unwrap().get::<_, time::OffsetDateTime>(0);
+    let started = db
+        .client()
+        .await
+        .query_one("SELECT now()", &[])
+        .await
+        .unwrap()
+        .get::<_, time::OffsetDateTime>(0);
     let mut tasks = Vec::new();
     for i in 0..200 {
         // 160 right passwords spread over four users, 40 wrong ones for a fifth.
-        let (user, pw) = if i % 5 == 4 { ("w".to_owned(), "wrong".to_owned()) } else { (format!("u{}", i % 5 + 1), "right password".to_owned()) };
+        let (user, pw) = if i % 5 == 4 {
+            ("w".to_owned(), "wrong".to_owned())
+        } else {
+            (format!("u{}", i % 5 + 1), "right password".to_owned())
+        };
         let state = state.clone();
         tasks.push(tokio::spawn(async move {
             let body = json!({"username": user, "password": pw}).to_string();
-            let req = testkit::request("POST", "/login", &[("content-type", "application/json")], &body);
+            let req =
+                testkit::request("POST", "/login", &[("content-type", "application/json")], &body);
             (user, login::handle(&state, req).await.status().as_u16())
         }));
     }
@@ -292,16 +349,24 @@ async fn two_hundred_concurrent_logins_lose_nothing() {
         let (user, status) = t.await.unwrap();
         *by_status.entry((user.starts_with('u'), status)).or_insert(0) += 1;
     }
-    assert_eq!(by_status.get(&(true, 200)), Some(&160), "every right password succeeds: {by_status:?}");
+    assert_eq!(
+        by_status.get(&(true, 200)),
+        Some(&160),
+        "every right password succeeds: {by_status:?}"
+    );
     // Five failures lock the key for 1 s, the sixth for 2 s, ...: on a machine slow enough for
     // the run to outlast a lock, a later attempt is rightly checked too.
     let elapsed = launched.elapsed().as_secs_f64();
     let allowed = 5 + (1..12).filter(|k| (2f64.powi(*k) - 1.0) <= elapsed).count();
     let checked = *by_status.get(&(false, 401)).unwrap_or(&0);
-    assert!((5..=allowed).contains(&checked), "{checked} wrong passwords checked in {elapsed:.1} s: {by_status:?}");
+    assert!(
+        (5..=allowed).contains(&checked),
+        "{checked} wrong passwords checked in {elapsed:.1} s: {by_status:?}"
+    );
     assert_eq!(by_status.get(&(false, 429)).copied().unwrap_or(0), 40 - checked, "{by_status:?}");
     let c = db.client().await;
-    let rows = c.query("SELECT username, last_login_at FROM users ORDER BY username", &[]).await.unwrap();
+    let rows =
+        c.query("SELECT username, last_login_at FROM users ORDER BY username", &[]).await.unwrap();
     for r in rows {
         let (name, last): (String, Option<time::OffsetDateTime>) = (r.get(0), r.get(1));
         if name == "w" {
@@ -312,7 +377,11 @@ async fn two_hundred_concurrent_logins_lose_nothing() {
     }
     let throttle = c.query("SELECT key, failures FROM login_throttle", &[]).await.unwrap();
     assert_eq!(throttle.len(), 1, "successes leave no rows; the wrong passwords one");
-    assert_eq!(throttle[0].get::<_, i32>(1) as usize, checked, "the count is exactly the failures checked");
+    assert_eq!(
+        throttle[0].get::<_, i32>(1) as usize,
+        checked,
+        "the count is exactly the failures checked"
+    );
 }
 
 #[tokio::test]
@@ -333,7 +402,12 @@ async fn hash_upgrade_racing_a_password_change_never_loses_the_new_password() {
             let (state, name) = (state.clone(), name.clone());
             tokio::spawn(async move {
                 let body = json!({"username": name, "password": "old password"}).to_string();
-                let req = testkit::request("POST", "/login", &[("content-type", "application/json")], &body);
+                let req = testkit::request(
+                    "POST",
+                    "/login",
+                    &[("content-type", "application/json")],
+                    &body,
+                );
                 login::handle(&state, req).await.status().as_u16()
             })
         };
@@ -349,7 +423,11 @@ async fn hash_upgrade_racing_a_password_change_never_loses_the_new_password() {
         let status = login.await.unwrap();
         assert!(change.await.unwrap());
         assert!(status == 200 || status == 401, "{status}");
-        let stored: String = c.query_one("SELECT password_hash FROM users WHERE username = $1", &[&name]).await.unwrap().get(0);
+        let stored: String = c
+            .query_one("SELECT password_hash FROM users WHERE username = $1", &[&name])
+            .await
+            .unwrap()
+            .get(0);
         assert!(
             matches!(password::verify("new password", &stored, TEST_POLICY), Verdict::Match { .. }),
             "round {round}: the admin's new password was lost (login answered {status})"

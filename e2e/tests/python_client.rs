@@ -14,7 +14,11 @@ async fn the_python_client_passes() {
     let pw = "correct horse battery staple";
     db.create_user("alice", "alice@example.com", pw).await;
     db.create_user("carol", "carol@example.com", pw).await;
-    db.client().await.execute("UPDATE users SET disabled_at = now() WHERE username = 'carol'", &[]).await.unwrap();
+    db.client()
+        .await
+        .execute("UPDATE users SET disabled_at = now() WHERE username = 'carol'", &[])
+        .await
+        .unwrap();
     let server = LocalServer::start(
         &testkit::binary("auth-local"),
         &[("DATABASE_URL", &db.url), ("SECRET_KEY", KEY), ("PBKDF2_ITERATIONS", "100000")],
@@ -28,7 +32,8 @@ async fn the_python_client_passes() {
         .output()
         .await
         .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{text}\nserver output:\n{}", server.output());
     assert!(text.contains("all promises kept"), "{text}");
 }

@@ -26,7 +26,8 @@ async fn schemathesis(base: &str, extra: &[&str]) -> String {
         .output()
         .await
         .unwrap_or_else(|e| panic!("{}: {e}; run `make tools`", st.display()));
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "schemathesis found issues:\n{text}");
     // Without a token every /profile answer is 401 and schemathesis warns about it; warnings are
     // fine, failures are not.
@@ -52,7 +53,8 @@ async fn the_api_keeps_its_openapi_document() {
     )
     .await;
     let token = login.json()["access_token"].as_str().unwrap().to_owned();
-    let with_token = schemathesis(&server.base, &["-H", &format!("Authorization: Bearer {token}")]).await;
+    let with_token =
+        schemathesis(&server.base, &["-H", &format!("Authorization: Bearer {token}")]).await;
     let without = schemathesis(&server.base, &[]).await;
     for run in [&with_token, &without] {
         let line = run.lines().find(|l| l.contains("generated")).unwrap_or_default();

@@ -23,7 +23,12 @@ fn login_event(user: &str) -> Value {
 }
 
 fn profile_event(token: &str) -> Value {
-    testkit::events::apigw("GET", "/profile", &[("authorization", &format!("Bearer {token}"))], None)
+    testkit::events::apigw(
+        "GET",
+        "/profile",
+        &[("authorization", &format!("Bearer {token}"))],
+        None,
+    )
 }
 
 /// Logs in through the login binary; returns (token, kid).
@@ -32,7 +37,9 @@ async fn login(f: &Function) -> (String, String) {
     assert_eq!(resp["statusCode"], 200, "{resp}\n{}", f.output());
     let body: Value = serde_json::from_str(&testkit::events::response_body(&resp)).unwrap();
     let token = body["access_token"].as_str().unwrap().to_owned();
-    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
+    let header: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap())
+            .unwrap();
     (token.clone(), header["kid"].as_str().unwrap().to_owned())
 }
 
@@ -50,7 +57,14 @@ async fn start(binary: &str, moto: &Moto, env: &[(&str, &str)]) -> Function {
 /// Signs a token with `key` under `kid` (an operator's or another trusted service's token).
 fn token_with(key: &str, kid: &str, sub: uuid::Uuid) -> String {
     let k = auth_shared::token::Key::new(kid, key.as_bytes()).unwrap();
-    auth_shared::token::issue(&testkit::app::token_config(), &k, sub, "alice", auth_shared::token::now()).unwrap()
+    auth_shared::token::issue(
+        &testkit::app::token_config(),
+        &k,
+        sub,
+        "alice",
+        auth_shared::token::now(),
+    )
+    .unwrap()
 }
 
 #[tokio::test]
@@ -60,10 +74,16 @@ async fn keys_come_from_secrets_manager_and_survive_rotation() {
     let db = TestDb::new().await;
     let id = db.create_user("alice", "alice@example.com", PW).await;
     let key1 = "first-signing-key-0123456789abcdefghijklmnop";
-    let created = sm.create_secret().name("auth/signing-key").secret_string(key1).send().await.unwrap();
+    let created =
+        sm.create_secret().name("auth/signing-key").secret_string(key1).send().await.unwrap();
     let arn = created.arn().unwrap().to_owned();
     let v1 = created.version_id().unwrap().to_owned();
-    let env = [("DATABASE_URL", db.url.as_str()), ("SECRET_ARN", arn.as_str()), ("SECRET_CACHE_TTL_SECONDS", "1"), ("PBKDF2_ITERATIONS", "100000")];
+    let env = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("SECRET_ARN", arn.as_str()),
+        ("SECRET_CACHE_TTL_SECONDS", "1"),
+        ("PBKDF2_ITERATIONS", "100000"),
+    ];
     let login_fn = start("login", &moto, &env).await;
     let profile_fn = start("profile", &moto, &env).await;
 
@@ -73,7 +93,13 @@ async fn keys_come_from_secrets_manager_and_survive_rotation() {
 
     // Rotation: a new AWSCURRENT in the JSON form; the old version becomes AWSPREVIOUS.
     let key2 = "second-signing-key-0123456789abcdefghijklmn";
-    let put = sm.put_secret_value().secret_id(&arn).secret_string(json!({"SECRET_KEY": key2}).to_string()).send().await.unwrap();
+    let put = sm
+        .put_secret_value()
+        .secret_id(&arn)
+        .secret_string(json!({"SECRET_KEY": key2}).to_string())
+        .send()
+        .await
+        .unwrap();
     let v2 = put.version_id().unwrap().to_owned();
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let (new_token, kid) = login(&login_fn).await;
@@ -81,7 +107,11 @@ async fn keys_come_from_secrets_manager_and_survive_rotation() {
     let (_, claims) = new_token.split_once('.').unwrap();
     assert!(!claims.is_empty());
     assert_eq!(profile_status(&profile_fn, &new_token).await, 200, "{}", profile_fn.output());
-    assert_eq!(profile_status(&profile_fn, &old_token).await, 200, "tokens of AWSPREVIOUS still verify");
+    assert_eq!(
+        profile_status(&profile_fn, &old_token).await,
+        200,
+        "tokens of AWSPREVIOUS still verify"
+    );
     // Tokens are signed with exactly the version their kid names.
     assert_eq!(profile_status(&profile_fn, &token_with(key2, &v1, id)).await, 401);
     assert_eq!(profile_status(&profile_fn, &token_with(key2, &v2, id)).await, 200);
@@ -93,7 +123,12 @@ async fn keys_come_from_secrets_manager_and_survive_rotation() {
     assert_eq!(profile_status(&fresh, &forged).await, 401);
     assert_eq!(profile_status(&fresh, &old_token).await, 200, "{}", fresh.output());
     // Two rotations later v1 is neither current nor previous: its tokens stop working.
-    sm.put_secret_value().secret_id(&arn).secret_string("third-signing-key-0123456789abcdefghijklmno").send().await.unwrap();
+    sm.put_secret_value()
+        .secret_id(&arn)
+        .secret_string("third-signing-key-0123456789abcdefghijklmno")
+        .send()
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(profile_status(&profile_fn, &old_token).await, 401);
     assert_eq!(profile_status(&profile_fn, &new_token).await, 200);
@@ -105,20 +140,59 @@ async fn unknown_kids_refresh_at_most_once_a_minute() {
     let sm = moto.client().await;
     let db = TestDb::new().await;
     let id = db.create_user("alice", "alice@example.com", PW).await;
-    let created = sm.create_secret().name("auth/key").secret_string("k1-0123456789abcdefghijklmnopqrstuvwxyz").send().await.unwrap();
+    let created = sm
+        .create_secret()
+        .name("auth/key")
+        .secret_string("k1-0123456789abcdefghijklmnopqrstuvwxyz")
+        .send()
+        .await
+        .unwrap();
     let arn = created.arn().unwrap().to_owned();
     // A long cache: only an unknown kid can make the function look again.
-    let profile_fn = start("profile", &moto, &[("DATABASE_URL", &db.url), ("SECRET_ARN", &arn), ("SECRET_CACHE_TTL_SECONDS", "3600")]).await;
-    assert_eq!(profile_status(&profile_fn, &token_with("k1-0123456789abcdefghijklmnopqrstuvwxyz", created.version_id().unwrap(), id)).await, 200);
+    let profile_fn = start(
+        "profile",
+        &moto,
+        &[("DATABASE_URL", &db.url), ("SECRET_ARN", &arn), ("SECRET_CACHE_TTL_SECONDS", "3600")],
+    )
+    .await;
+    assert_eq!(
+        profile_status(
+            &profile_fn,
+            &token_with(
+                "k1-0123456789abcdefghijklmnopqrstuvwxyz",
+                created.version_id().unwrap(),
+                id
+            )
+        )
+        .await,
+        200
+    );
 
-    let v2 = sm.put_secret_value().secret_id(&arn).secret_string("k2-0123456789abcdefghijklmnopqrstuvwxyz").send().await.unwrap();
+    let v2 = sm
+        .put_secret_value()
+        .secret_id(&arn)
+        .secret_string("k2-0123456789abcdefghijklmnopqrstuvwxyz")
+        .send()
+        .await
+        .unwrap();
     let t2 = token_with("k2-0123456789abcdefghijklmnopqrstuvwxyz", v2.version_id().unwrap(), id);
-    assert_eq!(profile_status(&profile_fn, &t2).await, 200, "an unknown kid refreshes the cache once");
+    assert_eq!(
+        profile_status(&profile_fn, &t2).await,
+        200,
+        "an unknown kid refreshes the cache once"
+    );
 
-    let v3 = sm.put_secret_value().secret_id(&arn).secret_string("k3-0123456789abcdefghijklmnopqrstuvwxyz").send().await.unwrap();
+    let v3 = sm
+        .put_secret_value()
+        .secret_id(&arn)
+        .secret_string("k3-0123456789abcdefghijklmnopqrstuvwxyz")
+        .send()
+        .await
+        .unwrap();
     // A flood of made-up kids, then a genuine new one, all within the minute: no refresh.
     for i in 0..50 {
-        let forged = token_with("k3-0123456789abcdefghijklmnopqrstuvwxyz", &format!("made-up-{i}"), id);
+        let forged =
+            token_with("k3-0123456789abcdefghijklmnopqrstuvwxyz", &format!("made-up-{i}"), id);
         assert_eq!(profile_status(&profile_fn, &forged).await, 401);
     }
     let t3 = token_with("k3-0123456789abcdefghijklmnopqrstuvwxyz", v3.version_id().unwrap(), id);
@@ -132,40 +206,87 @@ async fn a_warm_function_rides_out_a_secrets_manager_outage() {
     let sm = moto.client().await;
     let db = TestDb::new().await;
     db.create_user("alice", "alice@example.com", PW).await;
-    let created = sm.create_secret().name("auth/key").secret_string("k-0123456789abcdefghijklmnopqrstuvwxyz").send().await.unwrap();
+    let created = sm
+        .create_secret()
+        .name("auth/key")
+        .secret_string("k-0123456789abcdefghijklmnopqrstuvwxyz")
+        .send()
+        .await
+        .unwrap();
     let arn = created.arn().unwrap().to_owned();
-    let f = start("login", &moto, &[("DATABASE_URL", &db.url), ("SECRET_ARN", &arn), ("SECRET_CACHE_TTL_SECONDS", "1"), ("PBKDF2_ITERATIONS", "100000")]).await;
+    let f = start(
+        "login",
+        &moto,
+        &[
+            ("DATABASE_URL", &db.url),
+            ("SECRET_ARN", &arn),
+            ("SECRET_CACHE_TTL_SECONDS", "1"),
+            ("PBKDF2_ITERATIONS", "100000"),
+        ],
+    )
+    .await;
     let (_, kid) = login(&f).await;
     moto.stop().await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let (_, kid_after) = login(&f).await;
     assert_eq!(kid, kid_after, "still signing with the cached key");
-    assert!(f.output().contains("signing key refresh failed; serving cached keys"), "{}", f.output());
+    assert!(
+        f.output().contains("signing key refresh failed; serving cached keys"),
+        "{}",
+        f.output()
+    );
 }
 
 #[tokio::test]
 async fn missing_and_denied_secrets_stop_start_up_with_one_line() {
     let moto = Moto::start().await;
     let db = TestDb::new().await;
-    let mut f = start("login", &moto, &[("DATABASE_URL", &db.url), ("SECRET_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope-AbCdEf")]).await;
+    let mut f = start(
+        "login",
+        &moto,
+        &[
+            ("DATABASE_URL", &db.url),
+            ("SECRET_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope-AbCdEf"),
+        ],
+    )
+    .await;
     assert_eq!(f.exit_code(Duration::from_secs(30)).await, Some(1));
     let out = f.output();
     let lines: Vec<&str> = out.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "{out}");
-    assert!(lines[0].contains("start-up failed") && lines[0].contains("ResourceNotFoundException"), "{out}");
+    assert!(
+        lines[0].contains("start-up failed") && lines[0].contains("ResourceNotFoundException"),
+        "{out}"
+    );
 
     // A too-short key in the secret is refused by name, without echoing it.
     let sm = moto.client().await;
-    let short = sm.create_secret().name("auth/short").secret_string("short-key-value").send().await.unwrap();
-    let mut f = start("login", &moto, &[("DATABASE_URL", &db.url), ("SECRET_ARN", short.arn().unwrap())]).await;
+    let short = sm
+        .create_secret()
+        .name("auth/short")
+        .secret_string("short-key-value")
+        .send()
+        .await
+        .unwrap();
+    let mut f =
+        start("login", &moto, &[("DATABASE_URL", &db.url), ("SECRET_ARN", short.arn().unwrap())])
+            .await;
     assert_eq!(f.exit_code(Duration::from_secs(30)).await, Some(1));
-    assert!(f.output().contains("SECRET_ARN is too short") && !f.output().contains("short-key-value"), "{}", f.output());
+    assert!(
+        f.output().contains("SECRET_ARN is too short") && !f.output().contains("short-key-value"),
+        "{}",
+        f.output()
+    );
 
     // Denied: moto enforcing IAM, and credentials whose policy does not allow the read.
     let denied = Moto::start_with_iam().await;
-    let (arn, access_key, secret_key) = denied.create_secret_and_powerless_user("auth/guarded", "g-0123456789abcdefghijklmnopqrstuvwxyz").await;
+    let (arn, access_key, secret_key) = denied
+        .create_secret_and_powerless_user("auth/guarded", "g-0123456789abcdefghijklmnopqrstuvwxyz")
+        .await;
     let mut env: Vec<(String, String)> = denied.env();
-    env.retain(|(k, _)| !k.starts_with("AWS_ACCESS_KEY_ID") && !k.starts_with("AWS_SECRET_ACCESS_KEY"));
+    env.retain(|(k, _)| {
+        !k.starts_with("AWS_ACCESS_KEY_ID") && !k.starts_with("AWS_SECRET_ACCESS_KEY")
+    });
     env.push(("AWS_ACCESS_KEY_ID".into(), access_key));
     env.push(("AWS_SECRET_ACCESS_KEY".into(), secret_key));
     env.push(("DATABASE_URL".into(), db.url.clone()));
@@ -200,7 +321,8 @@ async fn an_rds_style_database_secret_works_and_follows_a_password_rotation() {
         .send()
         .await
         .unwrap();
-    let port = testkit::pg::server_url().split(':').nth(3).unwrap().split('/').next().unwrap().to_owned();
+    let port =
+        testkit::pg::server_url().split(':').nth(3).unwrap().split('/').next().unwrap().to_owned();
     let env = [
         ("DATABASE_SECRET_ARN", secret.arn().unwrap()),
         ("DATABASE_HOST", "127.0.0.1"),
@@ -222,10 +344,17 @@ async fn an_rds_style_database_secret_works_and_follows_a_password_rotation() {
         .send()
         .await
         .unwrap();
-    c.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", &[&role]).await.unwrap();
+    c.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1",
+        &[&role],
+    )
+    .await
+    .unwrap();
     // The secret was read at start-up; re-reads are spaced 10 s apart.
     tokio::time::sleep(Duration::from_secs(10)).await;
     login(&f).await;
     assert!(f.output().contains("re-reading DATABASE_SECRET_ARN"), "{}", f.output());
-    assert!(!f.output().contains("second-db-password") && !f.output().contains("first-db-password"));
+    assert!(
+        !f.output().contains("second-db-password") && !f.output().contains("first-db-password")
+    );
 }

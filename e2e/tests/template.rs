@@ -24,7 +24,10 @@ fn run(cmd: &mut Command) -> (bool, String) {
         .env_remove("AWS_PROFILE")
         .output()
         .unwrap();
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    (
+        out.status.success(),
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+    )
 }
 
 #[test]
@@ -35,7 +38,10 @@ fn cfn_lint_and_sam_validate_are_clean() {
     assert!(ok && out.contains("is a valid SAM Template"), "sam validate --lint: {out}");
     assert!(!out.to_lowercase().contains("warning"), "{out}");
     // Plain `sam validate` needs a region and no credentials.
-    let (ok, out) = run(Command::new(venv_bin("sam")).arg("validate").env("AWS_ACCESS_KEY_ID", "").env("AWS_SECRET_ACCESS_KEY", ""));
+    let (ok, out) = run(Command::new(venv_bin("sam"))
+        .arg("validate")
+        .env("AWS_ACCESS_KEY_ID", "")
+        .env("AWS_SECRET_ACCESS_KEY", ""));
     assert!(ok && out.contains("is a valid SAM Template"), "sam validate: {out}");
 }
 
@@ -58,21 +64,31 @@ fn samconfig_names_only_real_parameters_and_prod_hides_test_db() {
         if let Some(rest) = line.strip_prefix("parameter_overrides = ") {
             for pair in rest.trim_matches('"').split_whitespace() {
                 let (name, value) = pair.split_once('=').unwrap();
-                assert!(template.contains(&format!("\n  {name}:\n")), "samconfig sets unknown parameter {name}");
+                assert!(
+                    template.contains(&format!("\n  {name}:\n")),
+                    "samconfig sets unknown parameter {name}"
+                );
                 if prod && name == "TestDbAccess" {
                     assert!(value == "off" || value == "iam", "prod leaves /test-db open");
                 }
             }
         }
     }
-    for env in ["[dev.deploy.parameters]", "[prod.deploy.parameters]", "[default.build.parameters]"] {
+    for env in ["[dev.deploy.parameters]", "[prod.deploy.parameters]", "[default.build.parameters]"]
+    {
         assert!(samconfig.contains(env), "{env}");
     }
     assert!(samconfig.contains("beta_features = true") && samconfig.contains("parallel = true"));
     assert!(samconfig.contains("confirm_changeset = true") && samconfig.contains("CAPABILITY_IAM"));
     // Every parameter the README's deploy walk-through tells people to set exists.
     let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
-    let deploy = readme.split("## Deploying to AWS").nth(1).expect("a deploy section").split("\n## ").next().unwrap();
+    let deploy = readme
+        .split("## Deploying to AWS")
+        .nth(1)
+        .expect("a deploy section")
+        .split("\n## ")
+        .next()
+        .unwrap();
     // Parameter names appear in backticks: `DatabaseSecretArn`.
     for quoted in deploy.split('`').skip(1).step_by(2) {
         let word = quoted.split('=').next().unwrap_or_default();
@@ -82,7 +98,10 @@ fn samconfig_names_only_real_parameters_and_prod_hides_test_db() {
             && word.chars().skip(1).any(|c| c.is_ascii_uppercase())
             && word.chars().any(|c| c.is_ascii_lowercase());
         if pascal && !word.ends_with("Function") && !word.ends_with("Layer") && word != "ApiUrl" {
-            assert!(template.contains(&format!("\n  {word}:\n")), "README names parameter {word}, which the template lacks");
+            assert!(
+                template.contains(&format!("\n  {word}:\n")),
+                "README names parameter {word}, which the template lacks"
+            );
         }
     }
 }
@@ -97,7 +116,11 @@ fn elf_machine(path: &Path) -> u16 {
 #[test]
 fn sam_build_makes_four_arm64_bootstraps() {
     let build_dir = std::env::temp_dir().join(format!("sam-build-{}", std::process::id()));
-    let path = format!("{}:{}", root().join(".venv/bin").display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        root().join(".venv/bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let (ok, out) = run(Command::new(venv_bin("sam"))
         .args(["build", "--beta-features", "--build-dir"])
         .arg(&build_dir)

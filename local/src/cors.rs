@@ -35,7 +35,9 @@ impl Cors {
             if !valid {
                 return Err(ConfigError::new(
                     "CORS_ALLOWED_ORIGINS",
-                    format!("has {origin:?}, which is not an origin like https://app.example.com (no path, no trailing slash)"),
+                    format!(
+                        "has {origin:?}, which is not an origin like https://app.example.com (no path, no trailing slash)"
+                    ),
                 ));
             }
             cors.origins.push(origin.to_ascii_lowercase());
@@ -74,7 +76,10 @@ impl Cors {
             if let Ok(v) = HeaderValue::from_str(&list) {
                 h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, v);
             }
-            h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(ALLOWED_HEADERS));
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                HeaderValue::from_static(ALLOWED_HEADERS),
+            );
             h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
         }
         resp
@@ -88,8 +93,10 @@ impl Cors {
         response_headers.append(header::VARY, HeaderValue::from_static("Origin"));
         if let Some(origin) = self.allowed(request_headers) {
             response_headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
-            response_headers
-                .insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSED_HEADERS));
+            response_headers.insert(
+                header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                HeaderValue::from_static(EXPOSED_HEADERS),
+            );
         }
     }
 }

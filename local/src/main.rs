@@ -79,11 +79,13 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 
 async fn run(args: Args) -> Result<(), Error> {
     let mut env = Env::process();
-    let own_db = env.optional("DATABASE_URL")?.is_none() && env.optional("DATABASE_SECRET_ARN")?.is_none();
+    let own_db =
+        env.optional("DATABASE_URL")?.is_none() && env.optional("DATABASE_SECRET_ARN")?.is_none();
     // The cluster lives until run() returns: dropping it stops PostgreSQL and removes its files.
     let cluster = if own_db {
-        let cluster = tokio::task::spawn_blocking(|| tempdb::Cluster::start(tempdb::Options::default()))
-            .await??;
+        let cluster =
+            tokio::task::spawn_blocking(|| tempdb::Cluster::start(tempdb::Options::default()))
+                .await??;
         env.set("DATABASE_URL", cluster.url("postgres"));
         println!(
             "auth-local: started a throwaway PostgreSQL in {} (removed on exit)",
@@ -136,7 +138,9 @@ async fn run(args: Args) -> Result<(), Error> {
             })
         })
         .await?;
-        println!("auth-local: demo user: username demo, email demo@example.com, password {password} (shown once)");
+        println!(
+            "auth-local: demo user: username demo, email demo@example.com, password {password} (shown once)"
+        );
     }
 
     let app = Arc::new(App {
@@ -171,7 +175,9 @@ async fn serve(listener: TcpListener, app: Arc<App>) {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let stop = async move {
         match term.as_mut() {
-            Some(term) => tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = term.recv() => {} },
+            Some(term) => {
+                tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = term.recv() => {} }
+            }
             None => {
                 let _ = tokio::signal::ctrl_c().await;
             }
@@ -198,7 +204,10 @@ async fn serve(listener: TcpListener, app: Arc<App>) {
     let _ = tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await;
 }
 
-async fn route(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+async fn route(
+    app: Arc<App>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
     let (parts, body) = req.into_parts();
     let methods = match parts.uri.path() {
         health::ROUTE => Some(health::METHODS),

@@ -15,7 +15,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_auth-local");
 const KEY: &str = "a-local-signing-key-with-more-than-32-bytes";
 
 async fn login(server: &LocalServer, body: Value) -> testkit::client::Reply {
-    send("POST", &server.url("/login"), &[("content-type", "application/json")], body.to_string()).await
+    send("POST", &server.url("/login"), &[("content-type", "application/json")], body.to_string())
+        .await
 }
 
 #[tokio::test]
@@ -39,7 +40,9 @@ async fn without_database_url_it_runs_its_own_postgres_and_stops_cleanly() {
     let token = ok.json()["access_token"].as_str().unwrap().to_owned();
     let by_email = login(&server, json!({"email": "DEMO@example.com", "password": password})).await;
     assert_eq!(by_email.status, 200);
-    let profile = send("GET", &server.url("/profile"), &[("authorization", &format!("Bearer {token}"))], "").await;
+    let profile =
+        send("GET", &server.url("/profile"), &[("authorization", &format!("Bearer {token}"))], "")
+            .await;
     assert_eq!(profile.status, 200);
     assert_eq!(profile.json()["username"], "demo");
     assert!(profile.json()["last_login_at"].is_string());
@@ -57,7 +60,11 @@ async fn without_database_url_it_runs_its_own_postgres_and_stops_cleanly() {
     assert_eq!(server.interrupt(Duration::from_secs(30)).await, Some(0), "{}", server.output());
     assert!(!Path::new(&data_dir).exists(), "cluster directory left behind");
     let ps = std::process::Command::new("pgrep").args(["-f", &data_dir]).output().unwrap();
-    assert!(ps.stdout.is_empty(), "a PostgreSQL process is still running: {}", String::from_utf8_lossy(&ps.stdout));
+    assert!(
+        ps.stdout.is_empty(),
+        "a PostgreSQL process is still running: {}",
+        String::from_utf8_lossy(&ps.stdout)
+    );
 }
 
 #[tokio::test]
@@ -100,7 +107,8 @@ async fn a_password_change_or_disable_ends_old_tokens() {
         let url = server.url("/profile");
         async move { send("GET", &url, &[("authorization", &t)], "").await }
     };
-    let old = login(&server, json!({"username": "frank", "password": "old password"})).await.json()["access_token"]
+    let old = login(&server, json!({"username": "frank", "password": "old password"})).await.json()
+        ["access_token"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -111,8 +119,14 @@ async fn a_password_change_or_disable_ends_old_tokens() {
     assert!(auth_shared::users::set_password(&c, "frank", &hash).await.unwrap());
     let refused = profile(bearer(&old)).await;
     assert_eq!((refused.status, refused.json()["error"].as_str()), (401, Some("invalid_token")));
-    assert_eq!(refused.header("www-authenticate"), Some(r#"Bearer realm="auth", error="invalid_token""#));
-    assert_eq!(login(&server, json!({"username": "frank", "password": "old password"})).await.status, 401);
+    assert_eq!(
+        refused.header("www-authenticate"),
+        Some(r#"Bearer realm="auth", error="invalid_token""#)
+    );
+    assert_eq!(
+        login(&server, json!({"username": "frank", "password": "old password"})).await.status,
+        401
+    );
 
     // A login right after the change gets a token that works at once.
     let new = login(&server, json!({"username": "frank", "password": "new password"})).await;
@@ -120,12 +134,17 @@ async fn a_password_change_or_disable_ends_old_tokens() {
     let new = new.json()["access_token"].as_str().unwrap().to_owned();
     assert_eq!(profile(bearer(&new)).await.status, 200);
     // ...and is not dated in the future, which strict verifiers (PyJWT) would refuse.
-    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(new.split('.').nth(1).unwrap()).unwrap()).unwrap();
+    let claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(new.split('.').nth(1).unwrap()).unwrap())
+            .unwrap();
     assert!(claims["iat"].as_i64().unwrap() <= auth_shared::token::now(), "{claims}");
 
     assert!(auth_shared::users::set_disabled(&c, "frank", true).await.unwrap());
     assert_eq!(profile(bearer(&new)).await.status, 401);
-    assert_eq!(login(&server, json!({"username": "frank", "password": "new password"})).await.status, 401);
+    assert_eq!(
+        login(&server, json!({"username": "frank", "password": "new password"})).await.status,
+        401
+    );
 }
 
 #[tokio::test]
@@ -133,7 +152,11 @@ async fn cors_follows_the_allowed_origins() {
     let db = TestDb::new().await;
     let server = LocalServer::start(
         Path::new(BIN),
-        &[("DATABASE_URL", &db.url), ("SECRET_KEY", KEY), ("CORS_ALLOWED_ORIGINS", "http://app.example, https://other.example:8443")],
+        &[
+            ("DATABASE_URL", &db.url),
+            ("SECRET_KEY", KEY),
+            ("CORS_ALLOWED_ORIGINS", "http://app.example, https://other.example:8443"),
+        ],
     )
     .await
     .unwrap();
@@ -143,7 +166,11 @@ async fn cors_follows_the_allowed_origins() {
             send(
                 "OPTIONS",
                 &url,
-                &[("origin", origin), ("access-control-request-method", "POST"), ("access-control-request-headers", "content-type")],
+                &[
+                    ("origin", origin),
+                    ("access-control-request-method", "POST"),
+                    ("access-control-request-headers", "content-type"),
+                ],
                 "",
             )
             .await
@@ -157,10 +184,15 @@ async fn cors_follows_the_allowed_origins() {
     let denied = preflight("http://evil.example").await;
     assert!(denied.header("access-control-allow-origin").is_none());
 
-    let actual = send("GET", &server.url("/health"), &[("origin", "https://other.example:8443")], "").await;
+    let actual =
+        send("GET", &server.url("/health"), &[("origin", "https://other.example:8443")], "").await;
     assert_eq!(actual.header("access-control-allow-origin"), Some("https://other.example:8443"));
-    assert_eq!(actual.header("access-control-expose-headers"), Some("Retry-After, WWW-Authenticate, x-request-id"));
-    let foreign = send("GET", &server.url("/health"), &[("origin", "http://evil.example")], "").await;
+    assert_eq!(
+        actual.header("access-control-expose-headers"),
+        Some("Retry-After, WWW-Authenticate, x-request-id")
+    );
+    let foreign =
+        send("GET", &server.url("/health"), &[("origin", "http://evil.example")], "").await;
     assert_eq!(foreign.status, 200);
     assert!(foreign.header("access-control-allow-origin").is_none());
 }
@@ -168,8 +200,17 @@ async fn cors_follows_the_allowed_origins() {
 #[tokio::test]
 async fn without_cors_configuration_no_cors_headers_are_sent() {
     let db = TestDb::new().await;
-    let server = LocalServer::start(Path::new(BIN), &[("DATABASE_URL", &db.url), ("SECRET_KEY", KEY)]).await.unwrap();
-    let pre = send("OPTIONS", &server.url("/login"), &[("origin", "http://app.example"), ("access-control-request-method", "POST")], "").await;
+    let server =
+        LocalServer::start(Path::new(BIN), &[("DATABASE_URL", &db.url), ("SECRET_KEY", KEY)])
+            .await
+            .unwrap();
+    let pre = send(
+        "OPTIONS",
+        &server.url("/login"),
+        &[("origin", "http://app.example"), ("access-control-request-method", "POST")],
+        "",
+    )
+    .await;
     assert_eq!(pre.status, 405);
     assert!(pre.header("access-control-allow-origin").is_none());
 }
@@ -178,9 +219,18 @@ async fn without_cors_configuration_no_cors_headers_are_sent() {
 async fn bad_configuration_stops_it_with_a_clear_message() {
     let db = TestDb::new().await;
     for (env, want) in [
-        (vec![("DATABASE_URL", db.url.as_str()), ("CORS_ALLOWED_ORIGINS", "app.example/")], "CORS_ALLOWED_ORIGINS"),
-        (vec![("DATABASE_URL", db.url.as_str()), ("SECRET_KEY", "short")], "SECRET_KEY is too short"),
-        (vec![("DATABASE_URL", "postgres://u:hunter22@127.0.0.1:1/x?sslmode=disable")], "Connection refused"),
+        (
+            vec![("DATABASE_URL", db.url.as_str()), ("CORS_ALLOWED_ORIGINS", "app.example/")],
+            "CORS_ALLOWED_ORIGINS",
+        ),
+        (
+            vec![("DATABASE_URL", db.url.as_str()), ("SECRET_KEY", "short")],
+            "SECRET_KEY is too short",
+        ),
+        (
+            vec![("DATABASE_URL", "postgres://u:hunter22@127.0.0.1:1/x?sslmode=disable")],
+            "Connection refused",
+        ),
     ] {
         let err = LocalServer::start(Path::new(BIN), &env).await.err().expect("start-up fails");
         assert!(err.contains(want), "{env:?}: {err}");
@@ -191,11 +241,19 @@ async fn bad_configuration_stops_it_with_a_clear_message() {
 #[tokio::test]
 async fn oversized_bodies_get_413() {
     let db = TestDb::new().await;
-    let server = LocalServer::start(Path::new(BIN), &[("DATABASE_URL", &db.url), ("SECRET_KEY", KEY)]).await.unwrap();
+    let server =
+        LocalServer::start(Path::new(BIN), &[("DATABASE_URL", &db.url), ("SECRET_KEY", KEY)])
+            .await
+            .unwrap();
     for size in [9 * 1024, 2 * 1024 * 1024] {
         let body = format!("{{\"username\":\"a\",\"password\":\"{}\"}}", "x".repeat(size));
-        let r = send("POST", &server.url("/login"), &[("content-type", "application/json")], body).await;
-        assert_eq!((r.status, r.json()["error"].as_str()), (413, Some("payload_too_large")), "{size}");
+        let r = send("POST", &server.url("/login"), &[("content-type", "application/json")], body)
+            .await;
+        assert_eq!(
+            (r.status, r.json()["error"].as_str()),
+            (413, Some("payload_too_large")),
+            "{size}"
+        );
     }
 }
 
@@ -203,12 +261,18 @@ async fn oversized_bodies_get_413() {
 async fn header_floods_are_refused_without_harm() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let db = TestDb::new().await;
-    let server = LocalServer::start(Path::new(BIN), &[("DATABASE_URL", &db.url), ("SECRET_KEY", KEY)]).await.unwrap();
+    let server =
+        LocalServer::start(Path::new(BIN), &[("DATABASE_URL", &db.url), ("SECRET_KEY", KEY)])
+            .await
+            .unwrap();
     let addr = server.base.trim_start_matches("http://").to_owned();
     for (case, extra) in [
         ("500 headers", (0..500).map(|i| format!("x-flood-{i}: {i}\r\n")).collect::<String>()),
         ("one 200 KiB header", format!("x-big: {}\r\n", "a".repeat(200 * 1024))),
-        ("a 64 KiB Authorization header", format!("authorization: Bearer {}\r\n", "a".repeat(64 * 1024))),
+        (
+            "a 64 KiB Authorization header",
+            format!("authorization: Bearer {}\r\n", "a".repeat(64 * 1024)),
+        ),
     ] {
         let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
         let req = format!("GET /profile HTTP/1.1\r\nhost: x\r\n{extra}connection: close\r\n\r\n");

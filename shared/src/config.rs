@@ -67,7 +67,13 @@ impl Env {
     }
 
     /// Reads an integer variable with a default and an inclusive range.
-    pub fn integer<T>(&self, var: &'static str, default: T, min: T, max: T) -> Result<T, ConfigError>
+    pub fn integer<T>(
+        &self,
+        var: &'static str,
+        default: T,
+        min: T,
+        max: T,
+    ) -> Result<T, ConfigError>
     where
         T: FromStr + PartialOrd + Display + Copy,
     {
@@ -81,7 +87,13 @@ impl Env {
         Ok(value)
     }
 
-    fn millis(&self, var: &'static str, default: u64, min: u64, max: u64) -> Result<Duration, ConfigError> {
+    fn millis(
+        &self,
+        var: &'static str,
+        default: u64,
+        min: u64,
+        max: u64,
+    ) -> Result<Duration, ConfigError> {
         self.integer(var, default, min, max).map(Duration::from_millis)
     }
 
@@ -338,14 +350,21 @@ mod tests {
         assert_eq!(db.connect_timeout, Duration::from_millis(3000));
         assert_eq!(db.health_timeout, Duration::from_millis(2000));
         let t = TokenConfig::from_env(&e).unwrap();
-        assert_eq!((t.issuer.as_str(), t.audience.as_str(), t.ttl_seconds), ("auth-service", "auth-service", 3600));
+        assert_eq!(
+            (t.issuer.as_str(), t.audience.as_str(), t.ttl_seconds),
+            ("auth-service", "auth-service", 3600)
+        );
         assert_eq!(pbkdf2_iterations(&e).unwrap(), 600_000);
         assert_eq!(KeySource::from_env(&e).unwrap(), None);
     }
 
     #[test]
     fn values_are_parsed_and_ranges_enforced() {
-        let e = env(&[("TOKEN_TTL_SECONDS", " 60 "), ("PBKDF2_ITERATIONS", "100000"), ("JWT_ISSUER", "me")]);
+        let e = env(&[
+            ("TOKEN_TTL_SECONDS", " 60 "),
+            ("PBKDF2_ITERATIONS", "100000"),
+            ("JWT_ISSUER", "me"),
+        ]);
         assert_eq!(TokenConfig::from_env(&e).unwrap().ttl_seconds, 60);
         assert_eq!(TokenConfig::from_env(&e).unwrap().issuer, "me");
         assert_eq!(pbkdf2_iterations(&e).unwrap(), 100_000);
@@ -357,7 +376,8 @@ mod tests {
             ("PBKDF2_ITERATIONS", "20000000"),
         ] {
             let e = env(&[(var, value)]);
-            let err = TokenConfig::from_env(&e).err().or_else(|| pbkdf2_iterations(&e).err()).unwrap();
+            let err =
+                TokenConfig::from_env(&e).err().or_else(|| pbkdf2_iterations(&e).err()).unwrap();
             assert_eq!(err.var, var, "{value}");
         }
         let e = env(&[("DATABASE_URL", URL), ("DB_POOL_MAX_SIZE", "0")]);
@@ -371,7 +391,11 @@ mod tests {
         assert_eq!(KeySource::from_env(&e).unwrap(), None);
         let both = env(&[("DATABASE_URL", URL), ("DATABASE_SECRET_ARN", "arn")]);
         assert!(DbConfig::from_env(&both, 1).unwrap_err().problem.contains("both set"));
-        let secret = env(&[("DATABASE_SECRET_ARN", "arn"), ("DATABASE_HOST", "h"), ("DATABASE_PORT", "6432")]);
+        let secret = env(&[
+            ("DATABASE_SECRET_ARN", "arn"),
+            ("DATABASE_HOST", "h"),
+            ("DATABASE_PORT", "6432"),
+        ]);
         let DbSource::Secret(s) = DbConfig::from_env(&secret, 1).unwrap().source else { panic!() };
         assert_eq!((s.host.as_deref(), s.port), (Some("h"), Some(6432)));
         let bad_mode = env(&[("DATABASE_SECRET_ARN", "arn"), ("DATABASE_SSLMODE", "verify-full")]);
@@ -382,21 +406,37 @@ mod tests {
     fn secret_key_is_local_only() {
         let key = "k".repeat(32);
         let local = env(&[("SECRET_KEY", &key)]);
-        assert_eq!(KeySource::from_env(&local).unwrap(), Some(KeySource::Local(key.clone().into_bytes())));
+        assert_eq!(
+            KeySource::from_env(&local).unwrap(),
+            Some(KeySource::Local(key.clone().into_bytes()))
+        );
         for lambda in [
             env(&[("SECRET_KEY", &key), ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")]),
             env(&[("SECRET_KEY", &key), ("AWS_EXECUTION_ENV", "AWS_Lambda_rust")]),
         ] {
             assert!(lambda.in_lambda());
-            assert!(KeySource::from_env(&lambda).unwrap_err().problem.contains("refused inside AWS Lambda"));
+            assert!(
+                KeySource::from_env(&lambda)
+                    .unwrap_err()
+                    .problem
+                    .contains("refused inside AWS Lambda")
+            );
         }
-        let sam = env(&[("SECRET_KEY", &key), ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"), ("AWS_SAM_LOCAL", "true")]);
+        let sam = env(&[
+            ("SECRET_KEY", &key),
+            ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"),
+            ("AWS_SAM_LOCAL", "true"),
+        ]);
         assert!(!sam.in_lambda());
         assert!(KeySource::from_env(&sam).is_ok());
-        let arn = env(&[("SECRET_ARN", "arn:aws:secretsmanager:x"), ("SECRET_CACHE_TTL_SECONDS", "60")]);
+        let arn =
+            env(&[("SECRET_ARN", "arn:aws:secretsmanager:x"), ("SECRET_CACHE_TTL_SECONDS", "60")]);
         assert_eq!(
             KeySource::require_from_env(&arn).unwrap(),
-            KeySource::SecretsManager { arn: "arn:aws:secretsmanager:x".into(), cache_ttl: Duration::from_secs(60) }
+            KeySource::SecretsManager {
+                arn: "arn:aws:secretsmanager:x".into(),
+                cache_ttl: Duration::from_secs(60)
+            }
         );
         assert_eq!(KeySource::require_from_env(&env(&[])).unwrap_err().var, "SECRET_ARN");
         assert!(!format!("{:?}", KeySource::Local(key.clone().into_bytes())).contains(&key));

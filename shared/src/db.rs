@@ -6,7 +6,9 @@ use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime};
+use deadpool_postgres::{
+    Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
+};
 use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
 
@@ -399,11 +401,8 @@ fn build_pool(settings: &ConnectSettings, cfg: &DbConfig) -> Result<Pool, TlsErr
         pg.application_name("auth-service");
     }
     let tls = crate::tls::connector(settings.tls, settings.root_cert.as_deref())?;
-    let manager = Manager::from_config(
-        pg,
-        tls,
-        ManagerConfig { recycling_method: RecyclingMethod::Fast },
-    );
+    let manager =
+        Manager::from_config(pg, tls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
     Ok(Pool::builder(manager)
         .max_size(cfg.pool_max_size)
         .runtime(Runtime::Tokio1)
@@ -455,7 +454,8 @@ mod tests {
             sslmode: Some("require".into()),
             sslrootcert: None,
         };
-        let s = ConnectSettings::from_secret(r#"{"username":"app","password":"pw"}"#, &env).unwrap();
+        let s =
+            ConnectSettings::from_secret(r#"{"username":"app","password":"pw"}"#, &env).unwrap();
         assert_eq!(s.pg.get_ports(), &[5433]);
         assert_eq!(s.pg.get_dbname(), Some("auth"));
         assert_eq!(s.tls, TlsMode::Require);
@@ -466,10 +466,15 @@ mod tests {
         .unwrap();
         assert_eq!((full.pg.get_ports(), full.pg.get_dbname()), (&[6000u16][..], Some("x")));
         let no_host = DbSecretSettings { host: None, ..env.clone() };
-        assert!(ConnectSettings::from_secret(r#"{"username":"a","password":"b"}"#, &no_host)
-            .unwrap_err()
-            .contains("DATABASE_HOST"));
+        assert!(
+            ConnectSettings::from_secret(r#"{"username":"a","password":"b"}"#, &no_host)
+                .unwrap_err()
+                .contains("DATABASE_HOST")
+        );
         assert!(ConnectSettings::from_secret("not json", &env).is_err());
-        assert!(ConnectSettings::from_secret(r#"{"username":"a","password":"b","port":true}"#, &env).is_err());
+        assert!(
+            ConnectSettings::from_secret(r#"{"username":"a","password":"b","port":true}"#, &env)
+                .is_err()
+        );
     }
 }

@@ -161,7 +161,10 @@ impl ApiError {
         let h = resp.headers_mut();
         match &self {
             Self::InvalidCredentials | Self::InvalidToken { presented: false } => {
-                h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"Bearer realm="auth""#));
+                h.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Bearer realm="auth""#),
+                );
             }
             Self::InvalidToken { presented: true } => {
                 h.insert(
@@ -184,7 +187,11 @@ impl ApiError {
     }
 }
 
-fn json_with_type(status: StatusCode, value: &impl Serialize, content_type: &'static str) -> Response<Body> {
+fn json_with_type(
+    status: StatusCode,
+    value: &impl Serialize,
+    content_type: &'static str,
+) -> Response<Body> {
     match serde_json::to_vec(value) {
         Ok(body) => {
             let mut resp = Response::new(Body::Binary(body));
@@ -343,7 +350,8 @@ pub fn bearer_token(req: &Request) -> Result<&str, ApiError> {
         return Err(refused);
     }
     let value = value.to_str().map_err(|_| ApiError::InvalidToken { presented: true })?;
-    let (scheme, token) = value.trim().split_once(' ').ok_or(ApiError::InvalidToken { presented: true })?;
+    let (scheme, token) =
+        value.trim().split_once(' ').ok_or(ApiError::InvalidToken { presented: true })?;
     let token = token.trim_start_matches(' ');
     let token68 = |c: char| c.is_ascii_alphanumeric() || "-._~+/=".contains(c);
     if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || !token.chars().all(token68) {
@@ -383,7 +391,10 @@ mod tests {
         assert_eq!(v["status"], 429);
         assert_eq!(v["error"], "too_many_attempts");
         let resp = ApiError::InvalidToken { presented: true }.into_response();
-        assert_eq!(resp.headers()["www-authenticate"], r#"Bearer realm="auth", error="invalid_token""#);
+        assert_eq!(
+            resp.headers()["www-authenticate"],
+            r#"Bearer realm="auth", error="invalid_token""#
+        );
         let resp = ApiError::MethodNotAllowed(&[Method::GET, Method::HEAD]).into_response();
         assert_eq!(resp.headers()["allow"], "GET, HEAD");
     }
@@ -402,18 +413,35 @@ mod tests {
             (req_with(&[("content-type", "application/json")], r#"["x"]"#), "invalid_request"),
             (req_with(&[("content-type", "application/json")], "\"x\""), "invalid_request"),
             (req_with(&[("content-type", "application/json")], "null"), "invalid_request"),
-            (req_with(&[("content-type", "application/json")], r#"{"a":"x"} trailing"#), "invalid_json"),
-            (req_with(&[("content-type", "application/json")], &format!("{{\"b\":{}}}", "[".repeat(3000))), "invalid_json"),
+            (
+                req_with(&[("content-type", "application/json")], r#"{"a":"x"} trailing"#),
+                "invalid_json",
+            ),
+            (
+                req_with(
+                    &[("content-type", "application/json")],
+                    &format!("{{\"b\":{}}}", "[".repeat(3000)),
+                ),
+                "invalid_json",
+            ),
             (req_with(&[("content-type", "application/json")], r#"{"a":1}"#), "invalid_request"),
-            (req_with(&[("content-type", "application/json")], r#"{"a":"x","a":"y"}"#), "invalid_request"),
-            (req_with(&[("content-type", "application/json")], &"x".repeat(9000)), "payload_too_large"),
+            (
+                req_with(&[("content-type", "application/json")], r#"{"a":"x","a":"y"}"#),
+                "invalid_request",
+            ),
+            (
+                req_with(&[("content-type", "application/json")], &"x".repeat(9000)),
+                "payload_too_large",
+            ),
             (req_with(&[("content-type", "application/json")], &"[".repeat(5000)), "invalid_json"),
         ];
         for (req, want) in codes {
             assert_eq!(json_body::<Shape>(&req, shape).unwrap_err().code(), want);
         }
         let secret = req_with(&[("content-type", "application/json")], r#"{"a":123456789}"#);
-        let ApiError::InvalidRequest(d) = json_body::<Shape>(&secret, shape).unwrap_err() else { panic!() };
+        let ApiError::InvalidRequest(d) = json_body::<Shape>(&secret, shape).unwrap_err() else {
+            panic!()
+        };
         assert!(!d.contains("123456789"), "{d}");
     }
 
@@ -430,7 +458,10 @@ mod tests {
         assert_eq!(get(Some("bearer   abc")).unwrap(), "abc");
         assert!(matches!(get(None), Err(ApiError::InvalidToken { presented: false })));
         for bad in ["Bearer", "Bearer ", "Basic abc", "Bearer a b", "Bearer a,b", "Token abc"] {
-            assert!(matches!(get(Some(bad)), Err(ApiError::InvalidToken { presented: true })), "{bad}");
+            assert!(
+                matches!(get(Some(bad)), Err(ApiError::InvalidToken { presented: true })),
+                "{bad}"
+            );
         }
     }
 }

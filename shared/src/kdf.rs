@@ -129,14 +129,16 @@ mod x86 {
     use core::arch::x86_64::*;
 
     const K: [u32; 64] = [
-        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-        0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-        0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-        0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-        0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-        0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-        0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
+        0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
+        0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
+        0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
+        0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
+        0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+        0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
+        0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
+        0xc67178f2,
     ];
 
     /// True if this CPU can run [`iterate`].
@@ -218,7 +220,8 @@ mod x86 {
         let (is, os) = (load(istate), load(ostate));
         let (is, os) = (pack(is.0, is.1), pack(os.0, os.1));
         // SAFETY: K holds 64 words, read here four at a time.
-        let k: [__m128i; 16] = core::array::from_fn(|i| unsafe { _mm_loadu_si128(K.as_ptr().add(4 * i).cast()) });
+        let k: [__m128i; 16] =
+            core::array::from_fn(|i| unsafe { _mm_loadu_si128(K.as_ptr().add(4 * i).cast()) });
         // Message words 8..15 of a 32-byte message after a 64-byte key block: 0x80 then the
         // length, 768 bits.
         let pad_lo = _mm_set_epi32(0, 0, 0, 0x8000_0000u32 as i32);
@@ -256,9 +259,24 @@ mod tests {
     #[test]
     fn published_vectors() {
         let cases: &[(&[u8], &[u8], u32, &str)] = &[
-            (b"password", b"salt", 1, "120fb6cffcf8b32c43e7225256c4f837a86548c92ccc35480805987cb70be17b"),
-            (b"password", b"salt", 2, "ae4d0c95af6b46d32d0adff928f06dd02a303f8ef3c251dfd6e2d85a95474c43"),
-            (b"password", b"salt", 4096, "c5e478d59288c841aa530db6845c4c8d962893a001ce4e11a4963873aa98134a"),
+            (
+                b"password",
+                b"salt",
+                1,
+                "120fb6cffcf8b32c43e7225256c4f837a86548c92ccc35480805987cb70be17b",
+            ),
+            (
+                b"password",
+                b"salt",
+                2,
+                "ae4d0c95af6b46d32d0adff928f06dd02a303f8ef3c251dfd6e2d85a95474c43",
+            ),
+            (
+                b"password",
+                b"salt",
+                4096,
+                "c5e478d59288c841aa530db6845c4c8d962893a001ce4e11a4963873aa98134a",
+            ),
             (
                 b"passwordPASSWORDpassword",
                 b"saltSALTsaltSALTsaltSALTsaltSALTsalt",
@@ -266,8 +284,18 @@ mod tests {
                 "348c89dbcbd32b2f32d814b8116e84cf2b17347ebc1800181c4e2a1fb8dd53e1c635518c7dac47e9",
             ),
             (b"pass\0word", b"sa\0lt", 4096, "89b69d0516f829893c696226650a8687"),
-            (b"passwd", b"salt", 1, "55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc49ca9cccf179b645991664b39d77ef317c71b845b1e30bd509112041d3a19783"),
-            (b"Password", b"NaCl", 80000, "4ddcd8f60b98be21830cee5ef22701f9641a4418d04c0414aeff08876b34ab56a1d425a1225833549adb841b51c9b3176a272bdebba1d078478f62b397f33c8d"),
+            (
+                b"passwd",
+                b"salt",
+                1,
+                "55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc49ca9cccf179b645991664b39d77ef317c71b845b1e30bd509112041d3a19783",
+            ),
+            (
+                b"Password",
+                b"NaCl",
+                80000,
+                "4ddcd8f60b98be21830cee5ef22701f9641a4418d04c0414aeff08876b34ab56a1d425a1225833549adb841b51c9b3176a272bdebba1d078478f62b397f33c8d",
+            ),
         ];
         for (pw, salt, n, want) in cases {
             let mut out = vec![0u8; want.len() / 2];
@@ -285,7 +313,11 @@ mod tests {
         compress(&mut ostate, &[0x5c; 64]);
         let u = [1, 2, 3, 4, 0xdead_beef, 6, 7, 0xffff_ffff];
         for n in [0, 1, 2, 3, 17, 1000] {
-            assert_eq!(iterate(&istate, &ostate, u, n), iterate_portable(&istate, &ostate, u, n), "n={n}");
+            assert_eq!(
+                iterate(&istate, &ostate, u, n),
+                iterate_portable(&istate, &ostate, u, n),
+                "n={n}"
+            );
         }
     }
 
@@ -310,13 +342,24 @@ mod tests {
             let mut theirs = vec![0u8; len];
             pbkdf2_hmac_sha256(&pw, &salt, rounds, &mut ours);
             pbkdf2::pbkdf2_hmac::<Sha256>(&pw, &salt, rounds, &mut theirs);
-            assert_eq!(ours, theirs, "case {case}: pw {} B, salt {} B, rounds {rounds}, len {len}", pw.len(), salt.len());
+            assert_eq!(
+                ours,
+                theirs,
+                "case {case}: pw {} B, salt {} B, rounds {rounds}, len {len}",
+                pw.len(),
+                salt.len()
+            );
         }
         for rounds in [1000, 600_000] {
             let mut ours = [0u8; 32];
             let mut theirs = [0u8; 32];
             pbkdf2_hmac_sha256(b"correct horse", b"0123456789abcdef", rounds, &mut ours);
-            pbkdf2::pbkdf2_hmac::<Sha256>(b"correct horse", b"0123456789abcdef", rounds, &mut theirs);
+            pbkdf2::pbkdf2_hmac::<Sha256>(
+                b"correct horse",
+                b"0123456789abcdef",
+                rounds,
+                &mut theirs,
+            );
             assert_eq!(ours, theirs, "rounds {rounds}");
         }
     }

@@ -99,7 +99,10 @@ impl Keys {
             KeySource::Local(secret) => Self::local(secret),
             KeySource::SecretsManager { arn, cache_ttl } => {
                 let client = SecretsClient::from_env().await;
-                let set = KeySet { current: fetch_stage(&client, arn, "AWSCURRENT").await?, previous: None };
+                let set = KeySet {
+                    current: fetch_stage(&client, arn, "AWSCURRENT").await?,
+                    previous: None,
+                };
                 Ok(Self::cached(Some(Managed { client, arn: arn.clone(), ttl: *cache_ttl }), set))
             }
         }
@@ -230,7 +233,10 @@ mod tests {
     fn secret_values_plain_and_json() {
         let k = key_from_secret("v1".into(), &"x".repeat(32)).unwrap();
         assert_eq!(k.kid, "v1");
-        assert!(key_from_secret("v1".into(), &format!("{{\"SECRET_KEY\":\"{}\"}}", "y".repeat(40))).is_ok());
+        assert!(
+            key_from_secret("v1".into(), &format!("{{\"SECRET_KEY\":\"{}\"}}", "y".repeat(40)))
+                .is_ok()
+        );
         let short = key_from_secret("v1".into(), r#"{"SECRET_KEY":"short"}"#).unwrap_err();
         assert!(short.to_string().contains("at least 32 bytes"), "{short}");
         let wrong = key_from_secret("v1".into(), r#"{"key":"0123456789012345678901234567890123"}"#);

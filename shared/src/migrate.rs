@@ -56,7 +56,9 @@ pub enum MigrateError {
         name: String,
     },
     /// The database has a migration this build does not know: it is newer than this binary.
-    #[error("the database has migration {version} ({name}), which this build does not know; use a newer build")]
+    #[error(
+        "the database has migration {version} ({name}), which this build does not know; use a newer build"
+    )]
     Unknown {
         /// Its version.
         version: i32,
@@ -95,7 +97,9 @@ async fn apply(client: &mut Client) -> Result<Report, MigrateError> {
         let (version, name, sum): (i32, String, String) = (row.get(0), row.get(1), row.get(2));
         match MIGRATIONS.iter().find(|m| m.version == version) {
             None => return Err(MigrateError::Unknown { version, name }),
-            Some(m) if checksum(m.sql) != sum => return Err(MigrateError::Changed { version, name }),
+            Some(m) if checksum(m.sql) != sum => {
+                return Err(MigrateError::Changed { version, name });
+            }
             Some(_) => done.push(version),
         }
     }

@@ -267,14 +267,34 @@ mod tests {
     #[test]
     fn published_legacy_vectors_verify() {
         let cases = [
-            ("password", "$pbkdf2-sha256$1212$4vjV83LKPjQzk31VI4E0Vw$hsYF68OiOUPdDZ1Fg.fJPeq1h/gXXY7acBp9/6c.tmQ", Scheme::Passlib),
-            ("\u{399}\u{3c9}\u{3b1}\u{3bd}\u{3bd}\u{3b7}\u{3c2}", "$pbkdf2-sha256$1212$3SABFJGDtyhrQMVt1uABPw$WyaUoqCLgvz97s523nF4iuOqZNbp5Nt8do/cuaa7AiI", Scheme::Passlib),
-            ("letmein", "pbkdf2_sha256$10000$seasalt$FQCNpiZpTb0zub+HBsH6TOwyRxJ19FwvjbweatNmK/Y=", Scheme::Django),
-            ("l\u{e8}tmein", "pbkdf2_sha256$10000$seasalt$CWWFdHOWwPnki7HvkcqN9iA2T3KLW1cf2uZ5kvArtVY=", Scheme::Django),
+            (
+                "password",
+                "$pbkdf2-sha256$1212$4vjV83LKPjQzk31VI4E0Vw$hsYF68OiOUPdDZ1Fg.fJPeq1h/gXXY7acBp9/6c.tmQ",
+                Scheme::Passlib,
+            ),
+            (
+                "\u{399}\u{3c9}\u{3b1}\u{3bd}\u{3bd}\u{3b7}\u{3c2}",
+                "$pbkdf2-sha256$1212$3SABFJGDtyhrQMVt1uABPw$WyaUoqCLgvz97s523nF4iuOqZNbp5Nt8do/cuaa7AiI",
+                Scheme::Passlib,
+            ),
+            (
+                "letmein",
+                "pbkdf2_sha256$10000$seasalt$FQCNpiZpTb0zub+HBsH6TOwyRxJ19FwvjbweatNmK/Y=",
+                Scheme::Django,
+            ),
+            (
+                "l\u{e8}tmein",
+                "pbkdf2_sha256$10000$seasalt$CWWFdHOWwPnki7HvkcqN9iA2T3KLW1cf2uZ5kvArtVY=",
+                Scheme::Django,
+            ),
         ];
         for (pw, stored, scheme) in cases {
             assert_eq!(parse(stored).unwrap().scheme, scheme);
-            assert_eq!(verify(pw, stored, FAST), Verdict::Match { needs_upgrade: true }, "{stored}");
+            assert_eq!(
+                verify(pw, stored, FAST),
+                Verdict::Match { needs_upgrade: true },
+                "{stored}"
+            );
             assert_eq!(verify("wrong", stored, FAST), Verdict::Mismatch, "{stored}");
         }
     }

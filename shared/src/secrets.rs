@@ -86,9 +86,8 @@ impl SecretsClient {
             .send()
             .await
             .map_err(|e| classify(arn, stage, e))?;
-        let value = out
-            .secret_string
-            .ok_or_else(|| SecretError::NotAString { arn: arn.to_owned() })?;
+        let value =
+            out.secret_string.ok_or_else(|| SecretError::NotAString { arn: arn.to_owned() })?;
         Ok(SecretValue { version_id: out.version_id.unwrap_or_else(|| stage.to_owned()), value })
     }
 }
@@ -105,9 +104,15 @@ where
     }
     match e.code() {
         Some("ResourceNotFoundException") => SecretError::NotFound { arn, stage: stage.to_owned() },
-        Some(code @ ("AccessDeniedException" | "AccessDenied" | "UnrecognizedClientException"
-        | "InvalidSignatureException" | "ExpiredTokenException" | "KMSAccessDeniedException"
-        | "DecryptionFailure")) => SecretError::Denied { arn, code: code.to_owned() },
+        Some(
+            code @ ("AccessDeniedException"
+            | "AccessDenied"
+            | "UnrecognizedClientException"
+            | "InvalidSignatureException"
+            | "ExpiredTokenException"
+            | "KMSAccessDeniedException"
+            | "DecryptionFailure"),
+        ) => SecretError::Denied { arn, code: code.to_owned() },
         Some(code) => SecretError::Unavailable {
             arn,
             reason: format!("{code}: {}", e.message().unwrap_or("no message")),

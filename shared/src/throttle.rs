@@ -35,7 +35,11 @@ pub fn lock_seconds(failures: i32) -> u64 {
 /// Takes the attempt lock for the account `user` (or, when `None`, for `identifier`) and
 /// returns its throttle key ('u:' || id, or 'i:' || sha256 of the lower-cased identifier; safe
 /// to log). Must run inside a transaction: the lock is held until it ends.
-pub async fn lock_key(c: &impl GenericClient, user: Option<Uuid>, identifier: &str) -> Result<String, Error> {
+pub async fn lock_key(
+    c: &impl GenericClient,
+    user: Option<Uuid>,
+    identifier: &str,
+) -> Result<String, Error> {
     const SQL: &str = "
         SELECT key, pg_advisory_xact_lock(hashtextextended(key, 0))::text
           FROM (SELECT CASE WHEN $1::uuid IS NULL

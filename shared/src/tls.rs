@@ -124,11 +124,7 @@ pub fn connector(mode: TlsMode, root_cert: Option<&str>) -> Result<MakeRustlsCon
             )
             .build()
             .map_err(|e| TlsError::RootCert { path: path.to_owned(), reason: e.to_string() })?;
-            if mode == TlsMode::VerifyFull {
-                webpki
-            } else {
-                Arc::new(ChainOnly(webpki))
-            }
+            if mode == TlsMode::VerifyFull { webpki } else { Arc::new(ChainOnly(webpki)) }
         }
         _ => Arc::new(Unverified(algorithms)),
     };

@@ -241,7 +241,9 @@ pub fn verify(cfg: &TokenConfig, key: &Key, token: &str, now: i64) -> Result<Cla
             K::ImmatureSignature => TokenError::NotYetValid,
             K::InvalidIssuer | K::InvalidAudience => TokenError::WrongParty,
             K::InvalidAlgorithm => TokenError::Header,
-            K::MissingRequiredClaim(_) | K::InvalidClaimFormat(_) | K::Json(_) => TokenError::Claims,
+            K::MissingRequiredClaim(_) | K::InvalidClaimFormat(_) | K::Json(_) => {
+                TokenError::Claims
+            }
             _ => TokenError::Malformed,
         }
     })?;

@@ -69,7 +69,10 @@ impl User {
 /// The first whole second (since the epoch) whose tokens count as issued after the last
 /// password change: tokens with an earlier `iat` are refused. `None` when the password never
 /// changed since the account was made (creation is not a change).
-pub fn tokens_valid_from(created_at: OffsetDateTime, password_changed_at: OffsetDateTime) -> Option<i64> {
+pub fn tokens_valid_from(
+    created_at: OffsetDateTime,
+    password_changed_at: OffsetDateTime,
+) -> Option<i64> {
     (password_changed_at > created_at).then(|| password_changed_at.unix_timestamp() + 1)
 }
 
@@ -80,13 +83,20 @@ pub fn is_email(identifier: &str) -> bool {
 
 /// Finds the account an identifier names: `lower(email)` when it contains '@', else
 /// `lower(username)`.
-pub async fn find_by_identifier(c: &impl GenericClient, identifier: &str) -> Result<Option<User>, Error> {
+pub async fn find_by_identifier(
+    c: &impl GenericClient,
+    identifier: &str,
+) -> Result<Option<User>, Error> {
     let sql = if is_email(identifier) {
         select_user!("WHERE lower(email) = lower($1)")
     } else {
         select_user!("WHERE lower(username) = lower($1)")
     };
-    c.query_typed_opt(sql, &[(&identifier, Type::TEXT)]).await?.as_ref().map(User::from_row).transpose()
+    c.query_typed_opt(sql, &[(&identifier, Type::TEXT)])
+        .await?
+        .as_ref()
+        .map(User::from_row)
+        .transpose()
 }
 
 /// Finds an account by id.
@@ -146,7 +156,11 @@ pub async fn record_login(
         )
         .await?;
     row.map(|r| {
-        Ok(LoginRecord { now: r.try_get(0)?, created_at: r.try_get(1)?, password_changed_at: r.try_get(2)? })
+        Ok(LoginRecord {
+            now: r.try_get(0)?,
+            created_at: r.try_get(1)?,
+            password_changed_at: r.try_get(2)?,
+        })
     })
     .transpose()
 }
@@ -195,7 +209,11 @@ macro_rules! by_identifier {
 /// second than before, so every token issued before the change (whose `iat` is at most that
 /// second) is refused. The account's failure count is cleared. Returns false for an unknown
 /// identifier.
-pub async fn set_password(c: &impl GenericClient, identifier: &str, hash: &str) -> Result<bool, Error> {
+pub async fn set_password(
+    c: &impl GenericClient,
+    identifier: &str,
+    hash: &str,
+) -> Result<bool, Error> {
     const SQL: &str = concat!(
         "WITH updated AS (UPDATE users SET password_hash = $2, password_changed_at = ",
         "greatest(now(), date_trunc('second', password_changed_at) + interval '1 second') ",
@@ -204,13 +222,19 @@ pub async fn set_password(c: &impl GenericClient, identifier: &str, hash: &str) 
         " RETURNING id), cleared AS (DELETE FROM login_throttle ",
         "WHERE key IN (SELECT 'u:' || id::text FROM updated)) SELECT count(*) FROM updated"
     );
-    let n: i64 =
-        c.query_typed_one(SQL, &[(&identifier, Type::TEXT), (&hash, Type::TEXT)]).await?.try_get(0)?;
+    let n: i64 = c
+        .query_typed_one(SQL, &[(&identifier, Type::TEXT), (&hash, Type::TEXT)])
+        .await?
+        .try_get(0)?;
     Ok(n > 0)
 }
 
 /// Disables or enables an account; returns false for an unknown identifier.
-pub async fn set_disabled(c: &impl GenericClient, identifier: &str, disabled: bool) -> Result<bool, Error> {
+pub async fn set_disabled(
+    c: &impl GenericClient,
+    identifier: &str,
+    disabled: bool,
+) -> Result<bool, Error> {
     const SQL: &str = concat!(
         "UPDATE users SET disabled_at = CASE WHEN $2 THEN coalesce(disabled_at, now()) END WHERE ",
         by_identifier!()

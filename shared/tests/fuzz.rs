@@ -39,7 +39,10 @@ fn request(content_type: Option<&str>, body: Vec<u8>, authorization: Option<&[u8
 fn is_body_error(e: &ApiError) -> bool {
     matches!(
         e,
-        ApiError::InvalidJson(_) | ApiError::InvalidRequest(_) | ApiError::PayloadTooLarge | ApiError::UnsupportedMediaType
+        ApiError::InvalidJson(_)
+            | ApiError::InvalidRequest(_)
+            | ApiError::PayloadTooLarge
+            | ApiError::UnsupportedMediaType
     )
 }
 
@@ -48,7 +51,7 @@ fn json_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(|n| Value::from(n)),
+        any::<i64>().prop_map(Value::from),
         any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
         ".{0,40}".prop_map(Value::String),
     ];
@@ -56,7 +59,12 @@ fn json_value() -> impl Strategy<Value = Value> {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
             prop::collection::btree_map(
-                prop_oneof![Just("username".to_owned()), Just("email".to_owned()), Just("password".to_owned()), ".{0,10}"],
+                prop_oneof![
+                    Just("username".to_owned()),
+                    Just("email".to_owned()),
+                    Just("password".to_owned()),
+                    ".{0,10}"
+                ],
                 inner,
                 0..6
             )
@@ -66,7 +74,11 @@ fn json_value() -> impl Strategy<Value = Value> {
 }
 
 fn cfg() -> TokenConfig {
-    TokenConfig { issuer: "auth-service".into(), audience: "auth-service".into(), ttl_seconds: 3600 }
+    TokenConfig {
+        issuer: "auth-service".into(),
+        audience: "auth-service".into(),
+        ttl_seconds: 3600,
+    }
 }
 
 proptest! {

@@ -136,9 +136,12 @@ fn free_port() -> Result<u16, Error> {
 
 fn random_password() -> String {
     let mut buf = [0u8; 18];
-    // /dev/urandom is always there on Linux; fall back to time-based bytes only if not.
+    // /dev/urandom is always there on Linux; fall back to clock and pid only if not (the
+    // cluster listens on loopback only and lives minutes).
     if fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf)).is_err() {
-        let t = Instant::now().elapsed().as_nanos() ^ u128::from(std::process::id());
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let t = now.as_nanos() ^ (u128::from(std::process::id()) << 64);
         buf[..16].copy_from_slice(&t.to_le_bytes());
     }
     buf.iter().map(|b| format!("{b:02x}")).collect()
@@ -163,7 +166,8 @@ impl Cluster {
         fs::write(&pwfile, format!("{password}\n")).map_err(io("writing the password file"))?;
         if let Some((uid, gid)) = owner {
             for p in [&base, &base.join("sock"), &pwfile] {
-                std::os::unix::fs::chown(p, Some(uid), Some(gid)).map_err(io("chown to postgres"))?;
+                std::os::unix::fs::chown(p, Some(uid), Some(gid))
+                    .map_err(io("chown to postgres"))?;
             }
         }
         let mut cluster = Self {
@@ -322,7 +326,10 @@ impl Cluster {
         let log = self.log();
         if !log.is_empty() {
             let tail: Vec<&str> = log.lines().rev().take(5).collect();
-            detail = format!("{detail}\nserver log:\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+            detail = format!(
+                "{detail}\nserver log:\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
         }
         Err(Error::Command { what, detail })
     }
@@ -373,7 +380,8 @@ impl Drop for Cluster {
 }
 
 fn append(path: &Path, text: &str) -> Result<(), Error> {
-    let mut f = fs::OpenOptions::new().append(true).open(path).map_err(io("editing postgresql.conf"))?;
+    let mut f =
+        fs::OpenOptions::new().append(true).open(path).map_err(io("editing postgresql.conf"))?;
     f.write_all(text.as_bytes()).map_err(io("editing postgresql.conf"))
 }
 

@@ -22,7 +22,8 @@ fn main() -> ExitCode {
         }
     };
     eprintln!("tempdb: PostgreSQL on 127.0.0.1:{} (removed when the command ends)", cluster.port());
-    let status = Command::new(program).args(rest).env("DATABASE_URL", cluster.url("postgres")).status();
+    let status =
+        Command::new(program).args(rest).env("DATABASE_URL", cluster.url("postgres")).status();
     drop(cluster);
     match status {
         Ok(s) => ExitCode::from(s.code().unwrap_or(1).clamp(0, 255) as u8),

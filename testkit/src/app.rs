@@ -12,7 +12,11 @@ use crate::pg::{TEST_POLICY, TestDb};
 
 /// The default token settings (issuer and audience `auth-service`, one hour).
 pub fn token_config() -> TokenConfig {
-    TokenConfig { issuer: "auth-service".into(), audience: "auth-service".into(), ttl_seconds: 3600 }
+    TokenConfig {
+        issuer: "auth-service".into(),
+        audience: "auth-service".into(),
+        ttl_seconds: 3600,
+    }
 }
 
 /// A test database plus the parts the handlers are built from.

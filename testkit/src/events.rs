@@ -27,7 +27,8 @@ pub fn samples() -> Vec<Sample> {
     readme
         .lines()
         .filter_map(|line| {
-            let cells: Vec<&str> = line.trim().trim_matches('|').split('|').map(str::trim).collect();
+            let cells: Vec<&str> =
+                line.trim().trim_matches('|').split('|').map(str::trim).collect();
             let file = cells.first()?.trim_matches('`');
             if !file.ends_with(".json") {
                 return None;
@@ -43,7 +44,8 @@ pub fn samples() -> Vec<Sample> {
 
 /// Reads a sample event.
 pub fn load(file: &str) -> Value {
-    let text = std::fs::read_to_string(events_dir().join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let text =
+        std::fs::read_to_string(events_dir().join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"))
 }
 
@@ -129,7 +131,8 @@ pub fn response_header(resp: &Value, name: &str) -> Option<String> {
 /// The signing key the end-to-end tests give the function binaries (SECRET_KEY).
 pub const TEST_KEY: &str = "test-signing-key-0123456789abcdef-not-for-production";
 /// The sample account the login and profile events expect.
-pub const SAMPLE_USER: (&str, &str, &str) = ("alice", "alice@example.com", "correct horse battery staple");
+pub const SAMPLE_USER: (&str, &str, &str) =
+    ("alice", "alice@example.com", "correct horse battery staple");
 
 /// A token for `user_id` signed with [`TEST_KEY`] under the default token settings.
 pub fn fresh_token(user_id: uuid::Uuid, username: &str) -> String {
@@ -139,7 +142,8 @@ pub fn fresh_token(user_id: uuid::Uuid, username: &str) -> String {
         ttl_seconds: 3600,
     };
     let key = auth_shared::token::Key::new("local", TEST_KEY.as_bytes()).expect("test key");
-    auth_shared::token::issue(&cfg, &key, user_id, username, auth_shared::token::now()).expect("token")
+    auth_shared::token::issue(&cfg, &key, user_id, username, auth_shared::token::now())
+        .expect("token")
 }
 
 /// Sends every sample event of `function` to its real binary through the Runtime API emulator
@@ -172,13 +176,23 @@ pub async fn check_samples(function: &str, binary: &str) {
             sample.file,
             f.output()
         );
-        assert_eq!(response_header(&resp, "x-content-type-options").as_deref(), Some("nosniff"), "{}", sample.file);
-        assert!(response_header(&resp, "x-request-id").is_some_and(|v| !v.is_empty()), "{}", sample.file);
+        assert_eq!(
+            response_header(&resp, "x-content-type-options").as_deref(),
+            Some("nosniff"),
+            "{}",
+            sample.file
+        );
+        assert!(
+            response_header(&resp, "x-request-id").is_some_and(|v| !v.is_empty()),
+            "{}",
+            sample.file
+        );
         let body = response_body(&resp);
         if sample.file.contains("head") {
             assert!(body.is_empty(), "{}: HEAD answered with a body", sample.file);
         } else {
-            let doc: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{}: {e}: {body}", sample.file));
+            let doc: Value = serde_json::from_str(&body)
+                .unwrap_or_else(|e| panic!("{}: {e}: {body}", sample.file));
             if status >= 400 {
                 assert_eq!(doc["status"].as_u64(), Some(status), "{}: {doc}", sample.file);
                 assert!(doc["error"].is_string(), "{}: {doc}", sample.file);

@@ -38,7 +38,8 @@ pub fn read(resp: Response<Body>) -> (u16, http::HeaderMap, Value) {
     let value = if bytes.is_empty() {
         Value::Null
     } else {
-        serde_json::from_slice(bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into()))
+        serde_json::from_slice(bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into()))
     };
     (status, headers, value)
 }
@@ -50,7 +51,11 @@ pub fn binary(name: &str) -> std::path::PathBuf {
     // target/<profile>/deps/<test> -> target/<profile>/<name>
     let dir = exe.parent().and_then(|d| d.parent()).expect("target directory");
     let path = dir.join(name);
-    assert!(path.is_file(), "{} is not built; run `cargo build --workspace --bins` first", path.display());
+    assert!(
+        path.is_file(),
+        "{} is not built; run `cargo build --workspace --bins` first",
+        path.display()
+    );
     path
 }
 

@@ -49,7 +49,11 @@ impl Moto {
     /// On a moto from [`Moto::start_with_iam`]: creates a secret and an IAM user with no
     /// policy at all (three requests, before enforcement starts); returns the secret's ARN and
     /// the user's access key id and secret key.
-    pub async fn create_secret_and_powerless_user(&self, name: &str, value: &str) -> (String, String, String) {
+    pub async fn create_secret_and_powerless_user(
+        &self,
+        name: &str,
+        value: &str,
+    ) -> (String, String, String) {
         let script = r#"
 import json, sys, boto3
 kw = dict(endpoint_url=sys.argv[1], region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
@@ -84,7 +88,10 @@ print(json.dumps([arn, key["AccessKeyId"], key["SecretAccessKey"]]))
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| {
-                panic!("starting {} failed ({e}); `make test` installs moto into .venv", bin.display())
+                panic!(
+                    "starting {} failed ({e}); `make test` installs moto into .venv",
+                    bin.display()
+                )
             });
         let endpoint = format!("http://127.0.0.1:{port}");
         let started = Instant::now();
@@ -108,7 +115,9 @@ print(json.dumps([arn, key["AccessKeyId"], key["SecretAccessKey"]]))
 
     /// An SDK client for this moto.
     pub async fn client(&self) -> aws_sdk_secretsmanager::Client {
-        let creds = aws_sdk_secretsmanager::config::Credentials::new("testing", "testing", None, None, "test");
+        let creds = aws_sdk_secretsmanager::config::Credentials::new(
+            "testing", "testing", None, None, "test",
+        );
         let http = aws_smithy_http_client::Builder::new()
             .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
                 aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,

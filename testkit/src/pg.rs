@@ -71,7 +71,9 @@ impl TestDb {
     pub async fn new() -> Self {
         let db = Self::empty().await;
         let mut c = connect(&db.url).await;
-        auth_shared::migrate::run(&mut c).await.unwrap_or_else(|e| panic!("migrations failed: {e}"));
+        auth_shared::migrate::run(&mut c)
+            .await
+            .unwrap_or_else(|e| panic!("migrations failed: {e}"));
         db
     }
 
@@ -95,7 +97,10 @@ impl TestDb {
     /// The service's pool over this database, with the given pool size.
     pub fn db(&self, pool_max_size: usize) -> Arc<Db> {
         let settings = ConnectSettings::from_url(&self.url).expect("test URL parses");
-        Arc::new(Db::with_settings(settings.clone(), db_config(settings, pool_max_size)).expect("pool builds"))
+        Arc::new(
+            Db::with_settings(settings.clone(), db_config(settings, pool_max_size))
+                .expect("pool builds"),
+        )
     }
 
     /// Creates an account with `password` hashed under [`TEST_POLICY`]; returns its id.

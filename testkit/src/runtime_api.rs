@@ -76,12 +76,17 @@ fn reply(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
     r
 }
 
-async fn serve(inner: Arc<Inner>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn serve(
+    inner: Arc<Inner>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
     let headers = req.headers().clone();
     let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-    let parse = |b: &Bytes| serde_json::from_slice(b).unwrap_or(Value::String(String::from_utf8_lossy(b).into()));
+    let parse = |b: &Bytes| {
+        serde_json::from_slice(b).unwrap_or(Value::String(String::from_utf8_lossy(b).into()))
+    };
     let rest = path.strip_prefix("/2018-06-01/runtime/").unwrap_or("");
     if method == hyper::Method::GET && rest == "invocation/next" {
         *inner.polls.lock().unwrap() += 1;
@@ -101,7 +106,10 @@ async fn serve(inner: Arc<Inner>, req: Request<Incoming>) -> Result<Response<Ful
             "lambda-runtime-invoked-function-arn",
             "arn:aws:lambda:us-east-1:123456789012:function:test".parse().unwrap(),
         );
-        h.insert("lambda-runtime-trace-id", "Root=1-00000000-000000000000000000000000;Sampled=0".parse().unwrap());
+        h.insert(
+            "lambda-runtime-trace-id",
+            "Root=1-00000000-000000000000000000000000;Sampled=0".parse().unwrap(),
+        );
         h.insert("content-type", "application/json".parse().unwrap());
         return Ok(r);
     }
@@ -180,8 +188,9 @@ impl RuntimeApi {
         let id = uuid::Uuid::from_bytes(auth_shared::random::bytes()).to_string();
         let (tx, rx) = oneshot::channel();
         self.inner.waiting.lock().unwrap().insert(id.clone(), tx);
-        let deadline_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis()
-            + timeout.as_millis();
+        let deadline_ms =
+            SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis()
+                + timeout.as_millis();
         self.inner.queue.lock().unwrap().push_back(Pending { id: id.clone(), event, deadline_ms });
         self.inner.ready.notify_one();
         let result = tokio::time::timeout(timeout, rx).await.ok().and_then(Result::ok);
@@ -229,7 +238,8 @@ impl Function {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
+        let mut child =
+            cmd.spawn().unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
         let output = crate::capture_output(&mut child);
         Self { api, child, output }
     }
@@ -238,7 +248,9 @@ impl Function {
     pub async fn invoke(&self, event: Value) -> Outcome {
         match self.api.invoke(event, Duration::from_secs(30)).await {
             Some(outcome) => outcome,
-            None => panic!("the function did not answer within 30 s; its output:\n{}", self.output()),
+            None => {
+                panic!("the function did not answer within 30 s; its output:\n{}", self.output())
+            }
         }
     }
 

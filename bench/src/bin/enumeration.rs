@@ -24,7 +24,12 @@ async fn main() {
     let werkzeug = {
         // Werkzeug 2.x's format and default work factor (260,000 iterations).
         let mut out = [0u8; 32];
-        auth_shared::kdf::pbkdf2_hmac_sha256(b"the right password", b"NmYOv2kIZZWmgwPj", 260_000, &mut out);
+        auth_shared::kdf::pbkdf2_hmac_sha256(
+            b"the right password",
+            b"NmYOv2kIZZWmgwPj",
+            260_000,
+            &mut out,
+        );
         format!("pbkdf2:sha256:260000$NmYOv2kIZZWmgwPj${}", hex(&out))
     };
     let passlib = password::hash_with_salt("the right password", b"0123456789abcdef", 29_000)
@@ -34,7 +39,12 @@ async fn main() {
     p.test_db.create_user_with_hash("legacy", "legacy@example.com", &werkzeug).await;
     p.test_db.create_user_with_hash("cheap", "cheap@example.com", &passlib).await;
     p.test_db.create_user_with_hash("off", "off@example.com", &current).await;
-    p.test_db.client().await.execute("UPDATE users SET disabled_at = now() WHERE username = 'off'", &[]).await.unwrap();
+    p.test_db
+        .client()
+        .await
+        .execute("UPDATE users SET disabled_at = now() WHERE username = 'off'", &[])
+        .await
+        .unwrap();
     let cases = [
         ("unknown identifier", "nobody", "the right password"),
         ("wrong password, current hash", "known", "a wrong password"),
@@ -49,7 +59,8 @@ async fn main() {
             // Failures would soon lock these keys: clear the counts between attempts.
             c.execute("DELETE FROM login_throttle", &[]).await.unwrap();
             let body = json!({"username": user, "password": pw}).to_string();
-            let req = testkit::request("POST", "/login", &[("content-type", "application/json")], &body);
+            let req =
+                testkit::request("POST", "/login", &[("content-type", "application/json")], &body);
             let started = Instant::now();
             let resp = login::handle(&state, req).await;
             let ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -60,11 +71,19 @@ async fn main() {
         }
     }
     let base = auth_bench::summarise(&mut samples[0].clone()).median;
-    println!("| failed login ({rounds} rounds, PBKDF2_ITERATIONS=600000) | median ms | p10 ms | p90 ms | ratio to unknown identifier |");
+    println!(
+        "| failed login ({rounds} rounds, PBKDF2_ITERATIONS=600000) | median ms | p10 ms | p90 ms | ratio to unknown identifier |"
+    );
     println!("| --- | --- | --- | --- | --- |");
     for ((name, _, _), s) in cases.iter().zip(samples.iter_mut()) {
         let s = auth_bench::summarise(s);
-        println!("| {name} | {:.1} | {:.1} | {:.1} | {:.3} |", s.median, s.p10, s.p90, s.median / base);
+        println!(
+            "| {name} | {:.1} | {:.1} | {:.1} | {:.3} |",
+            s.median,
+            s.p10,
+            s.p90,
+            s.median / base
+        );
     }
 }
 

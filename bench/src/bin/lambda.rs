@@ -51,14 +51,18 @@ async fn main() {
     let bindir = PathBuf::from(args.get(1).map(String::as_str).unwrap_or("target/release"));
     let starts: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(25);
     let db = TestDb::new().await;
-    let mut c = db.client().await;
+    let c = db.client().await;
     let hash = auth_shared::password::hash(PW, auth_shared::password::Policy::default());
-    let new = auth_shared::users::NewUser { username: "alice", email: "alice@example.com", full_name: None, password_hash: &hash };
+    let new = auth_shared::users::NewUser {
+        username: "alice",
+        email: "alice@example.com",
+        full_name: None,
+        password_hash: &hash,
+    };
     let id = auth_shared::users::create(&c, &new).await.unwrap().id;
     // An account whose key is locked: a login that opens the database connection but checks no
     // password, to show cold start without the (deliberately slow) hash.
     c.batch_execute("INSERT INTO login_throttle VALUES ('i:' || encode(sha256(convert_to('locked', 'UTF8')), 'hex'), 14, now())").await.unwrap();
-    let _ = &mut c;
     let moto = Moto::start().await;
     let sm = moto.client().await;
     let key = "bench-signing-key-0123456789abcdefghijklmnopqrstuvwxyz";
@@ -70,12 +74,27 @@ async fn main() {
         auth_shared::token::issue(&cfg, &k, id, "alice", auth_shared::token::now()).unwrap()
     };
     let login = |user: &str| {
-        testkit::events::apigw("POST", "/login", &[("content-type", "application/json")], Some(&json!({"username": user, "password": PW}).to_string()))
+        testkit::events::apigw(
+            "POST",
+            "/login",
+            &[("content-type", "application/json")],
+            Some(&json!({"username": user, "password": PW}).to_string()),
+        )
     };
     let cases: Vec<(&str, &str, Value, bool)> = vec![
         ("health", "health", testkit::events::load("health-apigw.json"), false),
         ("test-db", "test-db", testkit::events::load("test-db.json"), false),
-        ("profile", "profile", testkit::events::apigw("GET", "/profile", &[("authorization", &format!("Bearer {token}"))], None), true),
+        (
+            "profile",
+            "profile",
+            testkit::events::apigw(
+                "GET",
+                "/profile",
+                &[("authorization", &format!("Bearer {token}"))],
+                None,
+            ),
+            true,
+        ),
         ("login (throttled: no hash)", "login", login("locked"), true),
         ("login", "login", login("alice"), true),
     ];
@@ -92,7 +111,12 @@ async fn main() {
         for _ in 0..starts {
             let t0 = Instant::now();
             let mut f = start(&bin, &env).await;
-            let resp = f.api.invoke(event.clone(), Duration::from_secs(30)).await.expect("first response").response();
+            let resp = f
+                .api
+                .invoke(event.clone(), Duration::from_secs(30))
+                .await
+                .expect("first response")
+                .response();
             first.push(t0.elapsed().as_secs_f64() * 1000.0);
             init.push(f.api.first_poll().map_or(0.0, |t| (t - t0).as_secs_f64() * 1000.0));
             let status = resp["statusCode"].as_u64().unwrap();
@@ -125,5 +149,8 @@ async fn main() {
         }));
         eprintln!("lambda bench: {label} done");
     }
-    println!("{}", serde_json::to_string_pretty(&json!({"starts": starts, "functions": results})).unwrap());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&json!({"starts": starts, "functions": results})).unwrap()
+    );
 }

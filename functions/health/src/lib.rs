@@ -26,7 +26,8 @@ pub async fn handle(state: &State, req: Request) -> Response<Body> {
 
 async fn check(state: &State) -> Result<Response<Body>, ApiError> {
     let started = Instant::now();
-    let ping = state.db.run(|c| Box::pin(async move { c.simple_query("SELECT 1").await.map(drop) }));
+    let ping =
+        state.db.run(|c| Box::pin(async move { c.simple_query("SELECT 1").await.map(drop) }));
     let outcome = tokio::time::timeout(state.db.config().health_timeout, ping).await;
     let (status, database) = match outcome {
         Ok(Ok(())) => {

@@ -18,8 +18,8 @@ use auth_shared::keys::Keys;
 use auth_shared::lambda::StartupError;
 use auth_shared::password::{self, MAX_PASSWORD_CHARS, Policy, Verdict};
 use auth_shared::throttle;
-use auth_shared::users::{self, LoginRecord, User};
 use auth_shared::token;
+use auth_shared::users::{self, LoginRecord, User};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Deserializer};
@@ -87,15 +87,16 @@ struct LoginBody {
     password: Option<String>,
 }
 
-const SHAPE: &str =
-    r#"a JSON object {"username" or "email": string, "password": string}"#;
+const SHAPE: &str = r#"a JSON object {"username" or "email": string, "password": string}"#;
 
 /// Checks the body's shape and lengths; returns (identifier, password).
 fn credentials(body: LoginBody) -> Result<(String, String), ApiError> {
     let invalid = |why: &str| ApiError::InvalidRequest(why.to_owned());
     let identifier = match (body.username, body.email) {
         (Some(i), None) | (None, Some(i)) => i,
-        (Some(_), Some(_)) => return Err(invalid("Give exactly one of username or email, not both.")),
+        (Some(_), Some(_)) => {
+            return Err(invalid("Give exactly one of username or email, not both."));
+        }
         (None, None) => return Err(invalid("Give exactly one of username or email.")),
     };
     let password = body.password.ok_or_else(|| invalid("The password member is missing."))?;
@@ -133,7 +134,8 @@ async fn login(state: &State, req: &Request) -> Result<Response<Body>, ApiError>
     let attempt = state
         .db
         .run_within(deadline, move |c| {
-            let (identifier, password, slots) = (identifier.clone(), password.clone(), slots.clone());
+            let (identifier, password, slots) =
+                (identifier.clone(), password.clone(), slots.clone());
             Box::pin(async move { attempt(c, &identifier, password, policy, &slots).await })
         })
         .await?;
@@ -234,7 +236,8 @@ async fn issue(state: &State, u: &User, record: LoginRecord) -> Result<Response<
     if let Some(valid_from) = record.tokens_valid_from()
         && iat < valid_from
     {
-        let wait = (time::OffsetDateTime::from_unix_timestamp(valid_from).unwrap_or(record.now) - record.now)
+        let wait = (time::OffsetDateTime::from_unix_timestamp(valid_from).unwrap_or(record.now)
+            - record.now)
             .clamp(time::Duration::ZERO, time::Duration::seconds(3));
         tokio::time::sleep(wait.unsigned_abs()).await;
         iat = valid_from;

@@ -21,11 +21,25 @@ fn hashes_from_the_real_libraries_verify() {
     let vectors = library_hashes();
     assert!(vectors.len() >= 30);
     for v in vectors {
-        let (lib, pw, stored) = (v["library"].as_str().unwrap(), v["password"].as_str().unwrap(), v["hash"].as_str().unwrap());
-        assert_eq!(password::verify(pw, stored, policy), Verdict::Match { needs_upgrade: true }, "{lib}: {stored}");
+        let (lib, pw, stored) = (
+            v["library"].as_str().unwrap(),
+            v["password"].as_str().unwrap(),
+            v["hash"].as_str().unwrap(),
+        );
+        assert_eq!(
+            password::verify(pw, stored, policy),
+            Verdict::Match { needs_upgrade: true },
+            "{lib}: {stored}"
+        );
         assert_eq!(password::verify(&format!("{pw}x"), stored, policy), Verdict::Mismatch, "{lib}");
         let scheme = password::parse(stored).unwrap().scheme;
-        let want = if lib.starts_with("werkzeug") { Scheme::Werkzeug } else if lib.starts_with("django") { Scheme::Django } else { Scheme::Passlib };
+        let want = if lib.starts_with("werkzeug") {
+            Scheme::Werkzeug
+        } else if lib.starts_with("django") {
+            Scheme::Django
+        } else {
+            Scheme::Passlib
+        };
         assert_eq!(scheme, want, "{lib}");
     }
 }
@@ -34,24 +48,47 @@ fn hashes_from_the_real_libraries_verify() {
 async fn a_login_upgrades_each_legacy_hash() {
     let p = Parts::new(2).await;
     let state = login::State::new(p.db.clone(), p.keys.clone(), p.tokens.clone(), p.policy);
-    let vectors: Vec<Value> = library_hashes().into_iter().filter(|v| v["password"] == "correct horse battery staple").collect();
+    let vectors: Vec<Value> = library_hashes()
+        .into_iter()
+        .filter(|v| v["password"] == "correct horse battery staple")
+        .collect();
     for (i, v) in vectors.iter().enumerate() {
         let name = format!("user{i}");
-        p.test_db.create_user_with_hash(&name, &format!("{name}@example.com"), v["hash"].as_str().unwrap()).await;
+        p.test_db
+            .create_user_with_hash(
+                &name,
+                &format!("{name}@example.com"),
+                v["hash"].as_str().unwrap(),
+            )
+            .await;
         let login = |pw: &str| {
             let body = json!({"username": name, "password": pw}).to_string();
             testkit::request("POST", "/login", &[("content-type", "application/json")], &body)
         };
         let (status, _, _) = testkit::read(login::handle(&state, login("wrong password")).await);
         assert_eq!(status, 401, "{}", v["library"]);
-        let (status, _, body) = testkit::read(login::handle(&state, login("correct horse battery staple")).await);
+        let (status, _, body) =
+            testkit::read(login::handle(&state, login("correct horse battery staple")).await);
         assert_eq!(status, 200, "{}: {body}", v["library"]);
         let c = p.test_db.client().await;
-        let stored: String = c.query_one("SELECT password_hash FROM users WHERE username = $1", &[&name]).await.unwrap().get(0);
+        let stored: String = c
+            .query_one("SELECT password_hash FROM users WHERE username = $1", &[&name])
+            .await
+            .unwrap()
+            .get(0);
         let parsed = password::parse(&stored).unwrap();
-        assert_eq!((parsed.scheme, parsed.iterations), (Scheme::Phc, p.policy.iterations), "{}", v["library"]);
-        assert_eq!(password::verify("correct horse battery staple", &stored, p.policy), Verdict::Match { needs_upgrade: false });
-        let (status, _, _) = testkit::read(login::handle(&state, login("correct horse battery staple")).await);
+        assert_eq!(
+            (parsed.scheme, parsed.iterations),
+            (Scheme::Phc, p.policy.iterations),
+            "{}",
+            v["library"]
+        );
+        assert_eq!(
+            password::verify("correct horse battery staple", &stored, p.policy),
+            Verdict::Match { needs_upgrade: false }
+        );
+        let (status, _, _) =
+            testkit::read(login::handle(&state, login("correct horse battery staple")).await);
         assert_eq!(status, 200, "the upgraded hash works: {}", v["library"]);
     }
 }
@@ -60,7 +97,9 @@ async fn a_login_upgrades_each_legacy_hash() {
 /// into PHC strings does what it says.
 #[tokio::test]
 async fn the_readme_rewrite_of_raw_hashlib_hashes_works() {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .unwrap();
     let start = readme.find("UPDATE users SET password_hash = format(").expect("snippet in README");
     let sql = &readme[start..start + readme[start..].find("```").unwrap()];
     let p = Parts::new(1).await;
@@ -70,8 +109,17 @@ async fn the_readme_rewrite_of_raw_hashlib_hashes_works() {
     let raw = format!("{}${}", hex::encode(salt), hex::encode(out));
     p.test_db.create_user_with_hash("gina", "gina@example.com", &raw).await;
     p.test_db.client().await.batch_execute(sql).await.unwrap();
-    let stored: String =
-        p.test_db.client().await.query_one("SELECT password_hash FROM users", &[]).await.unwrap().get(0);
+    let stored: String = p
+        .test_db
+        .client()
+        .await
+        .query_one("SELECT password_hash FROM users", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert!(stored.starts_with("$pbkdf2-sha256$i=260000,l=32$"), "{stored}");
-    assert!(matches!(password::verify("flask era password", &stored, p.policy), Verdict::Match { .. }), "{stored}");
+    assert!(
+        matches!(password::verify("flask era password", &stored, p.policy), Verdict::Match { .. }),
+        "{stored}"
+    );
 }

@@ -21,7 +21,11 @@ async fn setup() -> (Parts, login::State) {
     (p, state)
 }
 
-async fn post_raw(state: &login::State, headers: &[(&str, &str)], body: &str) -> (u16, HeaderMap, Value) {
+async fn post_raw(
+    state: &login::State,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, HeaderMap, Value) {
     testkit::read(login::handle(state, testkit::request("POST", "/login", headers, body)).await)
 }
 
@@ -37,7 +41,8 @@ fn verify_independently(token: &str) -> (Value, Value) {
     mac.update(format!("{}.{}", parts[0], parts[1]).as_bytes());
     let expected = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
     assert_eq!(parts[2], expected, "signature");
-    let decode = |s: &str| serde_json::from_slice::<Value>(&URL_SAFE_NO_PAD.decode(s).unwrap()).unwrap();
+    let decode =
+        |s: &str| serde_json::from_slice::<Value>(&URL_SAFE_NO_PAD.decode(s).unwrap()).unwrap();
     (decode(parts[0]), decode(parts[1]))
 }
 
@@ -52,7 +57,10 @@ async fn login_by_username_returns_a_token_that_verifies() {
     assert_eq!(headers["cache-control"], "no-store");
     assert_eq!(headers["x-content-type-options"], "nosniff");
     assert!(!headers["x-request-id"].is_empty());
-    assert!(!headers.contains_key("access-control-allow-origin"), "the functions never add CORS headers");
+    assert!(
+        !headers.contains_key("access-control-allow-origin"),
+        "the functions never add CORS headers"
+    );
 
     let (header, claims) = verify_independently(body["access_token"].as_str().unwrap());
     assert_eq!(header, json!({"alg": "HS256", "typ": "JWT", "kid": "local"}));
@@ -68,7 +76,13 @@ async fn login_by_username_returns_a_token_that_verifies() {
     let sub = claims["sub"].as_str().unwrap();
 
     let c = p.test_db.client().await;
-    let row = c.query_one("SELECT id::text, last_login_at IS NOT NULL FROM users WHERE username = 'alice'", &[]).await.unwrap();
+    let row = c
+        .query_one(
+            "SELECT id::text, last_login_at IS NOT NULL FROM users WHERE username = 'alice'",
+            &[],
+        )
+        .await
+        .unwrap();
     assert_eq!(row.get::<_, String>(0), sub);
     assert!(row.get::<_, bool>(1), "last_login_at is set");
 }
@@ -135,14 +149,33 @@ async fn every_malformed_request_gets_its_problem() {
     let (_p, state) = setup().await;
     let long_id = "a".repeat(321);
     let long_pw = "p".repeat(1025);
-    let nested = format!("{{\"username\":\"alice\",\"password\":\"x\",\"deep\":{}{}}}", "[".repeat(200), "]".repeat(200));
+    let nested = format!(
+        "{{\"username\":\"alice\",\"password\":\"x\",\"deep\":{}{}}}",
+        "[".repeat(200),
+        "]".repeat(200)
+    );
     let huge = format!("{{\"username\":\"alice\",\"password\":\"{}\"}}", "p".repeat(9000));
     let j = "application/json";
     let cases: Vec<(Option<&str>, &str, u16, &str)> = vec![
         (None, r#"{"username":"alice","password":"x"}"#, 415, "unsupported_media_type"),
-        (Some("text/plain"), r#"{"username":"alice","password":"x"}"#, 415, "unsupported_media_type"),
-        (Some("application/x-www-form-urlencoded"), "username=alice&password=x", 415, "unsupported_media_type"),
-        (Some("application/jsonx"), r#"{"username":"alice","password":"x"}"#, 415, "unsupported_media_type"),
+        (
+            Some("text/plain"),
+            r#"{"username":"alice","password":"x"}"#,
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            Some("application/x-www-form-urlencoded"),
+            "username=alice&password=x",
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            Some("application/jsonx"),
+            r#"{"username":"alice","password":"x"}"#,
+            415,
+            "unsupported_media_type",
+        ),
         (Some(j), "", 400, "invalid_json"),
         (Some(j), "   ", 400, "invalid_json"),
         (Some(j), "{", 400, "invalid_json"),
@@ -154,7 +187,12 @@ async fn every_malformed_request_gets_its_problem() {
         (Some(j), r#"{"username":"alice"}"#, 400, "invalid_request"),
         (Some(j), r#"{"password":"x"}"#, 400, "invalid_request"),
         (Some(j), r#"{"username":"alice","email":"a@b.c","password":"x"}"#, 400, "invalid_request"),
-        (Some(j), r#"{"username":"alice","username":"bob","password":"x"}"#, 400, "invalid_request"),
+        (
+            Some(j),
+            r#"{"username":"alice","username":"bob","password":"x"}"#,
+            400,
+            "invalid_request",
+        ),
         (Some(j), r#"{"username":1,"password":"x"}"#, 400, "invalid_request"),
         (Some(j), r#"{"username":null,"password":"x"}"#, 400, "invalid_request"),
         (Some(j), r#"{"username":"alice","password":["x"]}"#, 400, "invalid_request"),
@@ -169,8 +207,16 @@ async fn every_malformed_request_gets_its_problem() {
         // Deep nesting inside an ignored member is still valid JSON: checked, not refused.
         (nested.clone(), 401, "invalid_credentials"),
         // The limits are inclusive: 320 and 1024 characters are checked, not refused.
-        (json!({"username": "a".repeat(320), "password": "x"}).to_string(), 401, "invalid_credentials"),
-        (json!({"username": "alice", "password": "é".repeat(1024)}).to_string(), 401, "invalid_credentials"),
+        (
+            json!({"username": "a".repeat(320), "password": "x"}).to_string(),
+            401,
+            "invalid_credentials",
+        ),
+        (
+            json!({"username": "alice", "password": "é".repeat(1024)}).to_string(),
+            401,
+            "invalid_credentials",
+        ),
     ];
     let all = cases
         .into_iter()
@@ -180,7 +226,11 @@ async fn every_malformed_request_gets_its_problem() {
         let headers: Vec<(&str, &str)> = ct.map(|c| ("content-type", c)).into_iter().collect();
         let (status, h, resp) = post_raw(&state, &headers, &body).await;
         let shown: String = body.chars().take(60).collect();
-        assert_eq!((status, resp["error"].as_str()), (want_status, Some(want_error)), "{ct:?} {shown}: {resp}");
+        assert_eq!(
+            (status, resp["error"].as_str()),
+            (want_status, Some(want_error)),
+            "{ct:?} {shown}: {resp}"
+        );
         assert_eq!(h["content-type"], "application/problem+json");
         assert_eq!(resp["type"], "about:blank");
         assert_eq!(resp["status"], want_status);
@@ -209,7 +259,8 @@ async fn problem_details_never_echo_the_password() {
         r#"{"username":"alice","password":{"secret":"hunter2hunter2"}}"#,
         r#"{"username":"alice","password":"hunter2hunter2","password":"x"}"#,
     ] {
-        let (status, _, resp) = post_raw(&state, &[("content-type", "application/json")], body).await;
+        let (status, _, resp) =
+            post_raw(&state, &[("content-type", "application/json")], body).await;
         assert_eq!(status, 400);
         let text = resp.to_string();
         assert!(!text.contains("123456789") && !text.contains("hunter2"), "{text}");
@@ -232,16 +283,25 @@ async fn a_hash_below_the_policy_is_upgraded_at_login() {
     let (p, state) = setup().await;
     let weak = password::hash_with_salt("older secret", b"short-salt", 1000);
     p.test_db.create_user_with_hash("dave", "dave@example.com", &weak).await;
-    let (status, _, _) = post(&state, json!({"username": "dave", "password": "older secret"})).await;
+    let (status, _, _) =
+        post(&state, json!({"username": "dave", "password": "older secret"})).await;
     assert_eq!(status, 200);
     let c = p.test_db.client().await;
-    let stored: String = c.query_one("SELECT password_hash FROM users WHERE username = 'dave'", &[]).await.unwrap().get(0);
+    let stored: String = c
+        .query_one("SELECT password_hash FROM users WHERE username = 'dave'", &[])
+        .await
+        .unwrap()
+        .get(0);
     let parsed = password::parse(&stored).unwrap();
     assert_eq!(parsed.scheme, password::Scheme::Phc);
     assert_eq!(parsed.iterations, p.policy.iterations);
     assert_eq!(parsed.salt.len(), 16);
-    assert_eq!(password::verify("older secret", &stored, p.policy), password::Verdict::Match { needs_upgrade: false });
-    let (status, _, _) = post(&state, json!({"username": "dave", "password": "older secret"})).await;
+    assert_eq!(
+        password::verify("older secret", &stored, p.policy),
+        password::Verdict::Match { needs_upgrade: false }
+    );
+    let (status, _, _) =
+        post(&state, json!({"username": "dave", "password": "older secret"})).await;
     assert_eq!(status, 200, "the upgraded hash still verifies");
 }
 
@@ -251,10 +311,14 @@ async fn database_outage_is_a_503() {
     let dead = testkit::pg::with_dbname("postgres://u:p@127.0.0.1:1/x?sslmode=disable", "x");
     let settings = auth_shared::db::ConnectSettings::from_url(&dead).unwrap();
     let db = std::sync::Arc::new(
-        auth_shared::db::Db::with_settings(settings.clone(), testkit::pg::db_config(settings, 1)).unwrap(),
+        auth_shared::db::Db::with_settings(settings.clone(), testkit::pg::db_config(settings, 1))
+            .unwrap(),
     );
     let state = login::State::new(db, p.keys.clone(), p.tokens.clone(), p.policy);
     let (status, _, resp) = post(&state, json!({"username": "alice", "password": PW})).await;
     assert_eq!((status, resp["error"].as_str()), (503, Some("service_unavailable")));
-    assert!(!resp.to_string().contains("127.0.0.1"), "no connection details in the response: {resp}");
+    assert!(
+        !resp.to_string().contains("127.0.0.1"),
+        "no connection details in the response: {resp}"
+    );
 }

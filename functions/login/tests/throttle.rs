@@ -21,7 +21,12 @@ async fn setup() -> (Parts, Arc<login::State>) {
 }
 
 async fn post(state: &login::State, body: Value) -> (u16, HeaderMap, Value) {
-    let req = testkit::request("POST", "/login", &[("content-type", "application/json")], &body.to_string());
+    let req = testkit::request(
+        "POST",
+        "/login",
+        &[("content-type", "application/json")],
+        &body.to_string(),
+    );
     testkit::read(login::handle(state, req).await)
 }
 
@@ -93,7 +98,10 @@ async fn a_locked_account_is_refused_even_with_the_right_password_and_waits_doub
     fail_times(&state, &wrong, 5).await;
     // Locked: the right password is not even checked.
     let (status, headers, _) = post(&state, right.clone()).await;
-    assert_eq!((status, &headers["retry-after"]), (429, &"1".parse::<auth_shared::lambda_http::http::HeaderValue>().unwrap()));
+    assert_eq!(
+        (status, &headers["retry-after"]),
+        (429, &"1".parse::<auth_shared::lambda_http::http::HeaderValue>().unwrap())
+    );
     // Refused attempts neither count nor extend the wait.
     for _ in 0..10 {
         assert_eq!(post(&state, wrong.clone()).await.0, 429);
@@ -121,7 +129,9 @@ async fn counts_expire_after_fifteen_quiet_minutes_and_their_rows_go() {
     fail_times(&state, &json!({"username": "stale-unknown", "password": "x"}), 3).await;
     let c = p.test_db.client().await;
     // Move both counts 16 minutes into the past, as if nobody had tried since.
-    c.execute("UPDATE login_throttle SET last_failure_at = now() - interval '16 minutes'", &[]).await.unwrap();
+    c.execute("UPDATE login_throttle SET last_failure_at = now() - interval '16 minutes'", &[])
+        .await
+        .unwrap();
     // The next failure for alice starts from one; the other expired row is removed on the way.
     assert_eq!(post(&state, json!({"username": "alice", "password": "wrong"})).await.0, 401);
     let rows = count(&p, "%").await;
@@ -137,7 +147,9 @@ async fn concurrent_attempts_cannot_slip_past_the_limit() {
     let handles: Vec<_> = (0..24)
         .map(|i| {
             let state = state.clone();
-            tokio::spawn(async move { post(&state, json!({"username": "alice", "password": format!("wrong {i}")})).await.0 })
+            tokio::spawn(async move {
+                post(&state, json!({"username": "alice", "password": format!("wrong {i}")})).await.0
+            })
         })
         .collect();
     let mut statuses = Vec::new();

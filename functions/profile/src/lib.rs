@@ -71,10 +71,8 @@ async fn profile(state: &State, req: &Request) -> Result<Response<Body>, ApiErro
     let key = state.keys.for_kid(&kid).await.ok_or_else(|| refused(TokenError::UnknownKey))?;
     let claims = token::verify(&state.tokens, &key, token, token::now()).map_err(refused)?;
     let id = Uuid::parse_str(&claims.sub).map_err(|_| refused(TokenError::Claims))?;
-    let user = state
-        .db
-        .run(move |c| Box::pin(async move { users::find_by_id(c, id).await }))
-        .await?;
+    let user =
+        state.db.run(move |c| Box::pin(async move { users::find_by_id(c, id).await })).await?;
     let Some(user) = user else {
         return Err(refused(TokenError::Claims));
     };

@@ -13,11 +13,15 @@ use uuid::Uuid;
 async fn setup() -> (Parts, profile::State, Uuid) {
     let p = Parts::new(2).await;
     let state = profile::State::new(p.db.clone(), p.keys.clone(), p.tokens.clone());
-    let id = p.test_db.create_user("alice", "alice@example.com", "correct horse battery staple").await;
+    let id =
+        p.test_db.create_user("alice", "alice@example.com", "correct horse battery staple").await;
     (p, state, id)
 }
 
-async fn get(state: &profile::State, auth: Option<&str>) -> (u16, auth_shared::lambda_http::http::HeaderMap, Value) {
+async fn get(
+    state: &profile::State,
+    auth: Option<&str>,
+) -> (u16, auth_shared::lambda_http::http::HeaderMap, Value) {
     let headers: Vec<(&str, &str)> = auth.map(|a| ("authorization", a)).into_iter().collect();
     testkit::read(profile::handle(state, testkit::request("GET", "/profile", &headers, "")).await)
 }
@@ -27,11 +31,19 @@ fn token_for(id: Uuid, iat: i64) -> String {
     token::issue(&token_config(), &key, id, "alice", iat).unwrap()
 }
 
-fn assert_refused(resp: &(u16, auth_shared::lambda_http::http::HeaderMap, Value), presented: bool, case: &str) {
+fn assert_refused(
+    resp: &(u16, auth_shared::lambda_http::http::HeaderMap, Value),
+    presented: bool,
+    case: &str,
+) {
     let (status, headers, body) = resp;
     assert_eq!(*status, 401, "{case}: {body}");
     assert_eq!(body["error"], "invalid_token", "{case}");
-    let challenge = if presented { r#"Bearer realm="auth", error="invalid_token""# } else { r#"Bearer realm="auth""# };
+    let challenge = if presented {
+        r#"Bearer realm="auth", error="invalid_token""#
+    } else {
+        r#"Bearer realm="auth""#
+    };
     assert_eq!(headers["www-authenticate"], challenge, "{case}");
     assert_eq!(headers["cache-control"], "no-store", "{case}");
 }
@@ -39,7 +51,8 @@ fn assert_refused(resp: &(u16, auth_shared::lambda_http::http::HeaderMap, Value)
 #[tokio::test]
 async fn a_valid_token_gets_the_profile() {
     let (p, state, id) = setup().await;
-    let (status, headers, body) = get(&state, Some(&format!("Bearer {}", token_for(id, token::now())))).await;
+    let (status, headers, body) =
+        get(&state, Some(&format!("Bearer {}", token_for(id, token::now())))).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(headers["cache-control"], "no-store");
     assert_eq!(headers["content-type"], "application/json");
@@ -47,7 +60,10 @@ async fn a_valid_token_gets_the_profile() {
     assert_eq!(body["username"], "alice");
     assert_eq!(body["email"], "alice@example.com");
     assert_eq!(body["full_name"], "Test User");
-    assert!(body["created_at"].as_str().is_some_and(|t| t.ends_with('Z') && t.contains('T')), "{body}");
+    assert!(
+        body["created_at"].as_str().is_some_and(|t| t.ends_with('Z') && t.contains('T')),
+        "{body}"
+    );
     assert_eq!(body["last_login_at"], Value::Null);
     let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
     assert_eq!(keys.len(), 6, "exactly the documented members, never a hash: {body}");
@@ -89,15 +105,37 @@ async fn expired_future_and_foreign_tokens_are_refused() {
     let now = token::now();
     let other_key = Key::new("local", &[7u8; 32]).unwrap();
     let other_kid = Key::new("v2", TEST_KEY.as_bytes()).unwrap();
-    let foreign_iss = auth_shared::config::TokenConfig { issuer: "elsewhere".into(), ..token_config() };
-    let foreign_aud = auth_shared::config::TokenConfig { audience: "elsewhere".into(), ..token_config() };
+    let foreign_iss =
+        auth_shared::config::TokenConfig { issuer: "elsewhere".into(), ..token_config() };
+    let foreign_aud =
+        auth_shared::config::TokenConfig { audience: "elsewhere".into(), ..token_config() };
     for (case, tok) in [
         ("expired", token_for(id, now - 3600 - 60)),
         ("not yet valid", token_for(id, now + 120)),
         ("another key", token::issue(&token_config(), &other_key, id, "alice", now).unwrap()),
         ("unknown kid", token::issue(&token_config(), &other_kid, id, "alice", now).unwrap()),
-        ("wrong issuer", token::issue(&foreign_iss, &Key::new("local", TEST_KEY.as_bytes()).unwrap(), id, "alice", now).unwrap()),
-        ("wrong audience", token::issue(&foreign_aud, &Key::new("local", TEST_KEY.as_bytes()).unwrap(), id, "alice", now).unwrap()),
+        (
+            "wrong issuer",
+            token::issue(
+                &foreign_iss,
+                &Key::new("local", TEST_KEY.as_bytes()).unwrap(),
+                id,
+                "alice",
+                now,
+            )
+            .unwrap(),
+        ),
+        (
+            "wrong audience",
+            token::issue(
+                &foreign_aud,
+                &Key::new("local", TEST_KEY.as_bytes()).unwrap(),
+                id,
+                "alice",
+                now,
+            )
+            .unwrap(),
+        ),
         ("unknown user", token_for(Uuid::from_u128(42), now)),
     ] {
         assert_refused(&get(&state, Some(&format!("Bearer {tok}"))).await, true, case);
@@ -119,9 +157,13 @@ async fn deleted_disabled_and_password_changed_accounts_lose_their_tokens() {
     users::set_disabled(&c, "alice", false).await.unwrap();
     assert_eq!(get(&state, Some(&bearer)).await.0, 200, "enabled again");
 
-    users::set_password(&c, "alice", &auth_shared::password::hash("a new password", testkit::pg::TEST_POLICY))
-        .await
-        .unwrap();
+    users::set_password(
+        &c,
+        "alice",
+        &auth_shared::password::hash("a new password", testkit::pg::TEST_POLICY),
+    )
+    .await
+    .unwrap();
     assert_refused(&get(&state, Some(&bearer)).await, true, "issued before the password change");
 
     users::delete(&c, "alice").await.unwrap();
@@ -136,7 +178,14 @@ async fn tokens_are_checked_against_the_key_their_kid_names() {
     // signature would verify with the current key.
     let keys = Arc::new(Keys::local(TEST_KEY.as_bytes()).unwrap());
     let state = profile::State::new(p.db.clone(), keys, p.tokens.clone());
-    let renamed = token::issue(&token_config(), &Key::new("v9", TEST_KEY.as_bytes()).unwrap(), id, "alice", token::now()).unwrap();
+    let renamed = token::issue(
+        &token_config(),
+        &Key::new("v9", TEST_KEY.as_bytes()).unwrap(),
+        id,
+        "alice",
+        token::now(),
+    )
+    .unwrap();
     assert_refused(&get(&state, Some(&format!("Bearer {renamed}"))).await, true, "kid v9");
 }
 
@@ -144,9 +193,14 @@ async fn tokens_are_checked_against_the_key_their_kid_names() {
 async fn other_methods_get_405() {
     let (_p, state, _) = setup().await;
     for method in ["POST", "PUT", "DELETE", "HEAD"] {
-        let (status, headers, _) =
-            testkit::read(profile::handle(&state, testkit::request(method, "/profile", &[], "")).await);
-        assert_eq!((status, &headers["allow"]), (405, &"GET".parse::<auth_shared::lambda_http::http::HeaderValue>().unwrap()), "{method}");
+        let (status, headers, _) = testkit::read(
+            profile::handle(&state, testkit::request(method, "/profile", &[], "")).await,
+        );
+        assert_eq!(
+            (status, &headers["allow"]),
+            (405, &"GET".parse::<auth_shared::lambda_http::http::HeaderValue>().unwrap()),
+            "{method}"
+        );
     }
 }
 
@@ -157,6 +211,8 @@ async fn header_floods_get_a_401_not_a_crash() {
     let huge = format!("Bearer {}", "A".repeat(100_000));
     let mut headers: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "v")).collect();
     headers.push(("authorization", &huge));
-    let resp = testkit::read(profile::handle(&state, testkit::request("GET", "/profile", &headers, "")).await);
+    let resp = testkit::read(
+        profile::handle(&state, testkit::request("GET", "/profile", &headers, "")).await,
+    );
     assert_refused(&resp, true, "flood");
 }

@@ -11,7 +11,8 @@ use time::format_description::well_known::Rfc3339;
 async fn returns_the_database_clock() {
     let db = TestDb::new().await;
     let state = test_db::State::new(db.db(1));
-    let (status, headers, body) = testkit::read(test_db::handle(&state, testkit::request("GET", "/test-db", &[], "")).await);
+    let (status, headers, body) =
+        testkit::read(test_db::handle(&state, testkit::request("GET", "/test-db", &[], "")).await);
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "ok");
     assert_eq!(headers["content-type"], "application/json");
@@ -19,16 +20,20 @@ async fn returns_the_database_clock() {
     let skew = (OffsetDateTime::now_utc() - ts).abs();
     assert!(skew < time::Duration::seconds(60), "database clock {ts} is far from ours");
     assert!(body["latency_ms"].as_f64().is_some());
-    let (status, _, _) = testkit::read(test_db::handle(&state, testkit::request("DELETE", "/test-db", &[], "")).await);
+    let (status, _, _) = testkit::read(
+        test_db::handle(&state, testkit::request("DELETE", "/test-db", &[], "")).await,
+    );
     assert_eq!(status, 405);
 }
 
 #[tokio::test]
 async fn unreachable_database_is_a_503_problem() {
-    let settings = ConnectSettings::from_url("postgres://u:secretpw@127.0.0.1:1/x?sslmode=disable").unwrap();
+    let settings =
+        ConnectSettings::from_url("postgres://u:secretpw@127.0.0.1:1/x?sslmode=disable").unwrap();
     let db = Arc::new(Db::with_settings(settings.clone(), db_config(settings, 1)).unwrap());
     let state = test_db::State::new(db);
-    let (status, headers, body) = testkit::read(test_db::handle(&state, testkit::request("GET", "/test-db", &[], "")).await);
+    let (status, headers, body) =
+        testkit::read(test_db::handle(&state, testkit::request("GET", "/test-db", &[], "")).await);
     assert_eq!((status, body["error"].as_str()), (503, Some("service_unavailable")));
     assert_eq!(headers["content-type"], "application/problem+json");
     assert!(!body.to_string().contains("secretpw") && !body.to_string().contains("127.0.0.1"));
