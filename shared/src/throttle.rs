@@ -15,7 +15,6 @@
 
 use tokio_postgres::types::Type;
 use tokio_postgres::{Error, GenericClient};
-use uuid::Uuid;
 
 /// Failures allowed before the lock starts.
 pub const FREE_FAILURES: i32 = 5;
@@ -32,20 +31,24 @@ pub fn lock_seconds(failures: i32) -> u64 {
     }
 }
 
-/// Takes the attempt lock for the account `user` (or, when `None`, for `identifier`) and
-/// returns its throttle key ('u:' || id, or 'i:' || sha256 of the lower-cased identifier; safe
-/// to log). Must run inside a transaction: the lock is held until it ends.
-pub async fn lock_key(
-    c: &impl GenericClient,
-    user: Option<Uuid>,
-    identifier: &str,
-) -> Result<String, Error> {
-    const SQL: &str = "
-        SELECT key, pg_advisory_xact_lock(hashtextextended(key, 0))::text
-          FROM (SELECT CASE WHEN $1::uuid IS NULL
-                            THEN 'i:' || encode(sha256(convert_to(lower($2), 'UTF8')), 'hex')
-                            ELSE 'u:' || $1::uuid::text END AS key) k";
-    c.query_typed_one(SQL, &[(&user, Type::UUID), (&identifier, Type::TEXT)]).await?.try_get(0)
+/// Takes the attempt lock for the account `identifier` names (or, when it names none, for the
+/// identifier itself) and returns its throttle key ('u:' || id, or 'i:' || sha256 of the
+/// lower-cased identifier; safe to log). Must run inside a transaction: the lock is held until
+/// it ends. Known and unknown identifiers cost the same statement.
+pub async fn lock_key(c: &impl GenericClient, identifier: &str) -> Result<String, Error> {
+    macro_rules! lock_sql {
+        ($column:literal) => {
+            concat!(
+                "SELECT key, pg_advisory_xact_lock(hashtextextended(key, 0))::text FROM (SELECT coalesce(",
+                "(SELECT 'u:' || id::text FROM users WHERE lower(",
+                $column,
+                ") = lower($1)), 'i:' || encode(sha256(convert_to(lower($1), 'UTF8')), 'hex')) AS key) k"
+            )
+        };
+    }
+    let sql =
+        if crate::users::is_email(identifier) { lock_sql!("email") } else { lock_sql!("username") };
+    c.query_typed_one(sql, &[(&identifier, Type::TEXT)]).await?.try_get(0)
 }
 
 /// Where a key stands, read under its lock.

@@ -177,14 +177,10 @@ async fn attempt(
     hash_slots: &tokio::sync::Semaphore,
 ) -> Result<Attempt, auth_shared::tokio_postgres::Error> {
     let tx = c.transaction().await?;
-    // The account is looked up twice: once to name the lock, then again under it, so a hash
-    // another attempt upgraded meanwhile is the one checked.
-    let id = users::find_by_identifier(&tx, identifier).await?.map(|u| u.id);
-    let key = throttle::lock_key(&tx, id, identifier).await?;
-    let user = match id {
-        Some(_) => users::find_by_identifier(&tx, identifier).await?,
-        None => None,
-    };
+    // The account is read under the lock, so a hash another attempt upgraded meanwhile is the
+    // one checked; known and unknown identifiers run the same statements.
+    let key = throttle::lock_key(&tx, identifier).await?;
+    let user = users::find_by_identifier(&tx, identifier).await?;
     if let throttle::Status::Locked { retry_after } = throttle::status(&tx, &key).await? {
         return Ok(Attempt::Locked { key, retry_after, user });
     }
