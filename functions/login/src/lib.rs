@@ -2,12 +2,15 @@
 //!
 //! The steps, and why they are in this order:
 //! 1. parse and check the body (415, 413, 400) before touching the database;
-//! 2. look the account up and count the attempt in advance against the throttle, in one
-//!    connection checkout; a locked key gets 429 without its password being checked;
+//! 2. in one transaction, take the advisory lock on the attempt's throttle key, then read the
+//!    account and the key's count under it; a locked key gets 429 without its password being
+//!    checked;
 //! 3. verify the password on a blocking thread (one current-policy hash whether or not the
 //!    account exists, so neither the answer nor its timing tells them apart);
-//! 4. on success, in one statement: `last_login_at`, the hash upgrade if due, the throttle
-//!    reset, all only if the hash is still the one verified; then sign the token.
+//! 4. still in that transaction, on success one statement writes `last_login_at`, the hash
+//!    upgrade if due and the throttle reset, all only if the hash is still the one verified; on
+//!    failure the count goes up. Then the transaction commits and, on success, the token is
+//!    signed.
 
 use std::sync::Arc;
 
