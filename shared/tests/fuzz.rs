@@ -1,6 +1,8 @@
 //! Property-based fuzzing (proptest; cargo-fuzz needs a nightly toolchain) of the three parsers
 //! that face attacker input: the request body parser, the Authorization header and token
 //! parser, and the stored-hash parser. None may panic; each refuses garbage with its error.
+//! The login function's own body rules (exactly one identifier, null refused, limits) are
+//! fuzzed beside them, in `functions/login/src/lib.rs`.
 //!
 //! A bounded run is part of the test suite; a longer one:
 //!   PROPTEST_CASES=200000 cargo test --release -p auth-shared --test fuzz
