@@ -41,6 +41,8 @@ impl std::fmt::Debug for ConnectSettings {
     }
 }
 
+/// Decodes a URL query value as libpq does, refusing malformed escapes ("%zz") rather than
+/// passing them through as the `percent-encoding` crate's decoder would.
 fn percent_decode(s: &str) -> Result<String, String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -212,8 +214,8 @@ pub struct Db {
 }
 
 impl Db {
-    /// Builds the pool. With DATABASE_SECRET_ARN the secret is read now, at cold start. No
-    /// connection is opened until the first request.
+    /// Builds the pool. With DATABASE_SECRET_ARN the secret is read now, at cold start. This
+    /// opens no connection itself: [`Db::warm_up`] or the first request does.
     pub async fn connect(cfg: DbConfig) -> Result<Self, DbSetupError> {
         match &cfg.source {
             DbSource::Url(settings) => Ok(Self::with_settings(settings.clone(), cfg)?),
