@@ -8,7 +8,7 @@
 //! As root, everything runs as the `postgres` user, since `initdb` refuses root.
 
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
@@ -115,18 +115,15 @@ pub fn find_bindir() -> Result<PathBuf, Error> {
 
 /// The uid and gid of the `postgres` user when we are root; `None` otherwise.
 fn server_owner() -> Result<Option<(u32, u32)>, Error> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !nix::unistd::geteuid().is_root() {
         return Ok(None);
     }
-    let passwd = fs::read_to_string("/etc/passwd").map_err(io("reading /etc/passwd"))?;
-    passwd
-        .lines()
-        .map(|l| l.split(':').collect::<Vec<_>>())
-        .find(|f| f.len() > 3 && f[0] == "postgres")
-        .and_then(|f| Some((f[2].parse().ok()?, f[3].parse().ok()?)))
-        .map(Some)
-        .ok_or(Error::NoPostgresUser)
+    let user = nix::unistd::User::from_name("postgres").map_err(|errno| Error::Io {
+        what: "looking up the postgres user",
+        source: errno.into(),
+    })?;
+    let user = user.ok_or(Error::NoPostgresUser)?;
+    Ok(Some((user.uid.as_raw(), user.gid.as_raw())))
 }
 
 fn free_port() -> Result<u16, Error> {
@@ -134,17 +131,13 @@ fn free_port() -> Result<u16, Error> {
     Ok(l.local_addr().map_err(io("finding a free port"))?.port())
 }
 
-fn random_password() -> String {
+fn random_password() -> Result<String, Error> {
     let mut buf = [0u8; 18];
-    // /dev/urandom is always there on Linux; fall back to clock and pid only if not (the
-    // cluster listens on loopback only and lives minutes).
-    if fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf)).is_err() {
-        let now =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        let t = now.as_nanos() ^ (u128::from(std::process::id()) << 64);
-        buf[..16].copy_from_slice(&t.to_le_bytes());
-    }
-    buf.iter().map(|b| format!("{b:02x}")).collect()
+    getrandom::fill(&mut buf).map_err(|e| Error::Io {
+        what: "reading the system's random source",
+        source: std::io::Error::other(e),
+    })?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 impl Cluster {
@@ -155,13 +148,13 @@ impl Cluster {
         let base = std::env::temp_dir().join(format!(
             "tempdb-{}-{}",
             std::process::id(),
-            &random_password()[..8]
+            &random_password()?[..8]
         ));
         let data = base.join("data");
         fs::create_dir_all(base.join("sock")).map_err(io("creating the cluster directory"))?;
         fs::set_permissions(&base, fs::Permissions::from_mode(0o700))
             .map_err(io("setting permissions"))?;
-        let password = random_password();
+        let password = random_password()?;
         let pwfile = base.join("pwfile");
         fs::write(&pwfile, format!("{password}\n")).map_err(io("writing the password file"))?;
         if let Some((uid, gid)) = owner {
