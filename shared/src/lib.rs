@@ -11,6 +11,7 @@ pub mod lambda;
 pub mod migrate;
 pub mod password;
 pub mod random;
+pub mod route;
 pub mod secrets;
 pub mod telemetry;
 pub mod throttle;
