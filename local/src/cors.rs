@@ -1,32 +1,42 @@
 //! CORS for the local server, as API Gateway's HttpApi CORS configuration does it in AWS (the
-//! functions never add CORS headers): preflights are answered here, and responses to an allowed
-//! origin get `Access-Control-Allow-Origin` and the exposed headers.
+//! functions never add CORS headers): tower-http's `CorsLayer` answers preflights to the
+//! functions' routes and adds the headers to responses for an allowed origin.
 
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::Request;
+use axum::response::Response;
 use http::header::{self, HeaderValue};
-use http::{HeaderMap, Method, Response, StatusCode};
+use http::{Method, StatusCode};
+use tower::util::BoxCloneSyncService;
+use tower::{Layer, Service, ServiceExt};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use auth_shared::config::{ConfigError, Env};
 
-/// Response headers a browser script may read.
+/// Response headers a browser script may read, spelled as in the template's CORS configuration
+/// (CorsLayer's own list would lower-case them).
 pub const EXPOSED_HEADERS: &str = "Retry-After, WWW-Authenticate, x-request-id";
-/// Request headers a browser script may send.
-pub const ALLOWED_HEADERS: &str = "authorization, content-type";
 
-/// The allowed origins (CORS_ALLOWED_ORIGINS); empty means CORS is off.
-#[derive(Debug, Clone, Default)]
+/// The allowed origins (CORS_ALLOWED_ORIGINS).
+#[derive(Clone)]
 pub struct Cors {
-    origins: Vec<String>,
-    any: bool,
+    origins: AllowOrigin,
 }
+
+/// A service as the router takes it, with or without CORS around it.
+pub type Endpoint = BoxCloneSyncService<Request, Response, Infallible>;
 
 impl Cors {
     /// Reads CORS_ALLOWED_ORIGINS: comma-separated origins (`https://app.example.com`), or `*`.
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let Some(raw) = env.optional("CORS_ALLOWED_ORIGINS")? else { return Ok(Self::default()) };
-        let mut cors = Self::default();
+    /// `None` when it is empty: CORS is off.
+    pub fn from_env(env: &Env) -> Result<Option<Self>, ConfigError> {
+        let Some(raw) = env.optional("CORS_ALLOWED_ORIGINS")? else { return Ok(None) };
+        let (mut any, mut origins) = (false, Vec::new());
         for origin in raw.split(',').map(str::trim).filter(|o| !o.is_empty()) {
             if origin == "*" {
-                cors.any = true;
+                any = true;
                 continue;
             }
             let valid = (origin.starts_with("http://") || origin.starts_with("https://"))
@@ -40,63 +50,66 @@ impl Cors {
                     ),
                 ));
             }
-            cors.origins.push(origin.to_ascii_lowercase());
+            origins.push(origin.to_owned());
         }
-        Ok(cors)
+        let origins = match (any, origins.is_empty()) {
+            (true, _) => AllowOrigin::mirror_request(),
+            (false, true) => return Ok(None),
+            (false, false) => AllowOrigin::predicate(move |origin: &HeaderValue, _| {
+                let origin = origin.to_str().unwrap_or_default();
+                origins.iter().any(|allowed| allowed.eq_ignore_ascii_case(origin))
+            }),
+        };
+        Ok(Some(Self { origins }))
     }
+}
 
-    /// True when at least one origin is allowed.
-    pub fn enabled(&self) -> bool {
-        self.any || !self.origins.is_empty()
-    }
-
-    fn allowed<'a>(&self, headers: &'a HeaderMap) -> Option<&'a HeaderValue> {
-        let origin = headers.get(header::ORIGIN)?;
-        let text = origin.to_str().ok()?.to_ascii_lowercase();
-        (self.any || self.origins.contains(&text)).then_some(origin)
-    }
-
-    /// True for a CORS preflight (OPTIONS with Origin and Access-Control-Request-Method).
-    pub fn is_preflight(method: &Method, headers: &HeaderMap) -> bool {
-        method == Method::OPTIONS
-            && headers.contains_key(header::ORIGIN)
-            && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
-    }
-
-    /// The answer to a preflight for a route accepting `methods`: 204, with the CORS headers
-    /// only when the origin is allowed (a browser then blocks the request itself).
-    pub fn preflight<B: Default>(&self, headers: &HeaderMap, methods: &[Method]) -> Response<B> {
-        let mut resp = Response::new(B::default());
-        *resp.status_mut() = StatusCode::NO_CONTENT;
-        let h = resp.headers_mut();
-        h.insert(header::VARY, HeaderValue::from_static("Origin"));
-        if let Some(origin) = self.allowed(headers) {
-            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
-            let list = methods.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
-            if let Ok(v) = HeaderValue::from_str(&list) {
-                h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, v);
+/// `inner` behind CORS when `cors` is on. On a function's route (`methods` given), a preflight
+/// (OPTIONS with Origin and Access-Control-Request-Method) is answered here with 204, and for
+/// an allowed origin with the route's methods; a path no function serves (`methods` `None`)
+/// answers no preflight. Every other request goes to `inner`, and its response to an allowed
+/// origin gets Access-Control-Allow-Origin and the exposed headers.
+pub fn wrap<S>(cors: Option<&Cors>, methods: Option<&[Method]>, inner: S) -> Endpoint
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + Sync + 'static,
+    S::Future: Send,
+{
+    let Some(cors) = cors else { return BoxCloneSyncService::new(inner) };
+    let layer = CorsLayer::new()
+        .allow_origin(cors.origins.clone())
+        .allow_methods(methods.unwrap_or_default().to_vec())
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(Duration::from_secs(600))
+        .vary([header::ORIGIN]);
+    let with_cors = layer.layer(inner.clone());
+    let route = methods.is_some();
+    BoxCloneSyncService::new(tower::service_fn(move |req: Request| {
+        let (with_cors, inner) = (with_cors.clone(), inner.clone());
+        async move {
+            // CorsLayer takes every OPTIONS for a preflight: only real ones on a route reach it.
+            if req.method() != Method::OPTIONS {
+                let mut resp = with_cors.oneshot(req).await?;
+                if resp.headers().contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
+                    resp.headers_mut().insert(
+                        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                        HeaderValue::from_static(EXPOSED_HEADERS),
+                    );
+                }
+                Ok(resp)
+            } else if route && is_preflight(&req) {
+                let mut resp = with_cors.oneshot(req).await?;
+                *resp.status_mut() = StatusCode::NO_CONTENT;
+                Ok(resp)
+            } else {
+                inner.oneshot(req).await
             }
-            h.insert(
-                header::ACCESS_CONTROL_ALLOW_HEADERS,
-                HeaderValue::from_static(ALLOWED_HEADERS),
-            );
-            h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
         }
-        resp
-    }
+    }))
+}
 
-    /// Adds the CORS headers to a response for an allowed origin.
-    pub fn decorate(&self, request_headers: &HeaderMap, response_headers: &mut HeaderMap) {
-        if !self.enabled() {
-            return;
-        }
-        response_headers.append(header::VARY, HeaderValue::from_static("Origin"));
-        if let Some(origin) = self.allowed(request_headers) {
-            response_headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
-            response_headers.insert(
-                header::ACCESS_CONTROL_EXPOSE_HEADERS,
-                HeaderValue::from_static(EXPOSED_HEADERS),
-            );
-        }
-    }
+/// True for a CORS preflight (OPTIONS with Origin and Access-Control-Request-Method).
+fn is_preflight(req: &Request) -> bool {
+    req.method() == Method::OPTIONS
+        && req.headers().contains_key(header::ORIGIN)
+        && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
 }

@@ -8,6 +8,7 @@
 
 mod cors;
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,17 +19,18 @@ use auth_shared::http::{self as api, ApiError};
 use auth_shared::keys::Keys;
 use auth_shared::lambda_http::{self, Body};
 use auth_shared::password::{self, Policy};
+use auth_shared::route::Route;
 use auth_shared::users::{self, NewUser};
-use bytes::Bytes;
+use axum::Router;
+use axum::extract::Request;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::serve::ListenerExt;
 use clap::Parser;
-use http::{Request, Response};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
+use http::{StatusCode, header};
 use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::cors::Cors;
 
@@ -47,14 +49,6 @@ struct Args {
 /// The largest body the local server reads before answering 413 itself (API Gateway's own
 /// limit is 10 MB; the login handler's is 8 KiB).
 const MAX_READ_BYTES: usize = 1024 * 1024;
-
-struct App {
-    health: health::State,
-    test_db: test_db::State,
-    login: login::State,
-    profile: profile::State,
-    cors: Cors,
-}
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
@@ -143,13 +137,17 @@ async fn run(args: Args) -> Result<(), Error> {
         );
     }
 
-    let app = Arc::new(App {
-        health: health::State::new(db.clone()),
-        test_db: test_db::State::new(db.clone()),
-        login: login::State::new(db.clone(), keys.clone(), tokens.clone(), policy),
-        profile: profile::State::new(db.clone(), keys, tokens),
-        cors,
-    });
+    let health_state = Arc::new(health::State::new(db.clone()));
+    let test_db_state = Arc::new(test_db::State::new(db.clone()));
+    let login_state = Arc::new(login::State::new(db.clone(), keys.clone(), tokens.clone(), policy));
+    let profile_state = Arc::new(profile::State::new(db.clone(), keys, tokens));
+    let cors = cors.as_ref();
+    let app = Router::new()
+        .merge(mount(&health::ROUTE, health_state, cors))
+        .merge(mount(&test_db::ROUTE, test_db_state, cors))
+        .merge(mount(&login::ROUTE, login_state, cors))
+        .merge(mount(&profile::ROUTE, profile_state, cors))
+        .fallback_service(cors::wrap(cors, None, tower::service_fn(not_found)));
 
     let listener = TcpListener::bind(SocketAddr::new(args.bind, args.port)).await?;
     let addr = listener.local_addr()?;
@@ -157,7 +155,7 @@ async fn run(args: Args) -> Result<(), Error> {
     println!(
         "auth-local: try: curl -s http://{addr}/login -H 'content-type: application/json' -d '{{\"username\":\"demo\",\"password\":\"...\"}}'"
     );
-    serve(listener, app).await;
+    serve(listener, app).await?;
     db.close();
     drop(cluster);
     println!("auth-local: stopped");
@@ -169,86 +167,104 @@ fn base64_url(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// Accepts connections until Ctrl-C or SIGTERM, then lets requests in flight finish (up to 10 s).
-async fn serve(listener: TcpListener, app: Arc<App>) {
-    let graceful = GracefulShutdown::new();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    let stop = async move {
-        match term.as_mut() {
-            Some(term) => {
-                tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = term.recv() => {} }
-            }
-            None => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    };
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                let _ = stream.set_nodelay(true);
-                let app = app.clone();
-                let conn = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service_fn(move |req| route(app.clone(), req)));
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
-            }
-            _ = &mut stop => break,
-        }
-    }
-    println!("auth-local: stopping");
-    let _ = tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await;
+/// Mounts one function's route: every request to `route.path`, whatever its method, goes to
+/// the function's handler (which answers a method it does not serve with 405 itself), with the
+/// body read up to MAX_READ_BYTES, behind CORS when it is on.
+fn mount<S: Send + Sync + 'static>(
+    route: &'static Route<S>,
+    state: Arc<S>,
+    cors: Option<&Cors>,
+) -> Router {
+    let endpoint = ServiceBuilder::new()
+        .layer(middleware::from_fn(problem_for_oversized))
+        .layer(RequestBodyLimitLayer::new(MAX_READ_BYTES))
+        .map_request(|req: http::Request<_>| req.map(axum::body::Body::new))
+        .service_fn(move |req| call(route, state.clone(), req));
+    Router::new().route_service(route.path, cors::wrap(cors, Some(route.methods), endpoint))
 }
 
-async fn route(
-    app: Arc<App>,
-    req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+/// One request through a function's handler: the axum request becomes the `lambda_http`
+/// request the Lambda runtime would pass, and the handler's response goes back.
+async fn call<S>(
+    route: &'static Route<S>,
+    state: Arc<S>,
+    req: Request,
+) -> Result<Response, Infallible> {
     let (parts, body) = req.into_parts();
-    let methods = match parts.uri.path() {
-        health::ROUTE => Some(health::METHODS),
-        test_db::ROUTE => Some(test_db::METHODS),
-        login::ROUTE => Some(login::METHODS),
-        profile::ROUTE => Some(profile::METHODS),
-        _ => None,
-    };
-    if let Some(methods) = methods
-        && app.cors.enabled()
-        && Cors::is_preflight(&parts.method, &parts.headers)
-    {
-        return Ok(app.cors.preflight(&parts.headers, methods));
-    }
-    let request_headers = parts.headers.clone();
-    let bytes = match Limited::new(body, MAX_READ_BYTES).collect().await {
-        Ok(b) => Some(b.to_bytes()),
-        Err(_) => None,
-    };
+    // The limit layer wraps the body: reading past MAX_READ_BYTES fails.
+    let bytes = axum::body::to_bytes(body, usize::MAX).await;
     let body = match &bytes {
-        Some(b) if b.is_empty() => Body::Empty,
-        Some(b) => Body::Binary(b.to_vec()),
-        None => Body::Empty,
+        Ok(b) if !b.is_empty() => Body::Binary(b.to_vec()),
+        _ => Body::Empty,
     };
-    let req: lambda_http::Request = Request::from_parts(parts, body);
-    let path = req.uri().path().to_owned();
-    let resp = match (bytes, path.as_str()) {
-        (None, _) => api::respond_error("(body)", &req, ApiError::PayloadTooLarge),
-        (_, health::ROUTE) => health::handle(&app.health, req).await,
-        (_, test_db::ROUTE) => test_db::handle(&app.test_db, req).await,
-        (_, login::ROUTE) => login::handle(&app.login, req).await,
-        (_, profile::ROUTE) => profile::handle(&app.profile, req).await,
-        _ => api::respond_error("(unknown)", &req, ApiError::NotFound),
+    let req = lambda_http::Request::from_parts(parts, body);
+    let resp = match bytes {
+        Ok(_) => (route.handle)(&state, req).await,
+        Err(_) => api::respond_error("(body)", &req, ApiError::PayloadTooLarge),
     };
-    let (mut parts, body) = resp.into_parts();
-    app.cors.decorate(&request_headers, &mut parts.headers);
-    let bytes = match body {
-        Body::Empty => Bytes::new(),
-        Body::Text(s) => Bytes::from(s),
-        Body::Binary(b) => Bytes::from(b),
-        _ => Bytes::new(),
+    Ok(to_axum(resp))
+}
+
+/// The 404 problem for a path no function serves.
+async fn not_found(req: Request) -> Result<Response, Infallible> {
+    let (parts, _) = req.into_parts();
+    let req = lambda_http::Request::from_parts(parts, Body::Empty);
+    Ok(to_axum(api::respond_error("(unknown)", &req, ApiError::NotFound)))
+}
+
+/// RequestBodyLimitLayer refuses a Content-Length over the limit with its own plain-text 413:
+/// answer with our problem document instead, with the usual headers and log line.
+async fn problem_for_oversized(req: Request, next: Next) -> Response {
+    let mut head = lambda_http::Request::new(Body::Empty);
+    *head.method_mut() = req.method().clone();
+    *head.uri_mut() = req.uri().clone();
+    let resp = next.run(req).await;
+    let plain = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/plain"));
+    if resp.status() == StatusCode::PAYLOAD_TOO_LARGE && plain {
+        return to_axum(api::respond_error("(body)", &head, ApiError::PayloadTooLarge));
+    }
+    resp
+}
+
+fn to_axum(resp: lambda_http::Response<Body>) -> Response {
+    let (parts, body) = resp.into_parts();
+    Response::from_parts(parts, axum::body::Body::from(body.as_ref().to_vec()))
+}
+
+/// Serves until Ctrl-C or SIGTERM, then lets requests in flight finish (up to 10 s).
+async fn serve(listener: TcpListener, app: Router) -> std::io::Result<()> {
+    let (stopping, stopped) = tokio::sync::oneshot::channel();
+    let signal = async move {
+        stop_signal().await;
+        println!("auth-local: stopping");
+        let _ = stopping.send(());
     };
-    Ok(Response::from_parts(parts, Full::new(bytes)))
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let server = axum::serve(listener, app).with_graceful_shutdown(signal);
+    let deadline = async {
+        let _ = stopped.await;
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    };
+    tokio::select! {
+        served = server => served,
+        () = deadline => Ok(()),
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn stop_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    match term.as_mut() {
+        Some(term) => {
+            tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = term.recv() => {} }
+        }
+        None => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use auth_shared::db::DbError;
 use auth_shared::http::{self, ApiError};
+use auth_shared::route::Route;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
@@ -14,14 +15,16 @@ use serde_json::json;
 /// What the function keeps between invocations: the database pool only.
 pub use auth_shared::db::DbState as State;
 
-/// The route this function serves.
-pub const ROUTE: &str = "/health";
-/// The methods it accepts.
-pub const METHODS: &[Method] = &[Method::GET, Method::HEAD];
+/// The route this function serves: its path, its methods, its handler.
+pub const ROUTE: Route<State> = Route {
+    path: "/health",
+    methods: &[Method::GET, Method::HEAD],
+    handle: |s, r| Box::pin(handle(s, r)),
+};
 
 /// The handler.
 pub async fn handle(state: &State, req: Request) -> Response<Body> {
-    http::respond(ROUTE, &req, METHODS, check(state)).await
+    http::respond(ROUTE.path, &req, ROUTE.methods, check(state)).await
 }
 
 async fn check(state: &State) -> Result<Response<Body>, ApiError> {

@@ -20,6 +20,7 @@ use auth_shared::http::{self, ApiError};
 use auth_shared::keys::Keys;
 use auth_shared::lambda::StartupError;
 use auth_shared::password::{self, MAX_PASSWORD_CHARS, Policy, Verdict};
+use auth_shared::route::Route;
 use auth_shared::throttle;
 use auth_shared::token;
 use auth_shared::users::{self, LoginRecord, User};
@@ -64,14 +65,13 @@ impl State {
     }
 }
 
-/// The route this function serves.
-pub const ROUTE: &str = "/login";
-/// The methods it accepts.
-pub const METHODS: &[Method] = &[Method::POST];
+/// The route this function serves: its path, its methods, its handler.
+pub const ROUTE: Route<State> =
+    Route { path: "/login", methods: &[Method::POST], handle: |s, r| Box::pin(handle(s, r)) };
 
 /// The handler.
 pub async fn handle(state: &State, req: Request) -> Response<Body> {
-    http::respond(ROUTE, &req, METHODS, login(state, &req)).await
+    http::respond(ROUTE.path, &req, ROUTE.methods, login(state, &req)).await
 }
 
 /// A string member that must be a string when present (null is a wrong type, not absence).
@@ -267,7 +267,7 @@ mod fuzz {
     use serde_json::{Map, Value};
 
     fn parse(content_type: Option<&str>, body: Vec<u8>) -> Result<(String, String), ApiError> {
-        let mut b = lambda_http::http::Request::builder().method("POST").uri(ROUTE);
+        let mut b = lambda_http::http::Request::builder().method("POST").uri(ROUTE.path);
         if let Some(ct) = content_type
             && let Ok(v) = lambda_http::http::HeaderValue::from_str(ct)
         {

@@ -11,6 +11,7 @@ use auth_shared::db::Db;
 use auth_shared::http::{self, ApiError};
 use auth_shared::keys::Keys;
 use auth_shared::lambda::StartupError;
+use auth_shared::route::Route;
 use auth_shared::token::{self, TokenError};
 use auth_shared::users;
 use lambda_http::http::{Method, StatusCode};
@@ -46,14 +47,13 @@ impl State {
     }
 }
 
-/// The route this function serves.
-pub const ROUTE: &str = "/profile";
-/// The methods it accepts.
-pub const METHODS: &[Method] = &[Method::GET];
+/// The route this function serves: its path, its methods, its handler.
+pub const ROUTE: Route<State> =
+    Route { path: "/profile", methods: &[Method::GET], handle: |s, r| Box::pin(handle(s, r)) };
 
 /// The handler.
 pub async fn handle(state: &State, req: Request) -> Response<Body> {
-    http::respond(ROUTE, &req, METHODS, profile(state, &req)).await
+    http::respond(ROUTE.path, &req, ROUTE.methods, profile(state, &req)).await
 }
 
 fn refused(reason: TokenError) -> ApiError {

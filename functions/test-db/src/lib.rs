@@ -5,6 +5,7 @@
 use std::time::Instant;
 
 use auth_shared::http::{self, ApiError};
+use auth_shared::route::Route;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
@@ -14,14 +15,13 @@ use time::format_description::well_known::Rfc3339;
 /// What the function keeps between invocations: the database pool only.
 pub use auth_shared::db::DbState as State;
 
-/// The route this function serves.
-pub const ROUTE: &str = "/test-db";
-/// The methods it accepts.
-pub const METHODS: &[Method] = &[Method::GET];
+/// The route this function serves: its path, its methods, its handler.
+pub const ROUTE: Route<State> =
+    Route { path: "/test-db", methods: &[Method::GET], handle: |s, r| Box::pin(handle(s, r)) };
 
 /// The handler.
 pub async fn handle(state: &State, req: Request) -> Response<Body> {
-    http::respond(ROUTE, &req, METHODS, test(state)).await
+    http::respond(ROUTE.path, &req, ROUTE.methods, test(state)).await
 }
 
 async fn test(state: &State) -> Result<Response<Body>, ApiError> {
