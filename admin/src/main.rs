@@ -8,12 +8,15 @@
 use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 
-use auth_shared::config::{ConfigError, DbConfig, Env, pbkdf2_iterations};
+use auth_shared::config::{ConfigError, Env};
+use auth_shared::db::DbConfig;
 use auth_shared::db::{Db, DbError};
+use auth_shared::identifier::{Lookup, MAX_IDENTIFIER_CHARS};
 use auth_shared::password::{self, MAX_PASSWORD_CHARS, MIN_NEW_PASSWORD_CHARS, Policy};
 use auth_shared::tokio_postgres::error::SqlState;
 use auth_shared::users::{self, NewUser, User};
 use clap::{Parser, Subcommand};
+use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 /// Migrations and user management for the auth service.
@@ -42,7 +45,7 @@ enum Command {
 enum UserCommand {
     /// Create an account; the password comes from a hidden prompt or --password-stdin.
     Create {
-        /// Username: 1 to 128 characters, no '@', no spaces.
+        /// Username: 1 to 320 characters, no '@', no spaces.
         #[arg(long)]
         username: String,
         /// Email address.
@@ -122,11 +125,25 @@ impl From<DbError> for Failure {
         match e {
             DbError::Unavailable(m) => Self::Unreachable(m),
             DbError::Timeout => Self::Unreachable("no answer within DB_CONNECT_TIMEOUT_MS".into()),
-            DbError::Query(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-                Self::Exists("a user with that username or email already exists".into())
-            }
-            DbError::Query(e) => Self::Other(format!("database error: {e}")),
+            DbError::Query(e) => query(e),
         }
+    }
+}
+
+/// A statement's error, for a one-shot command on a plain checkout (no retry: if the
+/// connection broke, the operator runs the command again).
+fn query(e: auth_shared::tokio_postgres::Error) -> Failure {
+    match e.code() {
+        Some(c) if *c == SqlState::UNIQUE_VIOLATION => {
+            Failure::Exists("a user with that username or email already exists".into())
+        }
+        Some(c) if *c == SqlState::CHECK_VIOLATION => {
+            Failure::Invalid("the username or email does not have an acceptable shape".into())
+        }
+        _ if e.is_closed() || e.code().is_none() => {
+            Failure::Unreachable(format!("the database connection failed: {e}"))
+        }
+        _ => Failure::Other(format!("database error: {e}")),
     }
 }
 
@@ -187,7 +204,7 @@ async fn run(command: Command) -> Result<(), Failure> {
 }
 
 async fn user(cmd: UserCommand, env: &Env) -> Result<(), Failure> {
-    let policy = Policy { iterations: pbkdf2_iterations(env)? };
+    let policy = Policy::from_env(env)?;
     match cmd {
         UserCommand::Create { username, email, full_name, password_stdin } => {
             check_username(&username)?;
@@ -198,21 +215,13 @@ async fn user(cmd: UserCommand, env: &Env) -> Result<(), Failure> {
             let db = connect(env).await?;
             let password = read_password(password_stdin)?;
             let hash = password::hash(&password, policy);
-            let created = db
-                .run(move |c| {
-                    let (u, e, n, h) =
-                        (username.clone(), email.clone(), full_name.clone(), hash.clone());
-                    Box::pin(async move {
-                        let new = NewUser {
-                            username: &u,
-                            email: &e,
-                            full_name: n.as_deref(),
-                            password_hash: &h,
-                        };
-                        users::create(c, &new).await
-                    })
-                })
-                .await?;
+            let new = NewUser {
+                username: &username,
+                email: &email,
+                full_name: full_name.as_deref(),
+                password_hash: &hash,
+            };
+            let created = users::create(&**db.checkout().await?, &new).await.map_err(query)?;
             println!("created user {} <{}> (id {})", created.username, created.email, created.id);
             Ok(())
         }
@@ -220,33 +229,22 @@ async fn user(cmd: UserCommand, env: &Env) -> Result<(), Failure> {
             let db = connect(env).await?;
             let password = read_password(password_stdin)?;
             let hash = password::hash(&password, policy);
-            let who = user.clone();
-            let found = db
-                .run(move |c| {
-                    let (u, h) = (who.clone(), hash.clone());
-                    Box::pin(async move { users::set_password(c, &u, &h).await })
-                })
-                .await?;
+            let found =
+                users::set_password(&**db.checkout().await?, &user, &hash).await.map_err(query)?;
             done(found, &user, "password set; tokens issued before now no longer work")
         }
         UserCommand::Disable { user } => set_disabled(env, user, true).await,
         UserCommand::Enable { user } => set_disabled(env, user, false).await,
         UserCommand::Delete { user } => {
             let db = connect(env).await?;
-            let who = user.clone();
-            let found = db
-                .run(move |c| {
-                    let u = who.clone();
-                    Box::pin(async move { users::delete(c, &u).await })
-                })
-                .await?;
+            let found = users::delete(&**db.checkout().await?, &user).await.map_err(query)?;
             done(found, &user, "deleted")
         }
         UserCommand::List { json } => {
             let db = connect(env).await?;
-            let all = db.run(|c| Box::pin(async move { users::list(c).await })).await?;
+            let all = users::list(&**db.checkout().await?).await.map_err(query)?;
             if json {
-                let docs: Vec<serde_json::Value> = all.iter().map(user_json).collect();
+                let docs: Vec<UserJson> = all.iter().map(UserJson::from).collect();
                 println!("{}", serde_json::to_string_pretty(&docs).unwrap_or_default());
             } else {
                 print_table(&all);
@@ -258,13 +256,8 @@ async fn user(cmd: UserCommand, env: &Env) -> Result<(), Failure> {
 
 async fn set_disabled(env: &Env, user: String, disabled: bool) -> Result<(), Failure> {
     let db = connect(env).await?;
-    let who = user.clone();
-    let found = db
-        .run(move |c| {
-            let u = who.clone();
-            Box::pin(async move { users::set_disabled(c, &u, disabled).await })
-        })
-        .await?;
+    let found =
+        users::set_disabled(&**db.checkout().await?, &user, disabled).await.map_err(query)?;
     done(found, &user, if disabled { "disabled" } else { "enabled" })
 }
 
@@ -276,21 +269,36 @@ fn done(found: bool, user: &str, what: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-fn rfc3339(t: Option<time::OffsetDateTime>) -> Option<String> {
-    t.and_then(|t| t.format(&Rfc3339).ok())
+/// One account as `user list --json` prints it.
+#[derive(serde::Serialize)]
+struct UserJson<'a> {
+    id: String,
+    username: &'a str,
+    email: &'a str,
+    full_name: Option<&'a str>,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    password_changed_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    last_login_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    disabled_at: Option<OffsetDateTime>,
 }
 
-fn user_json(u: &User) -> serde_json::Value {
-    serde_json::json!({
-        "id": u.id.to_string(),
-        "username": u.username,
-        "email": u.email,
-        "full_name": u.full_name,
-        "created_at": rfc3339(Some(u.created_at)),
-        "password_changed_at": rfc3339(Some(u.password_changed_at)),
-        "last_login_at": rfc3339(u.last_login_at),
-        "disabled_at": rfc3339(u.disabled_at),
-    })
+impl<'a> From<&'a User> for UserJson<'a> {
+    fn from(u: &'a User) -> Self {
+        Self {
+            id: u.id.to_string(),
+            username: &u.username,
+            email: &u.email,
+            full_name: u.full_name.as_deref(),
+            created_at: u.created_at,
+            password_changed_at: u.password_changed_at,
+            last_login_at: u.last_login_at,
+            disabled_at: u.disabled_at,
+        }
+    }
 }
 
 fn print_table(all: &[User]) {
@@ -302,7 +310,9 @@ fn print_table(all: &[User]) {
                 u.email.clone(),
                 u.full_name.clone().unwrap_or_default(),
                 if u.is_active() { "active".into() } else { "disabled".into() },
-                rfc3339(u.last_login_at).unwrap_or_else(|| "never".into()),
+                u.last_login_at
+                    .and_then(|t| t.format(&Rfc3339).ok())
+                    .unwrap_or_else(|| "never".into()),
             ]
         })
         .collect();
@@ -335,8 +345,8 @@ fn check_text(what: &str, s: &str, max: usize) -> Result<(), Failure> {
 }
 
 fn check_username(u: &str) -> Result<(), Failure> {
-    check_text("username", u, 128)?;
-    if u.contains('@') {
+    check_text("username", u, MAX_IDENTIFIER_CHARS)?;
+    if matches!(Lookup::of(u), Lookup::Email(_)) {
         return Err(Failure::Invalid(
             "username must not contain '@' (it is how emails are told apart)".into(),
         ));
@@ -348,7 +358,7 @@ fn check_username(u: &str) -> Result<(), Failure> {
 }
 
 fn check_email(e: &str) -> Result<(), Failure> {
-    check_text("email", e, 320)?;
+    check_text("email", e, MAX_IDENTIFIER_CHARS)?;
     let valid = match e.rsplit_once('@') {
         Some((local, domain)) => !local.is_empty() && !domain.is_empty() && !domain.contains('@'),
         None => false,

@@ -13,10 +13,10 @@ fn bench(c: &mut Criterion) {
     let key = auth_shared::token::Key::new("local", &[7u8; 32]).unwrap();
     let id = uuid::Uuid::from_u128(42);
     let now = auth_shared::token::now();
-    let token = auth_shared::token::issue(&cfg, &key, id, "alice", now).unwrap();
+    let token = auth_shared::token::issue(&cfg, &key, id, "alice", None, now).unwrap();
     let mut g = c.benchmark_group("jwt hs256");
     g.bench_function("sign", |b| {
-        b.iter(|| auth_shared::token::issue(&cfg, &key, id, "alice", now).unwrap())
+        b.iter(|| auth_shared::token::issue(&cfg, &key, id, "alice", None, now).unwrap())
     });
     g.bench_function("verify", |b| {
         b.iter(|| {

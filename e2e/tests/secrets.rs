@@ -62,6 +62,7 @@ fn token_with(key: &str, kid: &str, sub: uuid::Uuid) -> String {
         &k,
         sub,
         "alice",
+        None,
         auth_shared::token::now(),
     )
     .unwrap()

@@ -13,13 +13,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use auth_shared::config::{DbConfig, Env, KeySource, TokenConfig, pbkdf2_iterations};
-use auth_shared::db::Db;
+use auth_shared::config::{Env, KeySource, TokenConfig};
+use auth_shared::db::{Db, DbConfig};
 use auth_shared::http::{self as api, ApiError};
 use auth_shared::keys::Keys;
 use auth_shared::lambda_http::{self, Body};
 use auth_shared::password::{self, Policy};
 use auth_shared::route::Route;
+use auth_shared::sessions::SessionConfig;
+use auth_shared::state::{DbState, HashState};
 use auth_shared::users::{self, NewUser};
 use axum::Router;
 use axum::extract::Request;
@@ -99,8 +101,9 @@ async fn run(args: Args) -> Result<(), Error> {
     for (version, name) in &report.applied {
         println!("auth-local: applied migration {version:04} {name}");
     }
-    let policy = Policy { iterations: pbkdf2_iterations(&env)? };
+    let policy = Policy::from_env(&env)?;
     let tokens = TokenConfig::from_env(&env)?;
+    let sessions = SessionConfig::from_env(&env)?;
     let cors = Cors::from_env(&env)?;
     let keys = match KeySource::from_env(&env)? {
         Some(source) => Keys::load(&source).await?,
@@ -137,16 +140,20 @@ async fn run(args: Args) -> Result<(), Error> {
         );
     }
 
-    let health_state = Arc::new(health::State::new(db.clone()));
-    let test_db_state = Arc::new(test_db::State::new(db.clone()));
-    let login_state = Arc::new(login::State::new(db.clone(), keys.clone(), tokens.clone(), policy));
-    let profile_state = Arc::new(profile::State::new(db.clone(), keys, tokens));
+    // One set of parts, as each Lambda container builds its own; the hashing functions share
+    // one slot per core, as they share the cores here.
+    let db_state = DbState::new(db.clone());
+    let hashing = HashState::new(db.clone(), keys, tokens, policy).with_sessions(sessions);
+    let token_state = hashing.token.clone();
     let cors = cors.as_ref();
     let app = Router::new()
-        .merge(mount(&health::ROUTE, health_state, cors))
-        .merge(mount(&test_db::ROUTE, test_db_state, cors))
-        .merge(mount(&login::ROUTE, login_state, cors))
-        .merge(mount(&profile::ROUTE, profile_state, cors))
+        .merge(mount(&health::ROUTE, Arc::new(db_state.clone()), cors))
+        .merge(mount(&test_db::ROUTE, Arc::new(db_state), cors))
+        .merge(mount(&login::ROUTE, Arc::new(hashing.clone()), cors))
+        .merge(mount(&profile::ROUTE, Arc::new(token_state.clone()), cors))
+        .merge(mount(&refresh::ROUTE, Arc::new(token_state.clone()), cors))
+        .merge(mount(&logout::ROUTE, Arc::new(token_state), cors))
+        .merge(mount(&::password::ROUTE, Arc::new(hashing), cors))
         .fallback_service(cors::wrap(cors, None, tower::service_fn(not_found)));
 
     let listener = TcpListener::bind(SocketAddr::new(args.bind, args.port)).await?;

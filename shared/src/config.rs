@@ -7,7 +7,7 @@ use std::fmt::Display;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::db::ConnectSettings;
+use secrecy::SecretSlice;
 
 /// A variable that is missing or invalid; stops the function at start-up.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -87,7 +87,8 @@ impl Env {
         Ok(value)
     }
 
-    fn millis(
+    /// Reads a duration in milliseconds with a default and an inclusive range.
+    pub fn millis(
         &self,
         var: &'static str,
         default: u64,
@@ -109,109 +110,6 @@ impl Env {
         let sam_local = get("AWS_SAM_LOCAL").eq_ignore_ascii_case("true");
         let execution_env = get("AWS_EXECUTION_ENV").starts_with("AWS_Lambda_");
         (self.is_set("AWS_LAMBDA_INITIALIZATION_TYPE") || execution_env) && !sam_local
-    }
-}
-
-/// Where the database connection settings come from.
-#[derive(Clone)]
-pub enum DbSource {
-    /// DATABASE_URL, parsed (with our sslmode / sslrootcert handling).
-    Url(ConnectSettings),
-    /// DATABASE_SECRET_ARN plus DATABASE_HOST / _PORT / _NAME / _SSLMODE / _SSLROOTCERT.
-    Secret(DbSecretSettings),
-}
-
-/// The parts of a Secrets-Manager-backed database connection that come from the environment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DbSecretSettings {
-    /// The secret's ARN (or name).
-    pub arn: String,
-    /// DATABASE_HOST, used when the secret has no `host`.
-    pub host: Option<String>,
-    /// DATABASE_PORT, used when the secret has no `port`.
-    pub port: Option<u16>,
-    /// DATABASE_NAME, used when the secret has no `dbname`.
-    pub dbname: Option<String>,
-    /// DATABASE_SSLMODE (default prefer, as libpq).
-    pub sslmode: Option<String>,
-    /// DATABASE_SSLROOTCERT.
-    pub sslrootcert: Option<String>,
-}
-
-/// Database pool and deadline settings.
-#[derive(Clone)]
-pub struct DbConfig {
-    /// Where to connect.
-    pub source: DbSource,
-    /// DB_POOL_MAX_SIZE.
-    pub pool_max_size: usize,
-    /// DB_CONNECT_TIMEOUT_MS: deadline to open a connection, and to wait for a pooled one.
-    pub connect_timeout: Duration,
-    /// HEALTH_DB_TIMEOUT_MS: the whole health check's deadline.
-    pub health_timeout: Duration,
-    /// DB_STATEMENT_TIMEOUT_MS: deadline of one query round trip.
-    pub statement_timeout: Duration,
-}
-
-impl std::fmt::Debug for DbConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The URL holds a password: never print it.
-        f.debug_struct("DbConfig")
-            .field("pool_max_size", &self.pool_max_size)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("health_timeout", &self.health_timeout)
-            .field("statement_timeout", &self.statement_timeout)
-            .finish_non_exhaustive()
-    }
-}
-
-impl DbConfig {
-    /// Loads the database settings. `default_pool` is 1 inside Lambda (one request at a time per
-    /// container) and larger for the local server.
-    pub fn from_env(env: &Env, default_pool: usize) -> Result<Self, ConfigError> {
-        let url = env.optional("DATABASE_URL")?;
-        let arn = env.optional("DATABASE_SECRET_ARN")?;
-        let source = match (url, arn) {
-            (Some(_), Some(_)) => {
-                return Err(ConfigError::new(
-                    "DATABASE_URL",
-                    "and DATABASE_SECRET_ARN are both set; set only one",
-                ));
-            }
-            (Some(url), None) => DbSource::Url(
-                ConnectSettings::from_url(&url)
-                    .map_err(|problem| ConfigError::new("DATABASE_URL", problem))?,
-            ),
-            (None, Some(arn)) => DbSource::Secret(DbSecretSettings {
-                arn,
-                host: env.optional("DATABASE_HOST")?,
-                port: match env.optional("DATABASE_PORT")? {
-                    Some(_) => Some(env.integer("DATABASE_PORT", 5432u16, 1, u16::MAX)?),
-                    None => None,
-                },
-                dbname: env.optional("DATABASE_NAME")?,
-                sslmode: env.optional("DATABASE_SSLMODE")?,
-                sslrootcert: env.optional("DATABASE_SSLROOTCERT")?,
-            }),
-            (None, None) => {
-                return Err(ConfigError::new(
-                    "DATABASE_URL",
-                    "is not set (set DATABASE_URL, or DATABASE_SECRET_ARN and DATABASE_HOST)",
-                ));
-            }
-        };
-        if let DbSource::Secret(s) = &source {
-            // Check the sslmode early so a typo stops the start, not the first request.
-            crate::tls::TlsMode::parse(s.sslmode.as_deref(), s.sslrootcert.is_some())
-                .map_err(|p| ConfigError::new("DATABASE_SSLMODE", p))?;
-        }
-        Ok(Self {
-            source,
-            pool_max_size: env.integer("DB_POOL_MAX_SIZE", default_pool, 1, 1000)?,
-            connect_timeout: env.millis("DB_CONNECT_TIMEOUT_MS", 3000, 100, 60_000)?,
-            health_timeout: env.millis("HEALTH_DB_TIMEOUT_MS", 2000, 100, 60_000)?,
-            statement_timeout: env.millis("DB_STATEMENT_TIMEOUT_MS", 5000, 100, 300_000)?,
-        })
     }
 }
 
@@ -237,8 +135,8 @@ impl TokenConfig {
     }
 }
 
-/// Where the token signing key comes from.
-#[derive(Clone, PartialEq, Eq)]
+/// Where the token signing key comes from. `Debug` shows the ARN, never a key.
+#[derive(Clone, Debug)]
 pub enum KeySource {
     /// SECRET_ARN: a Secrets Manager secret (plain string, or JSON with `SECRET_KEY`).
     SecretsManager {
@@ -248,20 +146,7 @@ pub enum KeySource {
         cache_ttl: Duration,
     },
     /// SECRET_KEY: the key itself, local use only.
-    Local(Vec<u8>),
-}
-
-impl std::fmt::Debug for KeySource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::SecretsManager { arn, cache_ttl } => f
-                .debug_struct("SecretsManager")
-                .field("arn", arn)
-                .field("cache_ttl", cache_ttl)
-                .finish(),
-            Self::Local(_) => f.write_str("Local(<redacted>)"),
-        }
-    }
+    Local(SecretSlice<u8>),
 }
 
 /// The minimum key length for HS256 (RFC 7518 §3.2).
@@ -289,7 +174,7 @@ impl KeySource {
                     ));
                 }
                 check_key_length("SECRET_KEY", key.as_bytes())?;
-                Ok(Some(Self::Local(key.into_bytes())))
+                Ok(Some(Self::Local(key.into_bytes().into())))
             }
             (None, None) => Ok(None),
         }
@@ -317,24 +202,11 @@ pub fn check_key_length(var: &'static str, key: &[u8]) -> Result<(), ConfigError
     Ok(())
 }
 
-/// The lowest work factor accepted for new hashes.
-pub const MIN_PBKDF2_ITERATIONS: u32 = 100_000;
-/// The default work factor for new hashes (OWASP's figure for PBKDF2-HMAC-SHA256).
-pub const DEFAULT_PBKDF2_ITERATIONS: u32 = 600_000;
-
-/// PBKDF2_ITERATIONS: the work factor for new hashes.
-pub fn pbkdf2_iterations(env: &Env) -> Result<u32, ConfigError> {
-    env.integer(
-        "PBKDF2_ITERATIONS",
-        DEFAULT_PBKDF2_ITERATIONS,
-        MIN_PBKDF2_ITERATIONS,
-        crate::password::MAX_ITERATIONS,
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::password::Policy;
+    use secrecy::ExposeSecret;
 
     fn env(pairs: &[(&str, &str)]) -> Env {
         Env::from_pairs(pairs.iter().copied())
@@ -345,17 +217,13 @@ mod tests {
     #[test]
     fn defaults_follow_the_contract() {
         let e = env(&[("DATABASE_URL", URL)]);
-        let db = DbConfig::from_env(&e, 1).unwrap();
-        assert_eq!(db.pool_max_size, 1);
-        assert_eq!(db.connect_timeout, Duration::from_millis(3000));
-        assert_eq!(db.health_timeout, Duration::from_millis(2000));
         let t = TokenConfig::from_env(&e).unwrap();
         assert_eq!(
             (t.issuer.as_str(), t.audience.as_str(), t.ttl_seconds),
             ("auth-service", "auth-service", 3600)
         );
-        assert_eq!(pbkdf2_iterations(&e).unwrap(), 600_000);
-        assert_eq!(KeySource::from_env(&e).unwrap(), None);
+        assert_eq!(Policy::from_env(&e).unwrap().iterations, 600_000);
+        assert!(KeySource::from_env(&e).unwrap().is_none());
     }
 
     #[test]
@@ -367,7 +235,7 @@ mod tests {
         ]);
         assert_eq!(TokenConfig::from_env(&e).unwrap().ttl_seconds, 60);
         assert_eq!(TokenConfig::from_env(&e).unwrap().issuer, "me");
-        assert_eq!(pbkdf2_iterations(&e).unwrap(), 100_000);
+        assert_eq!(Policy::from_env(&e).unwrap().iterations, 100_000);
         for (var, value) in [
             ("TOKEN_TTL_SECONDS", "59"),
             ("TOKEN_TTL_SECONDS", "86401"),
@@ -377,39 +245,24 @@ mod tests {
         ] {
             let e = env(&[(var, value)]);
             let err =
-                TokenConfig::from_env(&e).err().or_else(|| pbkdf2_iterations(&e).err()).unwrap();
+                TokenConfig::from_env(&e).err().or_else(|| Policy::from_env(&e).err()).unwrap();
             assert_eq!(err.var, var, "{value}");
         }
-        let e = env(&[("DATABASE_URL", URL), ("DB_POOL_MAX_SIZE", "0")]);
-        assert_eq!(DbConfig::from_env(&e, 1).unwrap_err().var, "DB_POOL_MAX_SIZE");
     }
 
     #[test]
-    fn empty_means_unset_and_sources_are_exclusive() {
+    fn empty_means_unset() {
         let e = env(&[("DATABASE_URL", ""), ("SECRET_KEY", "  ")]);
-        assert_eq!(DbConfig::from_env(&e, 1).unwrap_err().var, "DATABASE_URL");
-        assert_eq!(KeySource::from_env(&e).unwrap(), None);
-        let both = env(&[("DATABASE_URL", URL), ("DATABASE_SECRET_ARN", "arn")]);
-        assert!(DbConfig::from_env(&both, 1).unwrap_err().problem.contains("both set"));
-        let secret = env(&[
-            ("DATABASE_SECRET_ARN", "arn"),
-            ("DATABASE_HOST", "h"),
-            ("DATABASE_PORT", "6432"),
-        ]);
-        let DbSource::Secret(s) = DbConfig::from_env(&secret, 1).unwrap().source else { panic!() };
-        assert_eq!((s.host.as_deref(), s.port), (Some("h"), Some(6432)));
-        let bad_mode = env(&[("DATABASE_SECRET_ARN", "arn"), ("DATABASE_SSLMODE", "verify-full")]);
-        assert_eq!(DbConfig::from_env(&bad_mode, 1).unwrap_err().var, "DATABASE_SSLMODE");
+        assert_eq!(e.optional("DATABASE_URL").unwrap(), None);
+        assert!(KeySource::from_env(&e).unwrap().is_none());
     }
 
     #[test]
     fn secret_key_is_local_only() {
         let key = "k".repeat(32);
         let local = env(&[("SECRET_KEY", &key)]);
-        assert_eq!(
-            KeySource::from_env(&local).unwrap(),
-            Some(KeySource::Local(key.clone().into_bytes()))
-        );
+        let Some(KeySource::Local(got)) = KeySource::from_env(&local).unwrap() else { panic!() };
+        assert_eq!(got.expose_secret(), key.as_bytes());
         for lambda in [
             env(&[("SECRET_KEY", &key), ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")]),
             env(&[("SECRET_KEY", &key), ("AWS_EXECUTION_ENV", "AWS_Lambda_rust")]),
@@ -431,15 +284,17 @@ mod tests {
         assert!(KeySource::from_env(&sam).is_ok());
         let arn =
             env(&[("SECRET_ARN", "arn:aws:secretsmanager:x"), ("SECRET_CACHE_TTL_SECONDS", "60")]);
+        let KeySource::SecretsManager { arn, cache_ttl } =
+            KeySource::require_from_env(&arn).unwrap()
+        else {
+            panic!()
+        };
         assert_eq!(
-            KeySource::require_from_env(&arn).unwrap(),
-            KeySource::SecretsManager {
-                arn: "arn:aws:secretsmanager:x".into(),
-                cache_ttl: Duration::from_secs(60)
-            }
+            (arn.as_str(), cache_ttl),
+            ("arn:aws:secretsmanager:x", Duration::from_secs(60))
         );
         assert_eq!(KeySource::require_from_env(&env(&[])).unwrap_err().var, "SECRET_ARN");
-        assert!(!format!("{:?}", KeySource::Local(key.clone().into_bytes())).contains(&key));
+        assert!(!format!("{:?}", KeySource::Local(key.clone().into_bytes().into())).contains(&key));
     }
 
     #[test]

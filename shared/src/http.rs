@@ -39,6 +39,13 @@ pub enum ApiError {
     /// 401 from /login.
     #[error("invalid_credentials")]
     InvalidCredentials,
+    /// 401 from /refresh: one answer for every refused refresh token (unknown, expired,
+    /// consumed, session ended, account disabled or deleted, password changed).
+    #[error("invalid_grant")]
+    InvalidGrant,
+    /// 400 from /password: the new password breaks the policy; the detail names the rule.
+    #[error("weak_password: {0}")]
+    WeakPassword(String),
     /// 401 from /profile; `presented` when a token was sent and refused.
     #[error("invalid_token (presented: {presented})")]
     InvalidToken {
@@ -89,10 +96,14 @@ impl ApiError {
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::InvalidJson(_) | Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Self::InvalidJson(_) | Self::InvalidRequest(_) | Self::WeakPassword(_) => {
+                StatusCode::BAD_REQUEST
+            }
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::InvalidCredentials | Self::InvalidToken { .. } => StatusCode::UNAUTHORIZED,
+            Self::InvalidCredentials | Self::InvalidGrant | Self::InvalidToken { .. } => {
+                StatusCode::UNAUTHORIZED
+            }
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -109,6 +120,8 @@ impl ApiError {
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::PayloadTooLarge => "payload_too_large",
             Self::InvalidCredentials => "invalid_credentials",
+            Self::InvalidGrant => "invalid_grant",
+            Self::WeakPassword(_) => "weak_password",
             Self::InvalidToken { .. } => "invalid_token",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed(_) => "method_not_allowed",
@@ -127,6 +140,10 @@ impl ApiError {
                 format!("The request body is larger than {MAX_BODY_BYTES} bytes.")
             }
             Self::InvalidCredentials => "The identifier or the password is incorrect.".into(),
+            Self::InvalidGrant => {
+                "The refresh token is invalid, expired, already used or revoked.".into()
+            }
+            Self::WeakPassword(rule) => format!("The new password is too weak: {rule}."),
             Self::InvalidToken { presented: false } => {
                 "This route needs an access token: Authorization: Bearer <token>.".into()
             }
@@ -160,17 +177,13 @@ impl ApiError {
         let mut resp = json_with_type(status, &problem, "application/problem+json");
         let h = resp.headers_mut();
         match &self {
-            Self::InvalidCredentials | Self::InvalidToken { presented: false } => {
-                h.insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static(r#"Bearer realm="auth""#),
-                );
+            Self::InvalidCredentials
+            | Self::InvalidGrant
+            | Self::InvalidToken { presented: false } => {
+                h.insert(header::WWW_AUTHENTICATE, challenge(None));
             }
             Self::InvalidToken { presented: true } => {
-                h.insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static(r#"Bearer realm="auth", error="invalid_token""#),
-                );
+                h.insert(header::WWW_AUTHENTICATE, challenge(Some("invalid_token")));
             }
             Self::MethodNotAllowed(allowed) => {
                 let list = allowed.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
@@ -187,6 +200,17 @@ impl ApiError {
     }
 }
 
+/// A `WWW-Authenticate` challenge (RFC 6750 §3): `Bearer realm="auth"`, plus the error code
+/// when a token was presented and refused.
+fn challenge(error: Option<&str>) -> HeaderValue {
+    let value = match error {
+        None => format!(r#"Bearer realm="{REALM}""#),
+        Some(code) => format!(r#"Bearer realm="{REALM}", error="{code}""#),
+    };
+    // Built from constants: always a valid header value.
+    HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static("Bearer"))
+}
+
 fn json_with_type(
     status: StatusCode,
     value: &impl Serialize,
@@ -201,6 +225,13 @@ fn json_with_type(
         }
         Err(e) => ApiError::Internal(format!("response serialisation failed: {e}")).into_response(),
     }
+}
+
+/// 204 No Content.
+pub fn no_content() -> Response<Body> {
+    let mut resp = Response::new(Body::Empty);
+    *resp.status_mut() = StatusCode::NO_CONTENT;
+    resp
 }
 
 /// A JSON response.
@@ -275,7 +306,7 @@ fn finish(
         *resp.body_mut() = Body::Empty;
     }
     let status = resp.status().as_u16();
-    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let duration_ms = millis(started.elapsed());
     tracing::info!(%request_id, method = %req.method(), route, status, duration_ms, "request");
     resp
 }
@@ -291,12 +322,13 @@ fn is_json_content_type(req: &Request) -> bool {
 
 /// The raw body bytes, whatever form the event delivered them in.
 pub fn body_bytes(req: &Request) -> &[u8] {
-    match req.body() {
-        Body::Empty => &[],
-        Body::Text(s) => s.as_bytes(),
-        Body::Binary(b) => b,
-        _ => &[],
-    }
+    req.body().as_ref()
+}
+
+/// A duration in milliseconds, rounded to the microsecond (`0.021`, not
+/// `0.021369000000000003`): what `latency_ms` fields and request logs show.
+pub fn millis(d: std::time::Duration) -> f64 {
+    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
 }
 
 /// Parses a JSON request body of at most [`MAX_BODY_BYTES`] into `T`. Error details name the
@@ -304,6 +336,9 @@ pub fn body_bytes(req: &Request) -> &[u8] {
 pub fn json_body<T: DeserializeOwned>(req: &Request, shape: &'static str) -> Result<T, ApiError> {
     if !is_json_content_type(req) {
         return Err(ApiError::UnsupportedMediaType);
+    }
+    if req.extensions().get::<crate::event::MalformedBody>().is_some() {
+        return Err(ApiError::InvalidJson("is marked base64 but is not valid base64"));
     }
     let bytes = body_bytes(req);
     if bytes.len() > MAX_BODY_BYTES {

@@ -10,6 +10,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use secrecy::ExposeSecret;
 use tokio::sync::Mutex;
 
 use crate::config::{ConfigError, KeySource, check_key_length};
@@ -96,7 +97,7 @@ impl Keys {
     /// start, so a missing or unreadable secret stops the function.
     pub async fn load(source: &KeySource) -> Result<Self, KeyError> {
         match source {
-            KeySource::Local(secret) => Self::local(secret),
+            KeySource::Local(secret) => Self::local(secret.expose_secret()),
             KeySource::SecretsManager { arn, cache_ttl } => {
                 let client = SecretsClient::from_env().await;
                 let set = KeySet {
@@ -189,7 +190,7 @@ impl Keys {
 /// Reads one version stage as a key.
 async fn fetch_stage(client: &SecretsClient, arn: &str, stage: &str) -> Result<Key, KeyError> {
     let v = client.get(arn, stage).await?;
-    key_from_secret(v.version_id, &v.value)
+    key_from_secret(v.version_id, v.value.expose_secret())
 }
 
 /// Reads AWSCURRENT and, when it exists, AWSPREVIOUS.

@@ -2,9 +2,14 @@
 //! secrets, passwords, tokens, the users and throttle SQL, and the HTTP plumbing. Each function
 //! crate is a thin handler over these pieces.
 
+#![warn(missing_docs)]
+
+pub mod access;
 pub mod config;
 pub mod db;
+pub mod event;
 pub mod http;
+pub mod identifier;
 pub mod kdf;
 pub mod keys;
 pub mod lambda;
@@ -13,6 +18,8 @@ pub mod password;
 pub mod random;
 pub mod route;
 pub mod secrets;
+pub mod sessions;
+pub mod state;
 pub mod telemetry;
 pub mod throttle;
 pub mod tls;

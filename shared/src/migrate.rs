@@ -27,6 +27,16 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "login_throttle",
         sql: include_str!("../migrations/0002_login_throttle.sql"),
     },
+    Migration {
+        version: 3,
+        name: "identifier_keys",
+        sql: include_str!("../migrations/0003_identifier_keys.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "sessions",
+        sql: include_str!("../migrations/0004_sessions.sql"),
+    },
 ];
 
 /// The advisory lock key held while migrating ("authmigr").
@@ -39,6 +49,9 @@ pub struct Report {
     pub applied: Vec<(i32, &'static str)>,
     /// Migrations that were already in place.
     pub already_applied: usize,
+    /// Accounts whose identifier lookup keys this run filled in (see
+    /// [`crate::users::fill_identifier_keys`]).
+    pub keys_filled: u64,
 }
 
 /// Why migrating stopped.
@@ -71,7 +84,9 @@ fn checksum(sql: &str) -> String {
     hex::encode(Sha256::digest(sql.as_bytes()))
 }
 
-/// Applies every pending migration. Running it again is a no-op.
+/// Applies every pending migration, then fills in the identifier lookup keys of accounts that
+/// lack them (rows copied in with plain SQL, say), which PostgreSQL cannot compute itself.
+/// Running it again is a no-op.
 pub async fn run(client: &mut Client) -> Result<Report, MigrateError> {
     client.execute("SELECT pg_advisory_lock($1)", &[&LOCK_KEY]).await?;
     let result = apply(client).await;
@@ -103,7 +118,7 @@ async fn apply(client: &mut Client) -> Result<Report, MigrateError> {
             Some(_) => done.push(version),
         }
     }
-    let mut report = Report { applied: Vec::new(), already_applied: done.len() };
+    let mut report = Report { applied: Vec::new(), already_applied: done.len(), keys_filled: 0 };
     for m in MIGRATIONS.iter().filter(|m| !done.contains(&m.version)) {
         let tx = client.transaction().await?;
         tx.batch_execute(m.sql).await?;
@@ -115,6 +130,9 @@ async fn apply(client: &mut Client) -> Result<Report, MigrateError> {
         tx.commit().await?;
         report.applied.push((m.version, m.name));
     }
+    let tx = client.transaction().await?;
+    report.keys_filled = crate::users::fill_identifier_keys(&tx).await?;
+    tx.commit().await?;
     Ok(report)
 }
 

@@ -6,11 +6,13 @@
 //! at least one current-policy hash, so the time of a failure does not tell an unknown user
 //! from a wrong password or a cheap legacy hash.
 
+use std::borrow::Cow;
 use std::hint::black_box;
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use subtle::ConstantTimeEq;
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
 
 /// Iteration counts above this are refused as a failed verification (a stored string cannot
 /// make a login take minutes).
@@ -24,6 +26,11 @@ pub const MIN_NEW_PASSWORD_CHARS: usize = 8;
 /// Longest password accepted anywhere, in Unicode scalar values; never truncated.
 pub const MAX_PASSWORD_CHARS: usize = 1024;
 
+/// The lowest work factor accepted for new hashes.
+pub const MIN_PBKDF2_ITERATIONS: u32 = 100_000;
+/// The default work factor for new hashes (OWASP's figure for PBKDF2-HMAC-SHA256).
+pub const DEFAULT_PBKDF2_ITERATIONS: u32 = 600_000;
+
 /// The work factor for new hashes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policy {
@@ -33,8 +40,73 @@ pub struct Policy {
 
 impl Default for Policy {
     fn default() -> Self {
-        Self { iterations: crate::config::DEFAULT_PBKDF2_ITERATIONS }
+        Self { iterations: DEFAULT_PBKDF2_ITERATIONS }
     }
+}
+
+impl Policy {
+    /// Reads PBKDF2_ITERATIONS, the work factor for new hashes: 100,000 to 10,000,000,
+    /// default 600,000.
+    pub fn from_env(env: &crate::config::Env) -> Result<Self, crate::config::ConfigError> {
+        let iterations = env.integer(
+            "PBKDF2_ITERATIONS",
+            DEFAULT_PBKDF2_ITERATIONS,
+            MIN_PBKDF2_ITERATIONS,
+            MAX_ITERATIONS,
+        )?;
+        Ok(Self { iterations })
+    }
+}
+
+/// Why a new password was refused (API.md: 400 `weak_password`, the detail naming the rule).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Weak {
+    /// Fewer than [`MIN_NEW_PASSWORD_CHARS`] characters.
+    #[error("it must have at least 8 characters")]
+    TooShort,
+    /// More than [`MAX_PASSWORD_CHARS`] characters.
+    #[error("it must have at most 1024 characters")]
+    TooLong,
+    /// The same text as the current password (after normalisation).
+    #[error("it must differ from the current password")]
+    SameAsCurrent,
+    /// In the list of commonly used and breached passwords.
+    #[error("it is one of the most commonly used or breached passwords")]
+    Common,
+}
+
+/// The 20,000 most common passwords (Royce Williams' list, as Django ships it; see
+/// `shared/data/README.md`), NFKC, lower case, sorted: one per line.
+const COMMON_PASSWORDS: &str = include_str!("../data/common-passwords.txt");
+
+/// True when `password` (NFKC, lower-cased, trimmed, as Django compares) is in the list of
+/// commonly used or breached passwords.
+pub fn is_common(password: &str) -> bool {
+    let key = normalize(password).trim().to_lowercase();
+    // The list is sorted, so a binary search over its lines needs no set built at start-up.
+    static LINES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    let lines = LINES.get_or_init(|| COMMON_PASSWORDS.lines().collect());
+    lines.binary_search(&key.as_str()).is_ok()
+}
+
+/// Checks a new password against the policy (API.md, Passwords): 8 to 1024 characters, not
+/// the `current` one (when known), not commonly used or breached. Lengths count Unicode scalar
+/// values of the text as typed; comparisons use its NFKC form.
+pub fn check_new(password: &str, current: Option<&str>) -> Result<(), Weak> {
+    let n = password.chars().count();
+    if n < MIN_NEW_PASSWORD_CHARS {
+        return Err(Weak::TooShort);
+    }
+    if n > MAX_PASSWORD_CHARS {
+        return Err(Weak::TooLong);
+    }
+    if current.is_some_and(|c| normalize(c) == normalize(password)) {
+        return Err(Weak::SameAsCurrent);
+    }
+    if is_common(password) {
+        return Err(Weak::Common);
+    }
+    Ok(())
 }
 
 /// The formats a stored hash may have.
@@ -177,16 +249,28 @@ pub fn derive(password: &[u8], salt: &[u8], iterations: u32, out: &mut [u8]) {
     crate::kdf::pbkdf2_hmac_sha256(password, salt, iterations, out);
 }
 
-/// Hashes `password` under `policy` with a fresh random salt, as a PHC string.
+/// A password in Unicode normalisation form NFKC (NIST SP 800-63B §5.1.1.2), the form every
+/// new hash is made from, so the same text typed on another keyboard or OS (NFD from one, NFC
+/// from another, full-width forms) verifies. Borrowed when already normalised (all ASCII is).
+pub fn normalize(password: &str) -> Cow<'_, str> {
+    if is_nfkc_quick(password.chars()) == IsNormalized::Yes {
+        return Cow::Borrowed(password);
+    }
+    let nfkc: String = password.nfkc().collect();
+    if nfkc == password { Cow::Borrowed(password) } else { Cow::Owned(nfkc) }
+}
+
+/// Hashes `password` (after [`normalize`]) under `policy` with a fresh random salt, as a PHC
+/// string.
 pub fn hash(password: &str, policy: Policy) -> String {
     let salt: [u8; SALT_LEN] = crate::random::bytes();
     hash_with_salt(password, &salt, policy.iterations)
 }
 
-/// Hashes with a given salt (tests and vectors).
+/// Hashes `password` (after [`normalize`]) with a given salt (tests and vectors).
 pub fn hash_with_salt(password: &str, salt: &[u8], iterations: u32) -> String {
     let mut out = [0u8; HASH_LEN];
-    derive(password.as_bytes(), salt, iterations, &mut out);
+    derive(normalize(password).as_bytes(), salt, iterations, &mut out);
     format!(
         "$pbkdf2-sha256$i={iterations},l={HASH_LEN}${}${}",
         STANDARD_NO_PAD.encode(salt),
@@ -210,7 +294,25 @@ pub enum Verdict {
 /// Verifies `password` against `stored`. Costs at least one current-policy hash whatever the
 /// stored string holds: a cheaper legacy hash is topped up with dummy iterations, an unusable
 /// one is replaced by a full dummy hash.
+///
+/// The password's NFKC form (see [`normalize`]) is tried first. When the typed text is not
+/// already in NFKC, the text as typed is tried too, because hashes made elsewhere (or here,
+/// before passwords were normalised) may be of un-normalised text; a match that way asks for
+/// an upgrade. That second try depends only on the typed text, never on the account, and
+/// [`verify_dummy`] makes it too, so it tells nothing about who exists.
 pub fn verify(password: &str, stored: &str, policy: Policy) -> Verdict {
+    let normalized = normalize(password);
+    let first = verify_form(&normalized, stored, policy);
+    match (first, &normalized) {
+        (Verdict::Match { .. }, _) | (Verdict::Mismatch, Cow::Borrowed(_)) => first,
+        (Verdict::Mismatch, Cow::Owned(_)) => match verify_form(password, stored, policy) {
+            Verdict::Match { .. } => Verdict::Match { needs_upgrade: true },
+            Verdict::Mismatch => Verdict::Mismatch,
+        },
+    }
+}
+
+fn verify_form(password: &str, stored: &str, policy: Policy) -> Verdict {
     let Ok(parsed) = parse(stored) else {
         burn(password, policy.iterations);
         return Verdict::Mismatch;
@@ -232,9 +334,13 @@ pub fn verify(password: &str, stored: &str, policy: Policy) -> Verdict {
 }
 
 /// The work of a verification for an identifier that matches no account: one full
-/// current-policy hash, the result thrown away.
+/// current-policy hash, the result thrown away, and a second one when the typed text is not in
+/// NFKC, exactly as [`verify`] does for a wrong password.
 pub fn verify_dummy(password: &str, policy: Policy) -> Verdict {
     burn(password, policy.iterations);
+    if let Cow::Owned(_) = normalize(password) {
+        burn(password, policy.iterations);
+    }
     Verdict::Mismatch
 }
 
@@ -260,6 +366,45 @@ mod tests {
         assert_eq!(verify("correct horse", &h, FAST), Verdict::Match { needs_upgrade: false });
         assert_eq!(verify("correct horsE", &h, FAST), Verdict::Mismatch);
         assert_ne!(hash("correct horse", FAST), h, "salts are random");
+    }
+
+    #[test]
+    fn new_passwords_follow_the_policy() {
+        assert_eq!(check_new("short", None), Err(Weak::TooShort));
+        assert_eq!(check_new(&"x".repeat(1025), None), Err(Weak::TooLong));
+        for common in ["password", "Password1", "qwerty123", " letmein ", "ＰＡＳＳＷＯＲＤ"]
+        {
+            assert_eq!(check_new(common, None), Err(Weak::Common), "{common}");
+        }
+        assert_eq!(
+            check_new("pa\u{308}sswort-sehr-lang", Some("p\u{e4}sswort-sehr-lang")),
+            Err(Weak::SameAsCurrent)
+        );
+        assert_eq!(check_new("correct horse battery staple", Some("other")), Ok(()));
+        assert!(COMMON_PASSWORDS.lines().count() > 19_000);
+        assert!(COMMON_PASSWORDS.lines().is_sorted(), "binary search needs the list sorted");
+    }
+
+    #[test]
+    fn passwords_are_compared_after_nfkc() {
+        let nfc = "p\u{e4}ssw\u{f6}rd-\u{3a9}mega";
+        let nfd = "pa\u{308}sswo\u{308}rd-\u{3a9}mega";
+        let h = hash(nfc, FAST);
+        assert_eq!(verify(nfd, &h, FAST), Verdict::Match { needs_upgrade: false });
+        assert_eq!(verify(nfc, &h, FAST), Verdict::Match { needs_upgrade: false });
+        assert_eq!(verify(&hash(nfd, FAST), &h, FAST), Verdict::Mismatch);
+        // A hash made elsewhere from the NFD text itself still verifies, and asks for an upgrade.
+        let mut out = [0u8; HASH_LEN];
+        derive(nfd.as_bytes(), b"0123456789abcdef", 1000, &mut out);
+        let foreign = format!(
+            "$pbkdf2-sha256$i=1000,l=32${}${}",
+            STANDARD_NO_PAD.encode(b"0123456789abcdef"),
+            STANDARD_NO_PAD.encode(out)
+        );
+        assert_eq!(verify(nfd, &foreign, FAST), Verdict::Match { needs_upgrade: true });
+        assert_eq!(verify(nfc, &foreign, FAST), Verdict::Mismatch);
+        assert!(matches!(normalize("plain ascii"), Cow::Borrowed(_)));
+        assert_eq!(normalize("\u{ff21}"), "A");
     }
 
     /// Published vectors: passlib's own test suite (test_handlers_pbkdf2.py) and Django's

@@ -4,20 +4,15 @@
 
 use aws_sdk_secretsmanager::config::http::HttpResponse;
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
+use secrecy::SecretString;
 
-/// A secret's value at one version stage.
-#[derive(Clone)]
+/// A secret's value at one version stage. `Debug` shows the version id, never the value.
+#[derive(Clone, Debug)]
 pub struct SecretValue {
     /// The version id (used as the JWT `kid`).
     pub version_id: String,
     /// The secret string.
-    pub value: String,
-}
-
-impl std::fmt::Debug for SecretValue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SecretValue").field("version_id", &self.version_id).finish_non_exhaustive()
-    }
+    pub value: SecretString,
 }
 
 /// Why a secret could not be read. Messages name the secret and stage, never a value.
@@ -88,7 +83,10 @@ impl SecretsClient {
             .map_err(|e| classify(arn, stage, e))?;
         let value =
             out.secret_string.ok_or_else(|| SecretError::NotAString { arn: arn.to_owned() })?;
-        Ok(SecretValue { version_id: out.version_id.unwrap_or_else(|| stage.to_owned()), value })
+        Ok(SecretValue {
+            version_id: out.version_id.unwrap_or_else(|| stage.to_owned()),
+            value: value.into(),
+        })
     }
 }
 

@@ -15,25 +15,119 @@ pub const LEEWAY_SECONDS: u64 = 30;
 /// Longest token accepted; ours are about 400 bytes, so anything near this is hostile.
 pub const MAX_TOKEN_BYTES: usize = 4096;
 
-/// The claims of an access token.
+/// The claims of an access token. Issued in one form (`aud` a string, times whole seconds);
+/// read in every form RFC 7519 permits, so a token another trusted issuer made verifies too:
+/// `aud` a string or an array of strings (§4.1.3), times any JSON number (NumericDate, §2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     /// Issuer (JWT_ISSUER).
     pub iss: String,
-    /// Audience (JWT_AUDIENCE).
-    pub aud: String,
+    /// Audience (JWT_AUDIENCE): one, or several of which ours is one.
+    pub aud: Audience,
     /// The user's id.
     pub sub: String,
     /// The user's username at issue time (informational).
     pub username: String,
-    /// Issued at, seconds since the epoch.
+    /// Issued at, seconds since the epoch (a fractional NumericDate is rounded down).
+    #[serde(deserialize_with = "numeric_date::floor")]
     pub iat: i64,
-    /// Not before, seconds since the epoch.
+    /// Not before, seconds since the epoch (a fractional NumericDate is rounded up).
+    #[serde(deserialize_with = "numeric_date::ceil")]
     pub nbf: i64,
-    /// Expires, seconds since the epoch.
+    /// Expires, seconds since the epoch (a fractional NumericDate is rounded down).
+    #[serde(deserialize_with = "numeric_date::floor")]
     pub exp: i64,
     /// Unique token id: 128 random bits, base64url.
     pub jti: String,
+    /// The session the token belongs to (API.md, Sessions). Tokens from before sessions, or
+    /// minted by a trusted HS256 peer, have none: they are accepted until `exp` like any other,
+    /// but no logout can end them (a password change or disabling the account still does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+}
+
+impl Claims {
+    /// The session id, when the token names one; a `sid` that is not a UUID is malformed.
+    pub fn session_id(&self) -> Result<Option<Uuid>, TokenError> {
+        self.sid.as_deref().map(|s| Uuid::parse_str(s).map_err(|_| TokenError::Claims)).transpose()
+    }
+}
+
+/// The `aud` claim: a single StringOrURI, or an array of them (RFC 7519 §4.1.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    /// `"aud": "x"`, the form this service issues.
+    One(String),
+    /// `"aud": ["x", "y"]`.
+    Many(Vec<String>),
+}
+
+impl Audience {
+    /// True when `audience` is (one of) the token's.
+    pub fn contains(&self, audience: &str) -> bool {
+        match self {
+            Self::One(a) => a == audience,
+            Self::Many(all) => all.iter().any(|a| a == audience),
+        }
+    }
+}
+
+/// NumericDate (RFC 7519 §2): any JSON number of seconds since the epoch, fractions allowed,
+/// read as whole seconds rounded towards the stricter side of each check.
+mod numeric_date {
+    use serde::{Deserialize, Deserializer, de::Error};
+
+    fn read<'de, D: Deserializer<'de>>(d: D, round: fn(f64) -> f64) -> Result<i64, D::Error> {
+        let n = serde_json::Number::deserialize(d)?;
+        if let Some(i) = n.as_i64() {
+            return Ok(i);
+        }
+        let f = n.as_f64().ok_or_else(|| D::Error::custom("NumericDate out of range"))?;
+        let r = round(f);
+        // i64's range as f64: well past any date, and no saturating cast to hide a bad value.
+        if !r.is_finite() || !(-9.2e18..=9.2e18).contains(&r) {
+            return Err(D::Error::custom("NumericDate out of range"));
+        }
+        Ok(r as i64)
+    }
+
+    pub(super) fn floor<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        read(d, f64::floor)
+    }
+
+    pub(super) fn ceil<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        read(d, f64::ceil)
+    }
+}
+
+/// The body of a successful login, refresh or password change: an access token response
+/// (RFC 6749 §5.1) with the session's new refresh token.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenResponse<'a> {
+    /// The signed JWT.
+    pub access_token: &'a str,
+    /// Always `Bearer` (RFC 6750).
+    pub token_type: &'static str,
+    /// The access token's lifetime in seconds (TOKEN_TTL_SECONDS).
+    pub expires_in: u64,
+    /// The session's new refresh token (opaque, 256 bits, base64url).
+    pub refresh_token: &'a str,
+    /// Seconds until the session's absolute end (SESSION_TTL_SECONDS after its login).
+    pub refresh_expires_in: u64,
+}
+
+impl<'a> TokenResponse<'a> {
+    /// A bearer token response for `access_token`, valid `expires_in` seconds, with the
+    /// session's refresh token.
+    pub fn bearer(
+        access_token: &'a str,
+        expires_in: u64,
+        refresh_token: &'a str,
+        refresh_expires_in: u64,
+    ) -> Self {
+        Self { access_token, token_type: "Bearer", expires_in, refresh_token, refresh_expires_in }
+    }
 }
 
 /// One version of the HMAC signing key.
@@ -186,18 +280,20 @@ pub fn issue(
     key: &Key,
     user_id: Uuid,
     username: &str,
+    sid: Option<Uuid>,
     iat: i64,
 ) -> Result<String, TokenError> {
     let ttl = i64::try_from(cfg.ttl_seconds).map_err(|_| TokenError::Signing)?;
     let claims = Claims {
         iss: cfg.issuer.clone(),
-        aud: cfg.audience.clone(),
+        aud: Audience::One(cfg.audience.clone()),
         sub: user_id.to_string(),
         username: username.to_owned(),
         iat,
         nbf: iat,
         exp: iat + ttl,
         jti: URL_SAFE_NO_PAD.encode(crate::random::bytes::<16>()),
+        sid: sid.map(|s| s.to_string()),
     };
     let mut header = Header::new(Algorithm::HS256);
     header.typ = Some("JWT".into());
@@ -215,12 +311,36 @@ pub fn key_id(token: &str) -> Result<String, TokenError> {
     if header.alg != Algorithm::HS256 {
         return Err(TokenError::Header);
     }
-    if header.typ.as_deref().is_some_and(|t| !t.eq_ignore_ascii_case("JWT")) {
+    // RFC 7519 §5.1: "JWT", any case, or the media type in full, "application/jwt".
+    if header.typ.as_deref().is_some_and(|t| {
+        !(t.eq_ignore_ascii_case("JWT") || t.eq_ignore_ascii_case("application/jwt"))
+    }) {
+        return Err(TokenError::Header);
+    }
+    // A nested JWT (cty JWT, RFC 7519 §5.2) is not ours to unwrap, and RFC 7515 §4.1.11 says
+    // a header whose `crit` names extensions we do not understand (we understand none) must be
+    // refused.
+    if header
+        .cty
+        .as_deref()
+        .is_some_and(|t| t.eq_ignore_ascii_case("JWT") || t.eq_ignore_ascii_case("application/jwt"))
+        || has_crit(token)
+    {
         return Err(TokenError::Header);
     }
     match header.kid {
         Some(kid) if !kid.is_empty() && kid.len() <= 128 => Ok(kid),
         _ => Err(TokenError::UnknownKey),
+    }
+}
+
+/// True when the token's header has a `crit` member (RFC 7515 §4.1.11).
+fn has_crit(token: &str) -> bool {
+    let Some(segment) = token.split('.').next() else { return true };
+    let Ok(json) = URL_SAFE_NO_PAD.decode(segment.trim_end_matches('=')) else { return true };
+    match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&json) {
+        Ok(header) => header.contains_key("crit"),
+        Err(_) => true,
     }
 }
 
@@ -248,6 +368,10 @@ pub fn verify(cfg: &TokenConfig, key: &Key, token: &str, now: i64) -> Result<Cla
         }
     })?;
     let claims = data.claims;
+    // jsonwebtoken checked these too; checking them here keeps the rule in view.
+    if claims.iss != cfg.issuer || !claims.aud.contains(&cfg.audience) {
+        return Err(TokenError::WrongParty);
+    }
     let leeway = LEEWAY_SECONDS as i64;
     if claims.iat > now + leeway {
         return Err(TokenError::NotYetValid);
@@ -261,6 +385,7 @@ pub fn verify(cfg: &TokenConfig, key: &Key, token: &str, now: i64) -> Result<Cla
         return Err(TokenError::NotYetValid);
     }
     if Uuid::parse_str(&claims.sub).is_err()
+        || claims.session_id().is_err()
         || claims.jti.is_empty()
         || claims.jti.len() > 64
         || claims.exp <= claims.iat
@@ -291,14 +416,14 @@ mod tests {
     fn issued_tokens_verify_and_carry_every_claim() {
         let id = Uuid::from_u128(7);
         let now = now();
-        let t = issue(&cfg(), &key("v1"), id, "alice", now).unwrap();
+        let t = issue(&cfg(), &key("v1"), id, "alice", None, now).unwrap();
         assert_eq!(key_id(&t).unwrap(), "v1");
         let c = verify(&cfg(), &key("v1"), &t, now).unwrap();
         assert_eq!((c.sub.as_str(), c.username.as_str()), (id.to_string().as_str(), "alice"));
-        assert_eq!((c.iss.as_str(), c.aud.as_str()), ("iss-x", "aud-y"));
+        assert_eq!((c.iss.as_str(), &c.aud), ("iss-x", &Audience::One("aud-y".into())));
         assert_eq!((c.nbf, c.exp), (now, now + 3600));
         assert_eq!(URL_SAFE_NO_PAD.decode(&c.jti).unwrap().len(), 16);
-        let again = issue(&cfg(), &key("v1"), id, "alice", now).unwrap();
+        let again = issue(&cfg(), &key("v1"), id, "alice", None, now).unwrap();
         assert_ne!(verify(&cfg(), &key("v1"), &again, now).unwrap().jti, c.jti);
     }
 
@@ -311,19 +436,116 @@ mod tests {
     fn wrong_party_expiry_and_key_are_refused() {
         let id = Uuid::from_u128(7);
         let now = now();
-        let t = issue(&cfg(), &key("v1"), id, "a", now).unwrap();
+        let t = issue(&cfg(), &key("v1"), id, "a", None, now).unwrap();
         let other = TokenConfig { issuer: "someone-else".into(), ..cfg() };
         assert_eq!(verify(&other, &key("v1"), &t, now), Err(TokenError::WrongParty));
         let other = TokenConfig { audience: "someone-else".into(), ..cfg() };
         assert_eq!(verify(&other, &key("v1"), &t, now), Err(TokenError::WrongParty));
         let wrong = Key::new("v1", &[43u8; 32]).unwrap();
         assert_eq!(verify(&cfg(), &wrong, &t, now), Err(TokenError::Signature));
-        let old = issue(&cfg(), &key("v1"), id, "a", now - 3600 - 31).unwrap();
+        let old = issue(&cfg(), &key("v1"), id, "a", None, now - 3600 - 31).unwrap();
         assert_eq!(verify(&cfg(), &key("v1"), &old, now), Err(TokenError::Expired));
-        let future = issue(&cfg(), &key("v1"), id, "a", now + 31).unwrap();
+        let future = issue(&cfg(), &key("v1"), id, "a", None, now + 31).unwrap();
         assert_eq!(verify(&cfg(), &key("v1"), &future, now), Err(TokenError::NotYetValid));
-        let within = issue(&cfg(), &key("v1"), id, "a", now + 29).unwrap();
+        let within = issue(&cfg(), &key("v1"), id, "a", None, now + 29).unwrap();
         assert!(verify(&cfg(), &key("v1"), &within, now).is_ok());
+    }
+
+    /// A token signed with `key("v1")` from any header and claims JSON.
+    fn sign_raw(header: serde_json::Value, claims: serde_json::Value) -> String {
+        use hmac::{Hmac, KeyInit, Mac};
+        let signing_input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&[42u8; 32]).unwrap();
+        mac.update(signing_input.as_bytes());
+        format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+    }
+
+    fn claims_json(now: i64) -> serde_json::Value {
+        serde_json::json!({
+            "iss": "iss-x", "aud": "aud-y", "sub": Uuid::from_u128(7).to_string(),
+            "username": "a", "iat": now, "nbf": now, "exp": now + 600, "jti": "abc",
+        })
+    }
+
+    fn check(
+        header: serde_json::Value,
+        claims: serde_json::Value,
+        now: i64,
+    ) -> Result<Claims, TokenError> {
+        let t = sign_raw(header, claims);
+        key_id(&t)?;
+        verify(&cfg(), &key("v1"), &t, now)
+    }
+
+    /// RFC 7519 claim by claim: every permitted encoding of a valid claim is accepted.
+    #[test]
+    fn every_rfc7519_encoding_of_a_claim_is_accepted() {
+        let now = now();
+        let header = serde_json::json!({"alg": "HS256", "typ": "JWT", "kid": "v1"});
+        assert!(check(header.clone(), claims_json(now), now).is_ok());
+        let variants: Vec<(&str, serde_json::Value)> = vec![
+            ("aud", serde_json::json!(["aud-y"])),
+            ("aud", serde_json::json!(["someone-else", "aud-y"])),
+            ("iat", serde_json::json!(now as f64 + 0.25)),
+            ("nbf", serde_json::json!(now as f64 - 0.5)),
+            ("exp", serde_json::json!(now as f64 + 600.75)),
+            ("iat", serde_json::json!(now as f64)),
+            ("exp", serde_json::json!(1e3 * ((now + 600) as f64 / 1e3))),
+        ];
+        for (claim, value) in variants {
+            let mut c = claims_json(now);
+            c[claim] = value.clone();
+            let got = check(header.clone(), c, now);
+            assert!(got.is_ok(), "{claim} = {value}: {got:?}");
+        }
+        for typ in ["jwt", "Jwt", "application/jwt", "APPLICATION/JWT"] {
+            let h = serde_json::json!({"alg": "HS256", "typ": typ, "kid": "v1"});
+            assert!(check(h, claims_json(now), now).is_ok(), "typ {typ}");
+        }
+        let no_typ = serde_json::json!({"alg": "HS256", "kid": "v1"});
+        assert!(check(no_typ, claims_json(now), now).is_ok());
+    }
+
+    /// ... and RFC 8725's checks still hold in each of them.
+    #[test]
+    fn other_encodings_still_get_every_check() {
+        let now = now();
+        let header = serde_json::json!({"alg": "HS256", "typ": "JWT", "kid": "v1"});
+        let refused: Vec<(&str, serde_json::Value, TokenError)> = vec![
+            ("aud", serde_json::json!(["someone-else"]), TokenError::WrongParty),
+            ("aud", serde_json::json!([]), TokenError::WrongParty),
+            ("aud", serde_json::json!([1]), TokenError::Claims),
+            ("aud", serde_json::json!({"x": "aud-y"}), TokenError::Claims),
+            ("exp", serde_json::json!(now as f64 - 31.5), TokenError::Expired),
+            ("exp", serde_json::json!(format!("{}", now + 600)), TokenError::Claims),
+            ("exp", serde_json::json!(1e300), TokenError::Claims),
+            ("nbf", serde_json::json!(now as f64 + 30.5), TokenError::NotYetValid),
+            ("iat", serde_json::json!(now as f64 + 31.5), TokenError::NotYetValid),
+            ("iss", serde_json::json!(["iss-x"]), TokenError::Claims),
+            ("sub", serde_json::json!(7), TokenError::Claims),
+        ];
+        for (claim, value, want) in refused {
+            let mut c = claims_json(now);
+            c[claim] = value.clone();
+            let got = check(header.clone(), c, now);
+            assert!(got.is_err(), "{claim} = {value} was accepted");
+            if claim != "aud" || want != TokenError::WrongParty {
+                continue;
+            }
+            assert_eq!(got.unwrap_err(), want, "{claim} = {value}");
+        }
+        for h in [
+            serde_json::json!({"alg": "HS256", "typ": "JWS", "kid": "v1"}),
+            serde_json::json!({"alg": "HS256", "typ": "JWT", "cty": "JWT", "kid": "v1"}),
+            serde_json::json!({"alg": "HS256", "typ": "JWT", "kid": "v1", "crit": ["exp"]}),
+            serde_json::json!({"alg": "hs256", "typ": "JWT", "kid": "v1"}),
+        ] {
+            assert!(check(h.clone(), claims_json(now), now).is_err(), "{h}");
+        }
     }
 
     #[test]

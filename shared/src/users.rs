@@ -7,14 +7,17 @@ use tokio_postgres::types::Type;
 use tokio_postgres::{Error, GenericClient, Row};
 use uuid::Uuid;
 
+use crate::identifier::{self, Lookup};
+use crate::throttle::ACCOUNT_KEY_PREFIX;
+
 /// An account as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     /// Primary key.
     pub id: Uuid,
-    /// Unique regardless of case; never contains '@'.
+    /// Unique by its lookup key (see [`crate::identifier`]); never contains '@'.
     pub username: String,
-    /// Unique regardless of case.
+    /// Unique by its lookup key.
     pub email: String,
     /// Optional display name.
     pub full_name: Option<String>,
@@ -41,7 +44,8 @@ macro_rules! select_user {
 }
 
 impl User {
-    fn from_row(row: &Row) -> Result<Self, Error> {
+    /// Reads the nine columns `select_user!` lists, in its order, from the start of `row`.
+    pub(crate) fn from_row(row: &Row) -> Result<Self, Error> {
         Ok(Self {
             id: row.try_get(0)?,
             username: row.try_get(1)?,
@@ -76,27 +80,22 @@ pub fn tokens_valid_from(
     (password_changed_at > created_at).then(|| password_changed_at.unix_timestamp() + 1)
 }
 
-/// An identifier with '@' is an email; usernames cannot contain one.
-pub fn is_email(identifier: &str) -> bool {
-    identifier.contains('@')
-}
-
-/// Finds the account an identifier names: `lower(email)` when it contains '@', else
-/// `lower(username)`.
+/// Finds the account an identifier names, by its lookup key: `email_key` when the key
+/// contains '@', else `username_key` (see [`Lookup`]).
 pub async fn find_by_identifier(
     c: &impl GenericClient,
     identifier: &str,
 ) -> Result<Option<User>, Error> {
-    let sql = if is_email(identifier) {
-        select_user!("WHERE lower(email) = lower($1)")
-    } else {
-        select_user!("WHERE lower(username) = lower($1)")
-    };
-    c.query_typed_opt(sql, &[(&identifier, Type::TEXT)])
-        .await?
-        .as_ref()
-        .map(User::from_row)
-        .transpose()
+    let lookup = Lookup::of(identifier);
+    let (username_key, email_key) = lookup.params();
+    c.query_typed_opt(
+        select_user!("WHERE username_key = $1 OR email_key = $2"),
+        &[(&username_key, Type::TEXT), (&email_key, Type::TEXT)],
+    )
+    .await?
+    .as_ref()
+    .map(User::from_row)
+    .transpose()
 }
 
 /// Finds an account by id.
@@ -126,6 +125,22 @@ impl LoginRecord {
     }
 }
 
+/// The database's clock with the account's creation and last password change: what an access
+/// token issued now is dated against (see [`LoginRecord::tokens_valid_from`]).
+pub async fn times(c: &impl GenericClient, id: Uuid) -> Result<LoginRecord, Error> {
+    let r = c
+        .query_typed_one(
+            "SELECT now(), created_at, password_changed_at FROM users WHERE id = $1",
+            &[(&id, Type::UUID)],
+        )
+        .await?;
+    Ok(LoginRecord {
+        now: r.try_get(0)?,
+        created_at: r.try_get(1)?,
+        password_changed_at: r.try_get(2)?,
+    })
+}
+
 /// Records a successful login in one statement: sets `last_login_at`, replaces the hash with
 /// `upgraded` when given, and clears the account's failure count, but only if the account is
 /// still active and its hash is still `verified_hash` (an admin may have changed the password
@@ -146,13 +161,18 @@ pub async fn record_login(
          RETURNING created_at, password_changed_at
         ), cleared AS (
             DELETE FROM login_throttle
-             WHERE key = 'u:' || $1::text AND EXISTS (SELECT 1 FROM updated)
+             WHERE key = $4 || $1::text AND EXISTS (SELECT 1 FROM updated)
         )
         SELECT now(), created_at, password_changed_at FROM updated";
     let row = c
         .query_typed_opt(
             SQL,
-            &[(&id, Type::UUID), (&verified_hash, Type::TEXT), (&upgraded, Type::TEXT)],
+            &[
+                (&id, Type::UUID),
+                (&verified_hash, Type::TEXT),
+                (&upgraded, Type::TEXT),
+                (&ACCOUNT_KEY_PREFIX, Type::TEXT),
+            ],
         )
         .await?;
     row.map(|r| {
@@ -178,68 +198,185 @@ pub struct NewUser<'a> {
     pub password_hash: &'a str,
 }
 
-/// Creates an account. A duplicate username or email fails with SQLSTATE 23505.
+/// Creates an account with its lookup keys. A duplicate username or email (by key) fails with
+/// SQLSTATE 23505, a username whose key contains '@' with 23514.
 pub async fn create(c: &impl GenericClient, u: &NewUser<'_>) -> Result<User, Error> {
+    let (username_key, email_key) = (identifier::key(u.username), identifier::key(u.email));
     let row = c
         .query_typed_one(
             concat!(
-                "INSERT INTO users (username, email, full_name, password_hash) ",
-                "VALUES ($1, $2, $3, $4) RETURNING id, username, email, full_name, password_hash, ",
-                "created_at, password_changed_at, last_login_at, disabled_at"
+                "INSERT INTO users (username, email, full_name, password_hash, username_key, ",
+                "email_key) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, username, email, ",
+                "full_name, password_hash, created_at, password_changed_at, last_login_at, ",
+                "disabled_at"
             ),
             &[
                 (&u.username, Type::TEXT),
                 (&u.email, Type::TEXT),
                 (&u.full_name, Type::TEXT),
                 (&u.password_hash, Type::TEXT),
+                (&username_key, Type::TEXT),
+                (&email_key, Type::TEXT),
             ],
         )
         .await?;
     User::from_row(&row)
 }
 
-/// The `WHERE` clause naming one account by identifier ($1), as login matches it.
+/// Fills in the lookup keys of accounts that have none (rows from before migration 3, or
+/// copied in with plain SQL); returns how many. Run by the migration runner. Two accounts
+/// whose keys collide fail it with SQLSTATE 23505, naming the key.
+pub async fn fill_identifier_keys(c: &impl GenericClient) -> Result<u64, Error> {
+    let rows = c
+        .query_typed(
+            "SELECT id, username, email FROM users WHERE username_key IS NULL OR email_key IS NULL",
+            &[],
+        )
+        .await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let mut ids = Vec::with_capacity(rows.len());
+    let mut username_keys = Vec::with_capacity(rows.len());
+    let mut email_keys = Vec::with_capacity(rows.len());
+    for row in &rows {
+        ids.push(row.try_get::<_, Uuid>(0)?);
+        username_keys.push(identifier::key(row.try_get(1)?));
+        email_keys.push(identifier::key(row.try_get(2)?));
+    }
+    c.execute_typed(
+        "UPDATE users u SET username_key = k.uk, email_key = k.ek
+           FROM unnest($1::uuid[], $2::text[], $3::text[]) AS k(id, uk, ek) WHERE u.id = k.id",
+        &[
+            (&ids, Type::UUID_ARRAY),
+            (&username_keys, Type::TEXT_ARRAY),
+            (&email_keys, Type::TEXT_ARRAY),
+        ],
+    )
+    .await
+}
+
+/// The `WHERE` clause naming one account by identifier, as login matches it: $1 is the
+/// username key and $2 the email key from [`Lookup::params`] (one of them NULL).
 macro_rules! by_identifier {
     () => {
-        "(CASE WHEN strpos($1, '@') > 0 THEN lower(email) = lower($1) ELSE lower(username) = lower($1) END)"
+        "(username_key = $1 OR email_key = $2)"
     };
 }
 
-/// Sets a new password hash. `password_changed_at` moves to now, and always into a later
-/// second than before, so every token issued before the change (whose `iat` is at most that
-/// second) is refused. The account's failure count is cleared. Returns false for an unknown
-/// identifier.
+/// The `SET` of a password change: the new hash ($3), and `password_changed_at` moved to now,
+/// always into a later second than before, so every token issued before the change (whose
+/// `iat` is at most that second) is refused.
+macro_rules! set_new_password {
+    () => {
+        concat!(
+            "password_hash = $3, password_changed_at = ",
+            "greatest(now(), date_trunc('second', password_changed_at) + interval '1 second')"
+        )
+    };
+}
+
+/// Sets a new password hash (the admin's set-password): see `set_new_password!`. The
+/// account's failure count is cleared and every session of it ends. Returns false for an
+/// unknown identifier.
 pub async fn set_password(
     c: &impl GenericClient,
     identifier: &str,
     hash: &str,
 ) -> Result<bool, Error> {
     const SQL: &str = concat!(
-        "WITH updated AS (UPDATE users SET password_hash = $2, password_changed_at = ",
-        "greatest(now(), date_trunc('second', password_changed_at) + interval '1 second') ",
-        "WHERE ",
+        "WITH updated AS (UPDATE users SET ",
+        set_new_password!(),
+        " WHERE ",
         by_identifier!(),
         " RETURNING id), cleared AS (DELETE FROM login_throttle ",
-        "WHERE key IN (SELECT 'u:' || id::text FROM updated)) SELECT count(*) FROM updated"
+        "WHERE key IN (SELECT $4 || id::text FROM updated)), ended AS (UPDATE sessions ",
+        "SET ended_at = now(), end_reason = 'password_changed' WHERE ended_at IS NULL AND ",
+        "user_id IN (SELECT id FROM updated)) SELECT count(*) FROM updated"
     );
+    let lookup = Lookup::of(identifier);
+    let (username_key, email_key) = lookup.params();
     let n: i64 = c
-        .query_typed_one(SQL, &[(&identifier, Type::TEXT), (&hash, Type::TEXT)])
+        .query_typed_one(
+            SQL,
+            &[
+                (&username_key, Type::TEXT),
+                (&email_key, Type::TEXT),
+                (&hash, Type::TEXT),
+                (&ACCOUNT_KEY_PREFIX, Type::TEXT),
+            ],
+        )
         .await?
         .try_get(0)?;
     Ok(n > 0)
 }
 
-/// Disables or enables an account; returns false for an unknown identifier.
+/// Sets a new password hash for the account `id` (the self-service change, whose caller holds
+/// the account's row lock and ends or rotates its sessions): see `set_new_password!`. Clears
+/// the failure count. Returns the times the new access token is dated against.
+pub async fn change_password(
+    c: &impl GenericClient,
+    id: Uuid,
+    hash: &str,
+) -> Result<LoginRecord, Error> {
+    const SQL: &str = concat!(
+        "WITH updated AS (UPDATE users SET ",
+        set_new_password!(),
+        " WHERE id = $1 RETURNING id, created_at, password_changed_at), ",
+        "cleared AS (DELETE FROM login_throttle WHERE key IN (SELECT $2 || id::text FROM updated)) ",
+        "SELECT now(), created_at, password_changed_at FROM updated"
+    );
+    let r = c
+        .query_typed_one(
+            SQL,
+            &[(&id, Type::UUID), (&ACCOUNT_KEY_PREFIX, Type::TEXT), (&hash, Type::TEXT)],
+        )
+        .await?;
+    Ok(LoginRecord {
+        now: r.try_get(0)?,
+        created_at: r.try_get(1)?,
+        password_changed_at: r.try_get(2)?,
+    })
+}
+
+/// Reads the stored hash of the account `id` and takes its row lock until the transaction
+/// ends (a password change's first step); `None` when the account is gone.
+pub async fn lock_for_password_change(
+    c: &impl GenericClient,
+    id: Uuid,
+) -> Result<Option<String>, Error> {
+    let row = c
+        .query_typed_opt(
+            "SELECT password_hash FROM users WHERE id = $1 AND disabled_at IS NULL FOR UPDATE",
+            &[(&id, Type::UUID)],
+        )
+        .await?;
+    row.map(|r| r.try_get(0)).transpose()
+}
+
+/// Disables or enables an account; returns false for an unknown identifier. Disabling ends
+/// every session of it.
 pub async fn set_disabled(
     c: &impl GenericClient,
     identifier: &str,
     disabled: bool,
 ) -> Result<bool, Error> {
     const SQL: &str = concat!(
-        "UPDATE users SET disabled_at = CASE WHEN $2 THEN coalesce(disabled_at, now()) END WHERE ",
-        by_identifier!()
+        "WITH updated AS (UPDATE users SET disabled_at = CASE WHEN $3 THEN coalesce(disabled_at, now()) END WHERE ",
+        by_identifier!(),
+        " RETURNING id), ended AS (UPDATE sessions SET ended_at = now(), end_reason = 'disabled' ",
+        "WHERE $3 AND ended_at IS NULL AND user_id IN (SELECT id FROM updated)) ",
+        "SELECT count(*) FROM updated"
     );
-    let n = c.execute_typed(SQL, &[(&identifier, Type::TEXT), (&disabled, Type::BOOL)]).await?;
+    let lookup = Lookup::of(identifier);
+    let (username_key, email_key) = lookup.params();
+    let n: i64 = c
+        .query_typed_one(
+            SQL,
+            &[(&username_key, Type::TEXT), (&email_key, Type::TEXT), (&disabled, Type::BOOL)],
+        )
+        .await?
+        .try_get(0)?;
     Ok(n > 0)
 }
 
@@ -249,15 +386,19 @@ pub async fn delete(c: &impl GenericClient, identifier: &str) -> Result<bool, Er
         "WITH deleted AS (DELETE FROM users WHERE ",
         by_identifier!(),
         " RETURNING id), cleared AS (DELETE FROM login_throttle ",
-        "WHERE key IN (SELECT 'u:' || id::text FROM deleted)) SELECT count(*) FROM deleted"
+        "WHERE key IN (SELECT $3 || id::text FROM deleted)) SELECT count(*) FROM deleted"
     );
-    let n: i64 = c.query_typed_one(SQL, &[(&identifier, Type::TEXT)]).await?.try_get(0)?;
+    let lookup = Lookup::of(identifier);
+    let (username_key, email_key) = lookup.params();
+    let params: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 3] =
+        [(&username_key, Type::TEXT), (&email_key, Type::TEXT), (&ACCOUNT_KEY_PREFIX, Type::TEXT)];
+    let n: i64 = c.query_typed_one(SQL, &params).await?.try_get(0)?;
     Ok(n > 0)
 }
 
 /// Every account, by username.
 pub async fn list(c: &impl GenericClient) -> Result<Vec<User>, Error> {
-    c.query_typed(select_user!("ORDER BY lower(username)"), &[])
+    c.query_typed(select_user!("ORDER BY username_key"), &[])
         .await?
         .iter()
         .map(User::from_row)

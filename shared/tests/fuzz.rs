@@ -152,7 +152,7 @@ proptest! {
     #[test]
     fn any_single_change_breaks_a_token(pos in any::<prop::sample::Index>(), replacement in "[A-Za-z0-9_.-]") {
         let key = Key::new("local", &[7u8; 32]).unwrap();
-        let good = token::issue(&cfg(), &key, uuid::Uuid::from_u128(1), "alice", token::now()).unwrap();
+        let good = token::issue(&cfg(), &key, uuid::Uuid::from_u128(1), "alice", None, token::now()).unwrap();
         let i = pos.index(good.len());
         let mut bad = good.clone();
         bad.replace_range(i..=i, &replacement);

@@ -84,6 +84,56 @@ pub fn apigw(method: &str, path: &str, headers: &[(&str, &str)], body: Option<&s
     })
 }
 
+/// A Lambda Function URL event (payload 2.0, like the HTTP API's, from a `lambda-url` domain).
+pub fn function_url(
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Value {
+    let mut event = apigw(method, path, headers, body);
+    event["routeKey"] = json!("$default");
+    let ctx = &mut event["requestContext"];
+    ctx["routeKey"] = json!("$default");
+    ctx["domainName"] = json!("abcdefghijklmnop.lambda-url.us-east-1.on.aws");
+    ctx["domainPrefix"] = json!("abcdefghijklmnop");
+    ctx["apiId"] = json!("abcdefghijklmnop");
+    event["headers"]["host"] = json!("abcdefghijklmnop.lambda-url.us-east-1.on.aws");
+    event
+}
+
+/// An ALB event (Lambda target) for any route, with or without multi-value headers.
+pub fn alb(
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+    multi_value: bool,
+) -> Value {
+    let mut event = json!({
+        "requestContext": {
+            "elb": { "targetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/auth/0123456789abcdef" }
+        },
+        "httpMethod": method,
+        "path": path,
+        "body": body.unwrap_or_default(),
+        "isBase64Encoded": false
+    });
+    let mut h = Map::new();
+    for (k, v) in headers {
+        let v = Value::String((*v).to_owned());
+        h.insert(k.to_ascii_lowercase(), if multi_value { Value::Array(vec![v]) } else { v });
+    }
+    if multi_value {
+        event["multiValueHeaders"] = Value::Object(h);
+        event["multiValueQueryStringParameters"] = json!({});
+    } else {
+        event["headers"] = Value::Object(h);
+        event["queryStringParameters"] = json!({});
+    }
+    event
+}
+
 /// An ALB health-check event (no Host header), with or without multi-value headers.
 pub fn alb_health(method: &str, multi_value: bool) -> Value {
     let mut event = json!({
@@ -142,7 +192,7 @@ pub fn fresh_token(user_id: uuid::Uuid, username: &str) -> String {
         ttl_seconds: 3600,
     };
     let key = auth_shared::token::Key::new("local", TEST_KEY.as_bytes()).expect("test key");
-    auth_shared::token::issue(&cfg, &key, user_id, username, auth_shared::token::now())
+    auth_shared::token::issue(&cfg, &key, user_id, username, None, auth_shared::token::now())
         .expect("token")
 }
 

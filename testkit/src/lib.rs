@@ -2,12 +2,15 @@
 //! emulator that drives the real function binaries, Lambda event builders, moto for Secrets
 //! Manager, and an HTTP client for the local server.
 
+#![warn(missing_docs)]
+
 pub mod app;
 pub mod client;
 pub mod events;
 pub mod local;
 pub mod moto;
 pub mod pg;
+pub mod relay;
 pub mod runtime_api;
 
 pub use pg::TestDb;

@@ -6,8 +6,8 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use auth_shared::config::{DbConfig, DbSource};
 use auth_shared::db::{ConnectSettings, Db};
+use auth_shared::db::{DbConfig, DbSource};
 use auth_shared::password::{self, Policy};
 use auth_shared::users::{self, NewUser};
 use tokio_postgres::{Client, NoTls};
@@ -87,6 +87,25 @@ impl TestDb {
             .await
             .unwrap_or_else(|e| panic!("CREATE DATABASE failed: {e}"));
         Self { url: with_dbname(&admin, &name), name }
+    }
+
+    /// A migrated database whose character classification and collation are `locale` (`C`,
+    /// `C.UTF-8`), for what must not depend on the database's locale.
+    pub async fn with_locale(locale: &str) -> Self {
+        let admin = server_url();
+        let name = format!("t_{}", Uuid::from_bytes(auth_shared::random::bytes()).simple());
+        connect(&admin)
+            .await
+            .batch_execute(&format!(
+                "CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' \
+                 LC_COLLATE '{locale}' LC_CTYPE '{locale}'"
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("CREATE DATABASE with locale {locale} failed: {e}"));
+        let db = Self { url: with_dbname(&admin, &name), name };
+        let mut c = connect(&db.url).await;
+        auth_shared::migrate::run(&mut c).await.expect("migrations apply");
+        db
     }
 
     /// A plain client for direct SQL.

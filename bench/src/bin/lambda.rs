@@ -71,7 +71,7 @@ async fn main() {
     let token = {
         let k = auth_shared::token::Key::new(&kid, key.as_bytes()).unwrap();
         let cfg = testkit::app::token_config();
-        auth_shared::token::issue(&cfg, &k, id, "alice", auth_shared::token::now()).unwrap()
+        auth_shared::token::issue(&cfg, &k, id, "alice", None, auth_shared::token::now()).unwrap()
     };
     let login = |user: &str| {
         testkit::events::apigw(

@@ -28,7 +28,7 @@ async fn get(
 
 fn token_for(id: Uuid, iat: i64) -> String {
     let key = Key::new("local", TEST_KEY.as_bytes()).unwrap();
-    token::issue(&token_config(), &key, id, "alice", iat).unwrap()
+    token::issue(&token_config(), &key, id, "alice", None, iat).unwrap()
 }
 
 fn assert_refused(
@@ -112,8 +112,8 @@ async fn expired_future_and_foreign_tokens_are_refused() {
     for (case, tok) in [
         ("expired", token_for(id, now - 3600 - 60)),
         ("not yet valid", token_for(id, now + 120)),
-        ("another key", token::issue(&token_config(), &other_key, id, "alice", now).unwrap()),
-        ("unknown kid", token::issue(&token_config(), &other_kid, id, "alice", now).unwrap()),
+        ("another key", token::issue(&token_config(), &other_key, id, "alice", None, now).unwrap()),
+        ("unknown kid", token::issue(&token_config(), &other_kid, id, "alice", None, now).unwrap()),
         (
             "wrong issuer",
             token::issue(
@@ -121,6 +121,7 @@ async fn expired_future_and_foreign_tokens_are_refused() {
                 &Key::new("local", TEST_KEY.as_bytes()).unwrap(),
                 id,
                 "alice",
+                None,
                 now,
             )
             .unwrap(),
@@ -132,6 +133,7 @@ async fn expired_future_and_foreign_tokens_are_refused() {
                 &Key::new("local", TEST_KEY.as_bytes()).unwrap(),
                 id,
                 "alice",
+                None,
                 now,
             )
             .unwrap(),
@@ -183,6 +185,7 @@ async fn tokens_are_checked_against_the_key_their_kid_names() {
         &Key::new("v9", TEST_KEY.as_bytes()).unwrap(),
         id,
         "alice",
+        None,
         token::now(),
     )
     .unwrap();

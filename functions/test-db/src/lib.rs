@@ -2,18 +2,19 @@
 //! (`SELECT now()`) and the round-trip time; 503 `service_unavailable` when the database
 //! cannot be reached.
 
+#![warn(missing_docs)]
+
 use std::time::Instant;
 
 use auth_shared::http::{self, ApiError};
 use auth_shared::route::Route;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use serde_json::json;
+use serde::Serialize;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 /// What the function keeps between invocations: the database pool only.
-pub use auth_shared::db::DbState as State;
+pub use auth_shared::state::DbState as State;
 
 /// The route this function serves: its path, its methods, its handler.
 pub const ROUTE: Route<State> =
@@ -30,10 +31,16 @@ async fn test(state: &State) -> Result<Response<Body>, ApiError> {
         .db
         .run(|c| Box::pin(async move { c.query_typed_one("SELECT now()", &[]).await?.try_get(0) }))
         .await?;
-    let latency_ms = (started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0;
-    let timestamp = now.format(&Rfc3339).map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(http::json(
-        StatusCode::OK,
-        &json!({ "status": "ok", "timestamp": timestamp, "latency_ms": latency_ms }),
-    ))
+    let latency_ms = http::millis(started.elapsed());
+    Ok(http::json(StatusCode::OK, &TestDb { status: "ok", timestamp: now, latency_ms }))
+}
+
+/// The 200 body.
+#[derive(Serialize)]
+struct TestDb {
+    status: &'static str,
+    /// The database's `now()`.
+    #[serde(with = "time::serde::rfc3339")]
+    timestamp: OffsetDateTime,
+    latency_ms: f64,
 }

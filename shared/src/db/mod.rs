@@ -1,6 +1,6 @@
-//! Database access: connection settings (URL or Secrets Manager), the pool built once per
-//! container, deadlines, and the one place that retries a query whose pooled connection died
-//! while the container was frozen.
+//! Database access: the pool built once per container, deadlines, and the one place that
+//! retries a query whose pooled connection died while the container was frozen. Where to
+//! connect, and the pool's size and deadlines, are [`settings`]'s concern.
 
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
@@ -9,127 +9,20 @@ use std::time::{Duration, Instant};
 use deadpool_postgres::{
     Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
 };
+use secrecy::ExposeSecret;
 use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
 
-use crate::config::{ConfigError, DbConfig, DbSecretSettings, DbSource};
+use crate::config::ConfigError;
 use crate::secrets::{SecretError, SecretsClient};
-use crate::tls::{TlsError, TlsMode};
+use crate::tls::TlsError;
+
+mod settings;
+
+pub use settings::{ConnectSettings, DbConfig, DbSecretSettings, DbSource};
 
 /// A boxed, sendable future borrowing a connection.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// A parsed connection target: tokio-postgres settings plus our TLS mode and root certificate.
-#[derive(Clone)]
-pub struct ConnectSettings {
-    /// Host, port, user, password, database and connection options.
-    pub pg: tokio_postgres::Config,
-    /// libpq's sslmode.
-    pub tls: TlsMode,
-    /// sslrootcert: a PEM file path, or `system`.
-    pub root_cert: Option<String>,
-}
-
-impl std::fmt::Debug for ConnectSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConnectSettings")
-            .field("hosts", &self.pg.get_hosts())
-            .field("dbname", &self.pg.get_dbname())
-            .field("user", &self.pg.get_user())
-            .field("tls", &self.tls)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Decodes a URL query value as libpq does, refusing malformed escapes ("%zz") rather than
-/// passing them through as the `percent-encoding` crate's decoder would.
-fn percent_decode(s: &str) -> Result<String, String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = s.get(i + 1..i + 3).ok_or("has a bad %-escape")?;
-                out.push(u8::from_str_radix(hex, 16).map_err(|_| "has a bad %-escape")?);
-                i += 3;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).map_err(|_| "has a %-escape that is not UTF-8".into())
-}
-
-impl ConnectSettings {
-    /// Parses a `postgres://` URL. `sslmode` (all five of libpq's) and `sslrootcert` are taken
-    /// out and handled here; the rest goes to tokio-postgres. Errors never repeat the URL, which
-    /// holds a password.
-    pub fn from_url(url: &str) -> Result<Self, String> {
-        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            return Err("must be a postgres:// or postgresql:// URL".into());
-        }
-        let (base, query) = url.split_once('?').unwrap_or((url, ""));
-        let mut sslmode = None;
-        let mut root_cert = None;
-        let mut rest = Vec::new();
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            match k {
-                "sslmode" => sslmode = Some(percent_decode(v)?),
-                "sslrootcert" => root_cert = Some(percent_decode(v)?),
-                _ => rest.push(pair),
-            }
-        }
-        let rebuilt =
-            if rest.is_empty() { base.to_owned() } else { format!("{base}?{}", rest.join("&")) };
-        let mut pg: tokio_postgres::Config =
-            rebuilt.parse().map_err(|e| format!("is not a valid PostgreSQL URL ({e})"))?;
-        if pg.get_hosts().is_empty() {
-            return Err("names no host".into());
-        }
-        if pg.get_user().is_none() {
-            return Err("names no user".into());
-        }
-        let tls = TlsMode::parse(sslmode.as_deref(), root_cert.is_some())?;
-        pg.ssl_mode(tls.negotiation());
-        Ok(Self { pg, tls, root_cert })
-    }
-
-    /// Builds settings from a database secret (`username`, `password`, optionally `host`,
-    /// `port`, `dbname`) completed by DATABASE_HOST / _PORT / _NAME / _SSLMODE / _SSLROOTCERT.
-    pub fn from_secret(json: &str, env: &DbSecretSettings) -> Result<Self, String> {
-        #[derive(serde::Deserialize)]
-        struct Secret {
-            username: String,
-            password: String,
-            host: Option<String>,
-            port: Option<serde_json::Value>,
-            dbname: Option<String>,
-        }
-        let s: Secret = serde_json::from_str(json)
-            .map_err(|_| "is not a JSON object with string members username and password")?;
-        let host = s.host.or_else(|| env.host.clone()).ok_or(
-            "has no host, and DATABASE_HOST is not set (RDS-managed secrets hold only username and password)",
-        )?;
-        let port = match s.port {
-            None => env.port.unwrap_or(5432),
-            Some(serde_json::Value::Number(n)) => {
-                n.as_u64().and_then(|p| u16::try_from(p).ok()).ok_or("has an invalid port")?
-            }
-            Some(serde_json::Value::String(p)) => p.parse().map_err(|_| "has an invalid port")?,
-            Some(_) => return Err("has an invalid port".into()),
-        };
-        let dbname = s.dbname.or_else(|| env.dbname.clone()).unwrap_or_else(|| "postgres".into());
-        let tls = TlsMode::parse(env.sslmode.as_deref(), env.sslrootcert.is_some())?;
-        let mut pg = tokio_postgres::Config::new();
-        pg.host(&host).port(port).user(&s.username).password(&s.password).dbname(&dbname);
-        pg.ssl_mode(tls.negotiation());
-        Ok(Self { pg, tls, root_cert: env.sslrootcert.clone() })
-    }
-}
 
 /// Why a database operation failed. Mapped to 503 (unavailable, timeout) or 500 (query).
 #[derive(Debug, thiserror::Error)]
@@ -333,47 +226,62 @@ impl Db {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut obj = self.checkout().await?;
-            let reused = Object::metrics(&obj).recycle_count > 0;
-            match tokio::time::timeout(deadline, f(&mut obj)).await {
-                Ok(Ok(value)) => return Ok(value),
+            // Dropped anywhere before `keep` (a deadline here or the caller's, a cancelled
+            // request), the lease discards its connection: one interrupted mid-statement
+            // cannot go back to the pool, where it would fail (or hang) the next request.
+            let mut lease = Lease(Some(self.checkout().await?));
+            let reused = lease.recycle_count() > 0;
+            let Some(client) = lease.client() else { return Err(DbError::Timeout) };
+            match tokio::time::timeout(deadline, f(client)).await {
+                Ok(Ok(value)) => {
+                    lease.keep();
+                    return Ok(value);
+                }
                 Ok(Err(e)) if is_connection_error(&e) => {
-                    let _ = Object::take(obj);
+                    drop(lease);
                     if reused && attempt == 1 {
                         tracing::info!(error = %describe(&e), "pooled connection was dead; retrying on a new one");
                         continue;
                     }
                     return Err(DbError::Unavailable(describe(&e)));
                 }
-                Ok(Err(e)) => return Err(DbError::Query(e)),
-                Err(_elapsed) => {
-                    // The connection is mid-statement; it cannot go back to the pool.
-                    let _ = Object::take(obj);
-                    return Err(DbError::Timeout);
+                Ok(Err(e)) => {
+                    // The server refused the statement; the connection itself is fine.
+                    lease.keep();
+                    return Err(DbError::Query(e));
                 }
+                Err(_elapsed) => return Err(DbError::Timeout),
             }
         }
     }
 }
 
-/// The state of a function that needs only the database (health, test-db): the pool, built
-/// once per container, its first connection opened during init.
-pub struct DbState {
-    /// The pool.
-    pub db: Arc<Db>,
-}
+/// A pooled connection on loan to one piece of work. It goes back to the pool only through
+/// [`Lease::keep`], once that work finished cleanly; dropped any other way (the work timed
+/// out, failed on the connection, or its future was dropped by an outer deadline) it is
+/// detached from the pool and closed.
+struct Lease(Option<Object>);
 
-impl DbState {
-    /// Builds the state from the environment (database settings only; no signing key).
-    pub async fn from_env(env: &crate::config::Env) -> Result<Self, crate::lambda::StartupError> {
-        let db = Arc::new(Db::connect(DbConfig::from_env(env, 1)?).await?);
-        db.warm_up();
-        Ok(Self::new(db))
+impl Lease {
+    fn client(&mut self) -> Option<&mut Client> {
+        self.0.as_deref_mut().map(|w| &mut **w)
     }
 
-    /// Builds the state around an existing pool (local server, tests).
-    pub fn new(db: Arc<Db>) -> Self {
-        Self { db }
+    fn recycle_count(&self) -> usize {
+        self.0.as_ref().map_or(0, |o| Object::metrics(o).recycle_count)
+    }
+
+    /// Returns the connection to the pool.
+    fn keep(mut self) {
+        drop(self.0.take());
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(obj) = self.0.take() {
+            let _ = Object::take(obj);
+        }
     }
 }
 
@@ -390,15 +298,22 @@ async fn read_secret(
     s: &DbSecretSettings,
 ) -> Result<ConnectSettings, DbSetupError> {
     let value = client.get(&s.arn, "AWSCURRENT").await?;
-    ConnectSettings::from_secret(&value.value, s)
+    ConnectSettings::from_secret(value.value.expose_secret(), s)
         .map_err(|p| ConfigError::new("DATABASE_SECRET_ARN", p).into())
 }
 
 fn build_pool(settings: &ConnectSettings, cfg: &DbConfig) -> Result<Pool, TlsError> {
     let mut pg = settings.pg.clone();
     pg.connect_timeout(cfg.connect_timeout);
+    // A peer that goes silent (failover, an expired NAT or ENI flow) is noticed by the socket
+    // too, not only by a statement's deadline: keepalive probes after 10 s idle, every 5 s,
+    // 3 unanswered end it, and data unacknowledged for the statement deadline (at least
+    // 10 s) ends it as well (TCP_USER_TIMEOUT, Linux).
     pg.keepalives(true);
-    pg.keepalives_idle(Duration::from_secs(30));
+    pg.keepalives_idle(Duration::from_secs(10));
+    pg.keepalives_interval(Duration::from_secs(5));
+    pg.keepalives_retries(3);
+    pg.tcp_user_timeout(cfg.statement_timeout.max(Duration::from_secs(10)));
     if pg.get_application_name().is_none() {
         pg.application_name("auth-service");
     }
@@ -413,70 +328,4 @@ fn build_pool(settings: &ConnectSettings, cfg: &DbConfig) -> Result<Pool, TlsErr
         .recycle_timeout(Some(cfg.connect_timeout))
         .build()
         .expect("a pool with a runtime and timeouts always builds"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_keep_libpq_sslmodes_and_hide_passwords() {
-        let s = ConnectSettings::from_url(
-            "postgres://u:s3cret@db.example:6543/app?sslmode=verify-full&sslrootcert=%2Fopt%2Frds.pem&application_name=x",
-        )
-        .unwrap();
-        assert_eq!(s.tls, TlsMode::VerifyFull);
-        assert_eq!(s.root_cert.as_deref(), Some("/opt/rds.pem"));
-        assert_eq!(s.pg.get_ports(), &[6543]);
-        assert_eq!(s.pg.get_application_name(), Some("x"));
-        assert!(!format!("{s:?}").contains("s3cret"));
-
-        let plain = ConnectSettings::from_url("postgresql://u@localhost/app").unwrap();
-        assert_eq!(plain.tls, TlsMode::Prefer);
-        for bad in [
-            "mysql://u:p@h/db",
-            "postgres://u:s3cret@h/db?sslmode=verify-full",
-            "postgres://u:s3cret@h/db?sslmode=sometimes",
-            "postgres://u:s3cret@h:notaport/db",
-            "postgres://u:s3cret@h/db?sslrootcert=%zz",
-            "postgres:///db",
-        ] {
-            let e = ConnectSettings::from_url(bad).unwrap_err();
-            assert!(!e.contains("s3cret"), "{bad}: {e}");
-        }
-    }
-
-    #[test]
-    fn rds_secrets_are_completed_from_the_environment() {
-        let env = DbSecretSettings {
-            arn: "arn".into(),
-            host: Some("db.internal".into()),
-            port: Some(5433),
-            dbname: Some("auth".into()),
-            sslmode: Some("require".into()),
-            sslrootcert: None,
-        };
-        let s =
-            ConnectSettings::from_secret(r#"{"username":"app","password":"pw"}"#, &env).unwrap();
-        assert_eq!(s.pg.get_ports(), &[5433]);
-        assert_eq!(s.pg.get_dbname(), Some("auth"));
-        assert_eq!(s.tls, TlsMode::Require);
-        let full = ConnectSettings::from_secret(
-            r#"{"username":"app","password":"pw","host":"other","port":"6000","dbname":"x"}"#,
-            &env,
-        )
-        .unwrap();
-        assert_eq!((full.pg.get_ports(), full.pg.get_dbname()), (&[6000u16][..], Some("x")));
-        let no_host = DbSecretSettings { host: None, ..env.clone() };
-        assert!(
-            ConnectSettings::from_secret(r#"{"username":"a","password":"b"}"#, &no_host)
-                .unwrap_err()
-                .contains("DATABASE_HOST")
-        );
-        assert!(ConnectSettings::from_secret("not json", &env).is_err());
-        assert!(
-            ConnectSettings::from_secret(r#"{"username":"a","password":"b","port":true}"#, &env)
-                .is_err()
-        );
-    }
 }

@@ -1,0 +1,102 @@
+//! Checking an access token, as every endpoint that takes one does (profile, logout, password):
+//! the bearer header (RFC 6750 §2.1), the header and `kid`, the signature with that key
+//! version, every claim (RFC 7519, RFC 8725), then the account and the session in one round
+//! trip: the user must exist and be active, the token must be issued after the last password
+//! change, and its session (`sid`) must not have ended. Every refusal is 401 `invalid_token`
+//! with `error="invalid_token"` in the challenge; the reason goes to the log only.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use uuid::Uuid;
+
+use crate::http::{self, ApiError};
+use crate::sessions;
+use crate::state::TokenState;
+use crate::token::{self, Claims, TokenError};
+use crate::users::{LoginRecord, User};
+
+/// A token that passed every check, with what it names.
+#[derive(Debug, Clone)]
+pub struct Access {
+    /// The verified claims.
+    pub claims: Claims,
+    /// The account, as read with the check.
+    pub user: User,
+    /// The token's session, when it has one (see [`Claims::sid`]).
+    pub session: Option<Uuid>,
+}
+
+fn refused(reason: impl std::fmt::Display) -> ApiError {
+    tracing::info!(%reason, "token refused");
+    ApiError::InvalidToken { presented: true }
+}
+
+/// Verifies the request's bearer token and reads its account and session.
+pub async fn authenticate(state: &TokenState, req: &Request) -> Result<Access, ApiError> {
+    let token = http::bearer_token(req)?;
+    let kid = token::key_id(token).map_err(refused)?;
+    let key = state.keys.for_kid(&kid).await.ok_or_else(|| refused(TokenError::UnknownKey))?;
+    let claims = token::verify(&state.tokens, &key, token, token::now()).map_err(refused)?;
+    let id = Uuid::parse_str(&claims.sub).map_err(|_| refused(TokenError::Claims))?;
+    let sid = claims.session_id().map_err(refused)?;
+    let cfg = state.sessions;
+    let found = state
+        .db
+        .run(move |c| Box::pin(async move { sessions::find_user(c, id, sid, &cfg).await }))
+        .await?;
+    let Some((user, session_alive)) = found else {
+        return Err(refused("account deleted"));
+    };
+    if !user.is_active() {
+        tracing::info!(user_id = %user.id, "token refused: account disabled");
+        return Err(ApiError::InvalidToken { presented: true });
+    }
+    if user.tokens_valid_from().is_some_and(|from| claims.iat < from) {
+        tracing::info!(user_id = %user.id, "token refused: issued before the last password change");
+        return Err(ApiError::InvalidToken { presented: true });
+    }
+    if !session_alive {
+        tracing::info!(user_id = %user.id, session_id = ?sid, "token refused: session ended");
+        return Err(ApiError::InvalidToken { presented: true });
+    }
+    Ok(Access { claims, user, session: sid })
+}
+
+/// Signs an access token for the session `grant` names and answers with the token response
+/// (access token, lifetime, the session's new refresh token). `times` comes from the
+/// database's clock, the clock `password_changed_at` was set by: tokens issued in or before
+/// the second of the last password change are refused (a whole-second `iat` cannot tell the
+/// two halves of that second apart), so a grant in that same second waits for the next one
+/// rather than issue a token that would not work, or one dated in the future that strict
+/// verifiers refuse.
+pub async fn grant_response(
+    state: &TokenState,
+    user_id: Uuid,
+    username: &str,
+    grant: &sessions::Grant,
+    times: &LoginRecord,
+) -> Result<Response<Body>, ApiError> {
+    let mut iat = times.now.unix_timestamp();
+    if let Some(valid_from) = times.tokens_valid_from()
+        && iat < valid_from
+    {
+        let wait = (time::OffsetDateTime::from_unix_timestamp(valid_from).unwrap_or(times.now)
+            - times.now)
+            .clamp(time::Duration::ZERO, time::Duration::seconds(3));
+        tokio::time::sleep(wait.unsigned_abs()).await;
+        iat = valid_from;
+    }
+    let keys = state.keys.current().await;
+    let access_token =
+        token::issue(&state.tokens, &keys.current, user_id, username, Some(grant.session_id), iat)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(http::json(
+        StatusCode::OK,
+        &token::TokenResponse::bearer(
+            &access_token,
+            state.tokens.ttl_seconds,
+            &grant.refresh_token,
+            grant.refresh_expires_in,
+        ),
+    ))
+}

@@ -1,0 +1,506 @@
+//! Sessions and refresh tokens: every SQL statement about them, and the rules of rotation and
+//! reuse detection (OAuth 2.0 Security BCP, RFC 9700 §4.14; API.md "Sessions").
+//!
+//! A session starts at each successful login. Its refresh tokens are 256 random bits,
+//! base64url; only their SHA-256 is stored (a fast hash is enough for a random secret of that
+//! size), and no token is ever logged. A refresh consumes the presented token and issues a new
+//! one. A consumed token presented again within REFRESH_REUSE_INTERVAL_SECONDS works (a retry
+//! after a lost response, two tabs racing); later, it is taken as stolen and ends the session.
+//!
+//! # What each operation locks (why two of them cannot both win)
+//! - **refresh** reads the token and its session with `SELECT ... FOR UPDATE OF s`: the
+//!   session's row lock is held until commit, across consuming the token, inserting its
+//!   successor and moving `refreshed_at`. Concurrent refreshes of one session therefore run
+//!   one after the other: the first consumes the token, the others see it consumed within
+//!   the interval (and get successors) or after it (and end the session).
+//! - **logout** and **sign-out** end sessions with `UPDATE sessions SET ended_at ...`, which
+//!   takes the same row lock: a refresh that got the lock first has committed its new token
+//!   (which dies with the session a moment later); one that waits then reads `ended_at` and
+//!   is refused. No session survives a logout.
+//! - **password change** (self-service and admin) locks the user's row first (`FOR UPDATE`, or
+//!   the `UPDATE` of its hash), then ends the user's other sessions (their row locks, as
+//!   logout) and rotates the current one's tokens under its row lock. A login that verified
+//!   the old password writes the user's row in `users::record_login` only if the hash is
+//!   unchanged, and opens its session in that same transaction, so it either commits before
+//!   the change (and its session is ended by it) or fails.
+//! - Nothing takes a session's lock and then the user's, so the order is always user, then
+//!   session: no deadlock.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use tokio_postgres::types::Type;
+use tokio_postgres::{Error, GenericClient};
+use uuid::Uuid;
+
+use crate::config::{ConfigError, Env};
+
+/// Session lifetimes: SESSION_TTL_SECONDS, SESSION_IDLE_TIMEOUT_SECONDS,
+/// REFRESH_REUSE_INTERVAL_SECONDS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// A session's absolute lifetime from its login, in seconds (default 30 days, Cognito's).
+    pub ttl_seconds: u64,
+    /// How long a session may go without a refresh, in seconds; 0 means no limit.
+    pub idle_timeout_seconds: u64,
+    /// How long a consumed refresh token still works, in seconds.
+    pub reuse_interval_seconds: u64,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self { ttl_seconds: 2_592_000, idle_timeout_seconds: 0, reuse_interval_seconds: 10 }
+    }
+}
+
+impl SessionConfig {
+    /// Reads SESSION_TTL_SECONDS (300 to 31,536,000; default 2,592,000),
+    /// SESSION_IDLE_TIMEOUT_SECONDS (0, or 60 to 31,536,000; default 0) and
+    /// REFRESH_REUSE_INTERVAL_SECONDS (0 to 300; default 10).
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let d = Self::default();
+        let idle =
+            env.integer("SESSION_IDLE_TIMEOUT_SECONDS", d.idle_timeout_seconds, 0, 31_536_000)?;
+        if idle != 0 && idle < 60 {
+            return Err(ConfigError::new(
+                "SESSION_IDLE_TIMEOUT_SECONDS",
+                format!("must be 0 (no limit) or from 60 to 31536000, got {idle}"),
+            ));
+        }
+        Ok(Self {
+            ttl_seconds: env.integer("SESSION_TTL_SECONDS", d.ttl_seconds, 300, 31_536_000)?,
+            idle_timeout_seconds: idle,
+            reuse_interval_seconds: env.integer(
+                "REFRESH_REUSE_INTERVAL_SECONDS",
+                d.reuse_interval_seconds,
+                0,
+                300,
+            )?,
+        })
+    }
+
+    fn ttl(&self) -> f64 {
+        self.ttl_seconds as f64
+    }
+
+    fn idle(&self) -> f64 {
+        self.idle_timeout_seconds as f64
+    }
+
+    fn reuse(&self) -> f64 {
+        self.reuse_interval_seconds as f64
+    }
+}
+
+/// Length of a refresh token: 32 random bytes in unpadded base64url.
+pub const REFRESH_TOKEN_CHARS: usize = 43;
+
+/// A new refresh token and the SHA-256 that is stored for it.
+pub fn new_refresh_token() -> (String, [u8; 32]) {
+    let token = URL_SAFE_NO_PAD.encode(crate::random::bytes::<32>());
+    let hash = Sha256::digest(token.as_bytes()).into();
+    (token, hash)
+}
+
+/// The stored hash of a presented refresh token, or `None` when it cannot be one of ours
+/// (wrong length or alphabet): such a token is simply unknown.
+pub fn refresh_token_hash(token: &str) -> Option<[u8; 32]> {
+    let shaped = token.len() == REFRESH_TOKEN_CHARS
+        && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    shaped.then(|| Sha256::digest(token.as_bytes()).into())
+}
+
+/// A session as opened or rotated: what the client is handed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// The session.
+    pub session_id: Uuid,
+    /// The new refresh token (never logged).
+    pub refresh_token: String,
+    /// Seconds until the session's absolute end.
+    pub refresh_expires_in: u64,
+}
+
+fn seconds_left(row: &tokio_postgres::Row, idx: usize) -> Result<u64, Error> {
+    let left: f64 = row.try_get(idx)?;
+    Ok(left.max(0.0).floor() as u64)
+}
+
+/// Opens a session for `user_id` with its first refresh token, in one statement. Run it in
+/// the login's transaction, after `users::record_login`.
+pub async fn open(
+    c: &impl GenericClient,
+    user_id: Uuid,
+    cfg: &SessionConfig,
+) -> Result<Grant, Error> {
+    const SQL: &str = "
+        WITH s AS (
+            INSERT INTO sessions (user_id, expires_at)
+            VALUES ($1, now() + make_interval(secs => $2))
+            RETURNING id, expires_at
+        ), t AS (
+            INSERT INTO refresh_tokens (token_hash, session_id) SELECT $3, id FROM s
+        )
+        SELECT id, extract(epoch FROM expires_at - now())::float8 FROM s";
+    let (token, hash) = new_refresh_token();
+    let row = c
+        .query_typed_one(
+            SQL,
+            &[(&user_id, Type::UUID), (&cfg.ttl(), Type::FLOAT8), (&&hash[..], Type::BYTEA)],
+        )
+        .await?;
+    Ok(Grant {
+        session_id: row.try_get(0)?,
+        refresh_token: token,
+        refresh_expires_in: seconds_left(&row, 1)?,
+    })
+}
+
+/// What presenting a refresh token came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refresh {
+    /// Rotated: a new token for the same session.
+    Rotated {
+        /// The account.
+        user_id: Uuid,
+        /// Its username, for the access token.
+        username: String,
+        /// The new token and the session.
+        grant: Grant,
+    },
+    /// A consumed token came back after the reuse interval: the session is now ended.
+    Reused {
+        /// The account.
+        user_id: Uuid,
+        /// The session that was ended.
+        session_id: Uuid,
+    },
+    /// Refused without side effects; the reason is for the log only (the client always gets
+    /// the same `invalid_grant`).
+    Refused(&'static str),
+}
+
+/// A session that is still usable, as SQL over `sessions s` (and `users u`), with the idle
+/// timeout as parameter `$idle`.
+macro_rules! alive {
+    ($idle:literal) => {
+        concat!(
+            "(s.ended_at IS NULL AND s.expires_at > now() AND (",
+            $idle,
+            " = 0 OR s.refreshed_at > now() - make_interval(secs => ",
+            $idle,
+            ")) AND u.disabled_at IS NULL)"
+        )
+    };
+}
+
+/// Rotates the refresh token whose hash is `hash`. Must run in a transaction: it takes the
+/// session's row lock (see the module docs) and holds it until commit.
+pub async fn refresh(
+    tx: &impl GenericClient,
+    hash: &[u8; 32],
+    cfg: &SessionConfig,
+) -> Result<Refresh, Error> {
+    const READ: &str = concat!(
+        "SELECT s.id, s.user_id, u.username, rt.consumed_at IS NOT NULL, ",
+        "coalesce(rt.consumed_at > now() - make_interval(secs => $2), false), ",
+        alive!("$3"),
+        " FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id ",
+        "JOIN users u ON u.id = s.user_id WHERE rt.token_hash = $1 FOR UPDATE OF s"
+    );
+    let hash = &hash[..];
+    let Some(row) = tx
+        .query_typed_opt(
+            READ,
+            &[(&hash, Type::BYTEA), (&cfg.reuse(), Type::FLOAT8), (&cfg.idle(), Type::FLOAT8)],
+        )
+        .await?
+    else {
+        return Ok(Refresh::Refused("unknown"));
+    };
+    let (session_id, user_id): (Uuid, Uuid) = (row.try_get(0)?, row.try_get(1)?);
+    let username: String = row.try_get(2)?;
+    let (consumed, in_grace, alive): (bool, bool, bool) =
+        (row.try_get(3)?, row.try_get(4)?, row.try_get(5)?);
+    if !alive {
+        return Ok(Refresh::Refused("session_ended"));
+    }
+    if consumed && !in_grace {
+        end_one(tx, session_id, "refresh_token_reused").await?;
+        return Ok(Refresh::Reused { user_id, session_id });
+    }
+    const ROTATE: &str = "
+        WITH consumed AS (
+            UPDATE refresh_tokens SET consumed_at = coalesce(consumed_at, now()) WHERE token_hash = $1
+        ), fresh AS (
+            INSERT INTO refresh_tokens (token_hash, session_id) VALUES ($3, $2)
+        )
+        UPDATE sessions SET refreshed_at = now() WHERE id = $2
+        RETURNING extract(epoch FROM expires_at - now())::float8";
+    let (token, new_hash) = new_refresh_token();
+    let row = tx
+        .query_typed_one(
+            ROTATE,
+            &[(&hash, Type::BYTEA), (&session_id, Type::UUID), (&&new_hash[..], Type::BYTEA)],
+        )
+        .await?;
+    let grant =
+        Grant { session_id, refresh_token: token, refresh_expires_in: seconds_left(&row, 0)? };
+    Ok(Refresh::Rotated { user_id, username, grant })
+}
+
+async fn end_one(c: &impl GenericClient, session_id: Uuid, reason: &str) -> Result<u64, Error> {
+    c.execute_typed(
+        "UPDATE sessions SET ended_at = now(), end_reason = $2 WHERE id = $1 AND ended_at IS NULL",
+        &[(&session_id, Type::UUID), (&reason, Type::TEXT)],
+    )
+    .await
+}
+
+/// Ends the session of a refresh token, whatever state the token is in (RFC 7009: the caller
+/// answers the same either way). Returns the account and session when there was one to end.
+pub async fn end_by_refresh_token(
+    c: &impl GenericClient,
+    hash: &[u8; 32],
+) -> Result<Option<(Uuid, Uuid)>, Error> {
+    const SQL: &str = "
+        UPDATE sessions SET ended_at = now(), end_reason = 'logout'
+         WHERE id = (SELECT session_id FROM refresh_tokens WHERE token_hash = $1)
+           AND ended_at IS NULL
+        RETURNING user_id, id";
+    let row = c.query_typed_opt(SQL, &[(&&hash[..], Type::BYTEA)]).await?;
+    row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
+}
+
+/// Which sessions a logout ends (API.md: `local`, `others`, `global`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The access token's own session.
+    Local,
+    /// Every other session of the user.
+    Others,
+    /// All of the user's sessions.
+    Global,
+}
+
+impl Scope {
+    /// The name as clients send it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::Others => "others",
+            Self::Global => "global",
+        }
+    }
+}
+
+/// Ends sessions of `user_id` relative to `current` (the access token's `sid`, if it has one)
+/// with `reason`; returns how many were ended.
+pub async fn end(
+    c: &impl GenericClient,
+    user_id: Uuid,
+    current: Option<Uuid>,
+    scope: Scope,
+    reason: &str,
+) -> Result<u64, Error> {
+    const SQL: &str = "
+        UPDATE sessions SET ended_at = now(), end_reason = $4
+         WHERE user_id = $1 AND ended_at IS NULL
+           AND CASE $3 WHEN 'local' THEN id = $2
+                       WHEN 'others' THEN id IS DISTINCT FROM $2
+                       ELSE true END";
+    let scope = scope.as_str();
+    c.execute_typed(
+        SQL,
+        &[
+            (&user_id, Type::UUID),
+            (&current, Type::UUID),
+            (&scope, Type::TEXT),
+            (&reason, Type::TEXT),
+        ],
+    )
+    .await
+}
+
+/// After a self-service password change, in its transaction (the user's row already locked):
+/// ends every other session of the user, and gives `current` (or, for an access token without
+/// a session, a new session) a fresh refresh token in place of all its old ones.
+pub async fn after_password_change(
+    c: &impl GenericClient,
+    user_id: Uuid,
+    current: Option<Uuid>,
+    cfg: &SessionConfig,
+) -> Result<Grant, Error> {
+    end(c, user_id, current, Scope::Others, "password_changed").await?;
+    let Some(session_id) = current else { return open(c, user_id, cfg).await };
+    const SQL: &str = "
+        WITH locked AS (
+            SELECT id, expires_at FROM sessions WHERE id = $1 AND user_id = $2 FOR UPDATE
+        ), gone AS (
+            DELETE FROM refresh_tokens WHERE session_id IN (SELECT id FROM locked)
+        ), fresh AS (
+            INSERT INTO refresh_tokens (token_hash, session_id) SELECT $3, id FROM locked
+        )
+        SELECT extract(epoch FROM expires_at - now())::float8 FROM locked";
+    let (token, hash) = new_refresh_token();
+    let row = c
+        .query_typed_opt(
+            SQL,
+            &[(&session_id, Type::UUID), (&user_id, Type::UUID), (&&hash[..], Type::BYTEA)],
+        )
+        .await?;
+    match row {
+        Some(row) => Ok(Grant {
+            session_id,
+            refresh_token: token,
+            refresh_expires_in: seconds_left(&row, 0)?,
+        }),
+        None => open(c, user_id, cfg).await,
+    }
+}
+
+/// True when the session `sid` of `user_id` is still usable (not ended, expired or idle, the
+/// account active). Access tokens of a session that is not are refused.
+pub async fn is_alive(
+    c: &impl GenericClient,
+    user_id: Uuid,
+    sid: Uuid,
+    cfg: &SessionConfig,
+) -> Result<bool, Error> {
+    const SQL: &str = concat!(
+        "SELECT ",
+        alive!("$3"),
+        " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1 AND s.user_id = $2"
+    );
+    let row = c
+        .query_typed_opt(
+            SQL,
+            &[(&sid, Type::UUID), (&user_id, Type::UUID), (&cfg.idle(), Type::FLOAT8)],
+        )
+        .await?;
+    row.map_or(Ok(false), |r| r.try_get(0))
+}
+
+/// The account `user_id` and, when `sid` is given, whether that session of it is still
+/// usable ([`is_alive`]), in one round trip: what an endpoint taking an access token reads.
+/// `None` when the account does not exist.
+pub async fn find_user(
+    c: &impl GenericClient,
+    user_id: Uuid,
+    sid: Option<Uuid>,
+    cfg: &SessionConfig,
+) -> Result<Option<(crate::users::User, bool)>, Error> {
+    const SQL: &str = concat!(
+        "SELECT u.id, u.username, u.email, u.full_name, u.password_hash, u.created_at, ",
+        "u.password_changed_at, u.last_login_at, u.disabled_at, ",
+        "$2::uuid IS NULL OR EXISTS (SELECT 1 FROM sessions s WHERE s.id = $2 AND s.user_id = u.id AND ",
+        alive!("$3"),
+        ") FROM users u WHERE u.id = $1"
+    );
+    let row = c
+        .query_typed_opt(
+            SQL,
+            &[(&user_id, Type::UUID), (&sid, Type::UUID), (&cfg.idle(), Type::FLOAT8)],
+        )
+        .await?;
+    row.map(|r| Ok((crate::users::User::from_row(&r)?, r.try_get(9)?))).transpose()
+}
+
+/// Sessions over (ended, or past their absolute end) for this long are removed.
+pub const KEEP_ENDED_SECONDS: f64 = 86_400.0;
+
+/// Removes up to 100 sessions that have been over for [`KEEP_ENDED_SECONDS`] (their refresh
+/// tokens go with them); skips rows another transaction holds. Nothing counts on it running.
+pub async fn purge(c: &impl GenericClient) -> Result<u64, Error> {
+    const SQL: &str = "
+        DELETE FROM sessions WHERE id IN (
+            SELECT id FROM sessions
+             WHERE coalesce(ended_at, expires_at) < now() - make_interval(secs => $1)
+             ORDER BY coalesce(ended_at, expires_at) LIMIT 100 FOR UPDATE SKIP LOCKED)";
+    c.execute_typed(SQL, &[(&KEEP_ENDED_SECONDS, Type::FLOAT8)]).await
+}
+
+/// One session as `auth-admin user sessions` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SessionInfo {
+    /// The session id (the `sid` of its access tokens).
+    pub id: Uuid,
+    /// Its login.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Its last refresh (or the login).
+    #[serde(with = "time::serde::rfc3339")]
+    pub refreshed_at: OffsetDateTime,
+    /// Its absolute end.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// When it was ended, if it was.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub ended_at: Option<OffsetDateTime>,
+    /// Why it was ended.
+    pub end_reason: Option<String>,
+    /// `active`, `ended`, `expired` or `idle`.
+    pub status: String,
+}
+
+/// The sessions of the account `identifier` names, newest first (ended ones until purged).
+pub async fn list(
+    c: &impl GenericClient,
+    user_id: Uuid,
+    cfg: &SessionConfig,
+) -> Result<Vec<SessionInfo>, Error> {
+    const SQL: &str = "
+        SELECT s.id, s.created_at, s.refreshed_at, s.expires_at, s.ended_at, s.end_reason,
+               CASE WHEN s.ended_at IS NOT NULL THEN 'ended'
+                    WHEN s.expires_at <= now() THEN 'expired'
+                    WHEN $2 > 0 AND s.refreshed_at <= now() - make_interval(secs => $2) THEN 'idle'
+                    ELSE 'active' END
+          FROM sessions s WHERE s.user_id = $1 ORDER BY s.created_at DESC";
+    c.query_typed(SQL, &[(&user_id, Type::UUID), (&cfg.idle(), Type::FLOAT8)])
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(SessionInfo {
+                id: r.try_get(0)?,
+                created_at: r.try_get(1)?,
+                refreshed_at: r.try_get(2)?,
+                expires_at: r.try_get(3)?,
+                ended_at: r.try_get(4)?,
+                end_reason: r.try_get(5)?,
+                status: r.try_get(6)?,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_256_bits_and_only_our_shape_hashes() {
+        let (t, h) = new_refresh_token();
+        assert_eq!(t.len(), REFRESH_TOKEN_CHARS);
+        assert_eq!(URL_SAFE_NO_PAD.decode(&t).unwrap().len(), 32);
+        assert_eq!(refresh_token_hash(&t), Some(h));
+        assert_ne!(new_refresh_token().0, t);
+        for bad in ["", "short", &"a".repeat(44), &format!("{}=", &t[..42]), &"é".repeat(43)] {
+            assert_eq!(refresh_token_hash(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn config_ranges() {
+        let env = |pairs: &[(&str, &str)]| Env::from_pairs(pairs.iter().copied());
+        assert_eq!(SessionConfig::from_env(&env(&[])).unwrap(), SessionConfig::default());
+        for (var, value) in [
+            ("SESSION_TTL_SECONDS", "299"),
+            ("SESSION_IDLE_TIMEOUT_SECONDS", "59"),
+            ("SESSION_IDLE_TIMEOUT_SECONDS", "-1"),
+            ("REFRESH_REUSE_INTERVAL_SECONDS", "301"),
+        ] {
+            assert_eq!(SessionConfig::from_env(&env(&[(var, value)])).unwrap_err().var, var);
+        }
+    }
+}

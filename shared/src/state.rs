@@ -1,0 +1,120 @@
+//! What each function keeps between invocations, built once per container: the database pool
+//! alone (health, test-db), plus the token keys and settings (profile and the other functions
+//! that take an access token), plus the hashing policy and its one-hash-per-core limit (login).
+//! Each has `from_env` for the Lambda binaries and `new` for the local server and the tests.
+
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+
+use crate::config::{Env, KeySource, TokenConfig};
+use crate::db::{Db, DbConfig};
+use crate::keys::Keys;
+use crate::lambda::StartupError;
+use crate::password::Policy;
+use crate::sessions::SessionConfig;
+
+/// The pool size inside Lambda: one request at a time per container.
+const LAMBDA_POOL_SIZE: usize = 1;
+
+/// The state of a function that needs only the database (health, test-db): the pool, built
+/// once per container, its first connection opened during init.
+#[derive(Clone)]
+pub struct DbState {
+    /// The pool.
+    pub db: Arc<Db>,
+}
+
+impl DbState {
+    /// Builds the state from the environment (database settings only; no signing key).
+    pub async fn from_env(env: &Env) -> Result<Self, StartupError> {
+        let db = Arc::new(Db::connect(DbConfig::from_env(env, LAMBDA_POOL_SIZE)?).await?);
+        db.warm_up();
+        Ok(Self::new(db))
+    }
+
+    /// Builds the state around an existing pool (local server, tests).
+    pub fn new(db: Arc<Db>) -> Self {
+        Self { db }
+    }
+}
+
+/// The state of a function that checks or issues access tokens: the pool, the signing keys,
+/// the token settings (issuer, audience, lifetime) and the session lifetimes.
+#[derive(Clone)]
+pub struct TokenState {
+    /// The pool.
+    pub db: Arc<Db>,
+    /// The signing and verification keys.
+    pub keys: Arc<Keys>,
+    /// JWT_ISSUER, JWT_AUDIENCE, TOKEN_TTL_SECONDS.
+    pub tokens: TokenConfig,
+    /// SESSION_TTL_SECONDS, SESSION_IDLE_TIMEOUT_SECONDS, REFRESH_REUSE_INTERVAL_SECONDS.
+    pub sessions: SessionConfig,
+}
+
+impl TokenState {
+    /// Builds the state from the environment: the database, the keys (read now from Secrets
+    /// Manager when SECRET_ARN is set) and the token settings. Every variable is checked
+    /// before anything is fetched, so a typo stops the start without a network call.
+    pub async fn from_env(env: &Env) -> Result<Self, StartupError> {
+        let db_cfg = DbConfig::from_env(env, LAMBDA_POOL_SIZE)?;
+        let tokens = TokenConfig::from_env(env)?;
+        let sessions = SessionConfig::from_env(env)?;
+        let source = KeySource::require_from_env(env)?;
+        let db = Arc::new(Db::connect(db_cfg).await?);
+        // The first connection opens while the key is read.
+        db.warm_up();
+        let keys = Keys::load(&source).await?;
+        Ok(Self::new(db, Arc::new(keys), tokens).with_sessions(sessions))
+    }
+
+    /// Builds the state from existing parts (local server, tests), with the default session
+    /// lifetimes.
+    pub fn new(db: Arc<Db>, keys: Arc<Keys>, tokens: TokenConfig) -> Self {
+        Self { db, keys, tokens, sessions: SessionConfig::default() }
+    }
+
+    /// The same state with other session lifetimes.
+    pub fn with_sessions(mut self, sessions: SessionConfig) -> Self {
+        self.sessions = sessions;
+        self
+    }
+}
+
+/// The state of a function that hashes passwords (login): [`TokenState`] plus the hashing
+/// policy and one hashing slot per core.
+#[derive(Clone)]
+pub struct HashState {
+    /// Database, keys and token settings.
+    pub token: TokenState,
+    /// PBKDF2_ITERATIONS for new hashes.
+    pub policy: Policy,
+    /// One permit per core: more hashes at once than cores only adds switching and latency.
+    pub hash_slots: Arc<Semaphore>,
+}
+
+impl HashState {
+    /// Builds the state from the environment: [`TokenState::from_env`] and PBKDF2_ITERATIONS.
+    pub async fn from_env(env: &Env) -> Result<Self, StartupError> {
+        let policy = Policy::from_env(env)?;
+        let token = TokenState::from_env(env).await?;
+        Ok(Self::with_token_state(token, policy))
+    }
+
+    /// Builds the state from existing parts (local server, tests).
+    pub fn new(db: Arc<Db>, keys: Arc<Keys>, tokens: TokenConfig, policy: Policy) -> Self {
+        Self::with_token_state(TokenState::new(db, keys, tokens), policy)
+    }
+
+    /// The same state with other session lifetimes.
+    pub fn with_sessions(mut self, sessions: SessionConfig) -> Self {
+        self.token.sessions = sessions;
+        self
+    }
+
+    fn with_token_state(token: TokenState, policy: Policy) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self { token, policy, hash_slots: Arc::new(Semaphore::new(cores)) }
+    }
+}
