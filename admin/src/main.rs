@@ -12,7 +12,8 @@ use auth_shared::config::{ConfigError, Env};
 use auth_shared::db::DbConfig;
 use auth_shared::db::{Db, DbError};
 use auth_shared::identifier::{Lookup, MAX_IDENTIFIER_CHARS};
-use auth_shared::password::{self, MAX_PASSWORD_CHARS, MIN_NEW_PASSWORD_CHARS, Policy};
+use auth_shared::password::{self, Policy};
+use auth_shared::sessions::{self, Scope, SessionConfig, SessionInfo};
 use auth_shared::tokio_postgres::error::SqlState;
 use auth_shared::users::{self, NewUser, User};
 use clap::{Parser, Subcommand};
@@ -28,7 +29,7 @@ struct Cli {
 }
 
 const EXIT_CODES: &str = "Exit codes: 0 done, 1 unexpected error, 2 usage, 3 already exists, \
-4 no such user, 5 invalid input (e.g. a password under 8 characters), 6 database unreachable, \
+4 no such user, 5 invalid input (e.g. a weak password), 6 database unreachable, \
 7 configuration error.\nEnvironment: DATABASE_URL (or DATABASE_SECRET_ARN and DATABASE_HOST...), \
 PBKDF2_ITERATIONS.";
 
@@ -76,7 +77,7 @@ enum UserCommand {
         /// Username or email.
         user: String,
     },
-    /// Delete an account.
+    /// Delete an account (and its sessions).
     Delete {
         /// Username or email.
         user: String,
@@ -86,6 +87,20 @@ enum UserCommand {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// List an account's sessions (active, and ended ones until they are purged).
+    Sessions {
+        /// Username or email.
+        user: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// End every session of an account (its refresh tokens stop working at once, its access
+    /// tokens at this service at once and elsewhere at their `exp`).
+    SignOut {
+        /// Username or email.
+        user: String,
     },
 }
 
@@ -240,6 +255,34 @@ async fn user(cmd: UserCommand, env: &Env) -> Result<(), Failure> {
             let found = users::delete(&**db.checkout().await?, &user).await.map_err(query)?;
             done(found, &user, "deleted")
         }
+        UserCommand::Sessions { user, json } => {
+            let db = connect(env).await?;
+            let client = db.checkout().await?;
+            let found = users::find_by_identifier(&**client, &user).await.map_err(query)?;
+            let Some(account) = found else { return done(false, &user, "") };
+            let cfg = SessionConfig::from_env(env)?;
+            let all = sessions::list(&**client, account.id, &cfg).await.map_err(query)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
+            } else {
+                print_sessions(&all);
+            }
+            Ok(())
+        }
+        UserCommand::SignOut { user } => {
+            let db = connect(env).await?;
+            let client = db.checkout().await?;
+            let found = users::find_by_identifier(&**client, &user).await.map_err(query)?;
+            let Some(account) = found else { return done(false, &user, "") };
+            let ended = sessions::end(&**client, account.id, None, Scope::Global, "signed_out")
+                .await
+                .map_err(query)?;
+            println!(
+                "{user}: signed out ({ended} session{} ended)",
+                if ended == 1 { "" } else { "s" }
+            );
+            Ok(())
+        }
         UserCommand::List { json } => {
             let db = connect(env).await?;
             let all = users::list(&**db.checkout().await?).await.map_err(query)?;
@@ -299,6 +342,26 @@ impl<'a> From<&'a User> for UserJson<'a> {
             disabled_at: u.disabled_at,
         }
     }
+}
+
+fn print_sessions(all: &[SessionInfo]) {
+    let when = |t: time::OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
+    println!(
+        "{:<36}  {:<8}  {:<25}  {:<25}  {:<25}",
+        "SESSION", "STATUS", "STARTED", "LAST REFRESH", "ENDS"
+    );
+    for s in all {
+        let ends = s.ended_at.map_or_else(|| when(s.expires_at), when);
+        println!(
+            "{:<36}  {:<8}  {:<25}  {:<25}  {:<25}",
+            s.id.to_string(),
+            s.status,
+            when(s.created_at),
+            when(s.refreshed_at),
+            ends
+        );
+    }
+    println!("({} session{})", all.len(), if all.len() == 1 { "" } else { "s" });
 }
 
 fn print_table(all: &[User]) {
@@ -395,16 +458,8 @@ fn read_password(from_stdin: bool) -> Result<String, Failure> {
         }
         first
     };
-    let n = password.chars().count();
-    if n < MIN_NEW_PASSWORD_CHARS {
-        return Err(Failure::Invalid(format!(
-            "the password is too weak: it needs at least {MIN_NEW_PASSWORD_CHARS} characters"
-        )));
-    }
-    if n > MAX_PASSWORD_CHARS {
-        return Err(Failure::Invalid(format!(
-            "the password is longer than {MAX_PASSWORD_CHARS} characters"
-        )));
-    }
+    // The same policy as POST /password (the current password is not known here).
+    password::check_new(&password, None)
+        .map_err(|w| Failure::Invalid(format!("the password is too weak: {w}")))?;
     Ok(password)
 }

@@ -302,3 +302,68 @@ async fn the_hidden_prompt_asks_twice_on_a_terminal() {
         Verdict::Match { .. }
     ));
 }
+
+#[tokio::test]
+async fn sessions_are_listed_and_signed_out_and_end_with_password_changes() {
+    let db = TestDb::new().await;
+    let id = db.create_user("sam", "sam@example.com", "correct horse battery staple").await;
+    for _ in 0..2 {
+        testkit::events::session_tokens(&db, id, "sam").await;
+    }
+    let listed =
+        admin(Some(&db.url), &["user", "sessions", "Sam@Example.com", "--json"], None).await;
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    let all: Vec<Value> = serde_json::from_str(&listed.stdout).unwrap();
+    assert_eq!(all.len(), 2);
+    assert!(all.iter().all(|s| s["status"] == "active" && s["id"].is_string()), "{all:?}");
+    let table = admin(Some(&db.url), &["user", "sessions", "sam"], None).await;
+    assert!(
+        table.stdout.contains("active") && table.stdout.contains("(2 sessions)"),
+        "{}",
+        table.stdout
+    );
+
+    let out = admin(Some(&db.url), &["user", "sign-out", "sam"], None).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("2 sessions ended"), "{}", out.stdout);
+    let listed = admin(Some(&db.url), &["user", "sessions", "sam", "--json"], None).await;
+    let all: Vec<Value> = serde_json::from_str(&listed.stdout).unwrap();
+    assert!(
+        all.iter().all(|s| s["status"] == "ended" && s["end_reason"] == "signed_out"),
+        "{all:?}"
+    );
+
+    // set-password and disable end every session too.
+    for (args, reason) in [
+        (vec!["user", "set-password", "sam", "--password-stdin"], "password_changed"),
+        (vec!["user", "disable", "sam"], "disabled"),
+    ] {
+        testkit::events::session_tokens(&db, id, "sam").await;
+        let out = admin(Some(&db.url), &args, Some("a brand new passphrase\n")).await;
+        assert_eq!(out.code, 0, "{args:?}: {}", out.stderr);
+        let listed = admin(Some(&db.url), &["user", "sessions", "sam", "--json"], None).await;
+        let all: Vec<Value> = serde_json::from_str(&listed.stdout).unwrap();
+        assert!(all.iter().all(|s| s["status"] == "ended"), "{args:?}: {all:?}");
+        assert!(all.iter().any(|s| s["end_reason"] == reason), "{args:?}: {all:?}");
+    }
+    let unknown = admin(Some(&db.url), &["user", "sessions", "nobody"], None).await;
+    assert_eq!(unknown.code, 4);
+    let unknown = admin(Some(&db.url), &["user", "sign-out", "nobody"], None).await;
+    assert_eq!(unknown.code, 4);
+}
+
+#[tokio::test]
+async fn new_passwords_follow_the_service_policy() {
+    let db = TestDb::new().await;
+    db.create_user("tia", "tia@example.com", "correct horse battery staple").await;
+    for weak in ["password1", "qwertyuiop", "Iloveyou!"] {
+        let out = admin(
+            Some(&db.url),
+            &["user", "set-password", "tia", "--password-stdin"],
+            Some(&format!("{weak}\n")),
+        )
+        .await;
+        assert_eq!(out.code, 5, "{weak}: {}", out.stdout);
+        assert!(out.stderr.contains("commonly used or breached"), "{weak}: {}", out.stderr);
+    }
+}

@@ -196,6 +196,66 @@ pub fn fresh_token(user_id: uuid::Uuid, username: &str) -> String {
         .expect("token")
 }
 
+/// Opens a session for the account in the database itself, as a login would, and returns an
+/// access token of it (signed with [`TEST_KEY`]) and its refresh token.
+pub async fn session_tokens(
+    db: &crate::TestDb,
+    user_id: uuid::Uuid,
+    username: &str,
+) -> (String, String) {
+    use auth_shared::sessions::{self, SessionConfig};
+    let c = db.client().await;
+    let grant =
+        sessions::open(&c, user_id, &SessionConfig::default()).await.expect("opening a session");
+    let cfg = crate::app::token_config();
+    let key = auth_shared::token::Key::new("local", TEST_KEY.as_bytes()).expect("test key");
+    let now = auth_shared::token::now();
+    let access =
+        auth_shared::token::issue(&cfg, &key, user_id, username, Some(grant.session_id), now)
+            .expect("token");
+    (access, grant.refresh_token)
+}
+
+/// A refresh token that has been rotated once (consumed) in a fresh session of the account.
+pub async fn consumed_refresh_token(
+    db: &crate::TestDb,
+    user_id: uuid::Uuid,
+    username: &str,
+) -> String {
+    use auth_shared::sessions::{self, Refresh, SessionConfig};
+    let (_, token) = session_tokens(db, user_id, username).await;
+    let mut c = db.client().await;
+    let tx = c.transaction().await.expect("transaction");
+    let hash = sessions::refresh_token_hash(&token).expect("our token");
+    let rotated = sessions::refresh(&tx, &hash, &SessionConfig::default()).await.expect("rotation");
+    assert!(matches!(rotated, Refresh::Rotated { .. }), "{rotated:?}");
+    tx.commit().await.expect("commit");
+    token
+}
+
+/// Replaces the placeholders the sample events carry with live tokens of `user_id`'s sessions.
+async fn fill_placeholders(
+    event: Value,
+    db: &crate::TestDb,
+    user_id: uuid::Uuid,
+    username: &str,
+) -> Value {
+    let mut text = event.to_string();
+    if text.contains("REPLACE_WITH_ACCESS_TOKEN_FROM_LOGIN")
+        || text.contains("REPLACE_WITH_REFRESH_TOKEN_FROM_LOGIN")
+    {
+        let (access, refresh) = session_tokens(db, user_id, username).await;
+        text = text
+            .replace("REPLACE_WITH_ACCESS_TOKEN_FROM_LOGIN", &access)
+            .replace("REPLACE_WITH_REFRESH_TOKEN_FROM_LOGIN", &refresh);
+    }
+    if text.contains("REPLACE_WITH_CONSUMED_REFRESH_TOKEN") {
+        let consumed = consumed_refresh_token(db, user_id, username).await;
+        text = text.replace("REPLACE_WITH_CONSUMED_REFRESH_TOKEN", &consumed);
+    }
+    serde_json::from_str(&text).expect("the event stays JSON")
+}
+
 /// Sends every sample event of `function` to its real binary through the Runtime API emulator
 /// and checks each response against the status `events/README.md` promises, plus the headers
 /// every response carries.
@@ -206,17 +266,19 @@ pub async fn check_samples(function: &str, binary: &str) {
     let iterations = crate::pg::TEST_POLICY.iterations.to_string();
     let f = crate::runtime_api::Function::start(
         Path::new(binary),
-        &[("DATABASE_URL", &db.url), ("SECRET_KEY", TEST_KEY), ("PBKDF2_ITERATIONS", &iterations)],
+        &[
+            ("DATABASE_URL", &db.url),
+            ("SECRET_KEY", TEST_KEY),
+            ("PBKDF2_ITERATIONS", &iterations),
+            // A consumed refresh token is reuse at once (the consumed-token sample's case).
+            ("REFRESH_REUSE_INTERVAL_SECONDS", "0"),
+        ],
     )
     .await;
     let samples: Vec<Sample> = samples().into_iter().filter(|s| s.function == function).collect();
     assert!(!samples.is_empty(), "events/README.md lists no event for {function}");
     for sample in samples {
-        let mut event = load(&sample.file);
-        if event["headers"]["authorization"].as_str().is_some_and(|a| a.contains("REPLACE_WITH")) {
-            event["headers"]["authorization"] =
-                Value::String(format!("Bearer {}", fresh_token(user_id, username)));
-        }
+        let event = fill_placeholders(load(&sample.file), &db, user_id, username).await;
         let resp = f.invoke(event).await.response();
         let status = resp["statusCode"].as_u64().unwrap_or_default();
         assert_eq!(
@@ -238,8 +300,8 @@ pub async fn check_samples(function: &str, binary: &str) {
             sample.file
         );
         let body = response_body(&resp);
-        if sample.file.contains("head") {
-            assert!(body.is_empty(), "{}: HEAD answered with a body", sample.file);
+        if sample.file.contains("head") || status == 204 {
+            assert!(body.is_empty(), "{}: answered with a body", sample.file);
         } else {
             let doc: Value = serde_json::from_str(&body)
                 .unwrap_or_else(|e| panic!("{}: {e}: {body}", sample.file));
