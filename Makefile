@@ -25,10 +25,12 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 # Python tools for the tests, in .venv (redone when requirements-test.txt changes),
-# Chromium for the CORS browser test when it is missing and we may install packages, and
-# the arm64 Rust target for `sam build` (installed once, before parallel builds race for it).
+# Chromium for the browser tests and its WebDriver (chromedriver, which Selenium drives for the
+# session page test) when they are missing and we may install packages, and the arm64 Rust
+# target for `sam build` (installed once, before parallel builds race for it).
 tools: $(VENV)/.installed
 	@./scripts/install-package chromium
+	@./scripts/install-package chromium-driver chromedriver
 	@rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
 
 $(VENV)/.installed: requirements-test.txt
@@ -36,7 +38,7 @@ $(VENV)/.installed: requirements-test.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-test.txt
 	touch $@
 
-# `sam build` of the four functions for arm64 (cargo-lambda + zig from .venv; no Docker).
+# `sam build` of the seven functions for arm64 (cargo-lambda + zig from .venv; no Docker).
 sam-build: tools
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam build
 

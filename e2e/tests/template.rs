@@ -113,8 +113,19 @@ fn elf_machine(path: &Path) -> u16 {
     u16::from_le_bytes([bytes[18], bytes[19]])
 }
 
+/// Every function the template deploys.
+const FUNCTIONS: [&str; 7] = [
+    "HealthFunction",
+    "TestDbFunction",
+    "LoginFunction",
+    "ProfileFunction",
+    "RefreshFunction",
+    "LogoutFunction",
+    "PasswordFunction",
+];
+
 #[test]
-fn sam_build_makes_four_arm64_bootstraps() {
+fn sam_build_makes_an_arm64_bootstrap_for_every_function() {
     let build_dir = std::env::temp_dir().join(format!("sam-build-{}", std::process::id()));
     let path = format!(
         "{}:{}",
@@ -126,7 +137,11 @@ fn sam_build_makes_four_arm64_bootstraps() {
         .arg(&build_dir)
         .env("PATH", path));
     assert!(ok && out.contains("Build Succeeded"), "sam build:\n{out}");
-    for f in ["HealthFunction", "TestDbFunction", "LoginFunction", "ProfileFunction"] {
+    let template = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    let declared = template.matches("Type: AWS::Serverless::Function").count();
+    assert_eq!(declared, FUNCTIONS.len(), "the template declares functions this test does not build");
+    for f in FUNCTIONS {
+        assert!(template.contains(&format!("\n  {f}:\n")), "{f} is not in the template");
         let bootstrap = build_dir.join(f).join("bootstrap");
         assert_eq!(elf_machine(&bootstrap), 0xB7, "{f} is not an arm64 binary");
         let size = std::fs::metadata(&bootstrap).unwrap().len();
