@@ -312,19 +312,14 @@ fn done(found: bool, user: &str, what: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-/// One account as `user list --json` prints it.
+/// One account as `user list --json` prints it: its profile, and the two dates an operator
+/// needs besides.
 #[derive(serde::Serialize)]
 struct UserJson<'a> {
-    id: String,
-    username: &'a str,
-    email: &'a str,
-    full_name: Option<&'a str>,
-    #[serde(with = "time::serde::rfc3339")]
-    created_at: OffsetDateTime,
+    #[serde(flatten)]
+    profile: users::Profile<'a>,
     #[serde(with = "time::serde::rfc3339")]
     password_changed_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option")]
-    last_login_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
     disabled_at: Option<OffsetDateTime>,
 }
@@ -332,13 +327,8 @@ struct UserJson<'a> {
 impl<'a> From<&'a User> for UserJson<'a> {
     fn from(u: &'a User) -> Self {
         Self {
-            id: u.id.to_string(),
-            username: &u.username,
-            email: &u.email,
-            full_name: u.full_name.as_deref(),
-            created_at: u.created_at,
+            profile: users::Profile::from(u),
             password_changed_at: u.password_changed_at,
-            last_login_at: u.last_login_at,
             disabled_at: u.disabled_at,
         }
     }

@@ -390,6 +390,9 @@ async fn sessions_expire_and_ended_ones_are_removed() {
     assert_eq!(left, 0);
 }
 
+/// (path, headers, body, status, error code).
+type Case = (&'static str, Vec<(&'static str, String)>, String, u16, &'static str);
+
 #[tokio::test]
 async fn malformed_requests_get_their_problems() {
     let app = App::new(config(10), 2).await;
@@ -413,7 +416,7 @@ async fn malformed_requests_get_their_problems() {
     };
     let json = ("content-type", "application/json".to_owned());
     let bearer = ("authorization", auth.clone());
-    let cases: Vec<(&str, Vec<(&'static str, String)>, String, u16, &str)> = vec![
+    let cases: Vec<Case> = vec![
         ("/refresh", vec![json.clone()], String::new(), 400, "invalid_json"),
         ("/refresh", vec![json.clone()], "{".into(), 400, "invalid_json"),
         ("/refresh", vec![], r#"{"refresh_token":"x"}"#.into(), 415, "unsupported_media_type"),
@@ -556,7 +559,6 @@ async fn audit_events_are_logged_and_no_secret_is() {
         ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
     ];
     let start = |name: &'static str| {
-        let env = env;
         async move { Function::start(&testkit::binary(name), &env).await }
     };
     let (login, refresh, logout, password) = (

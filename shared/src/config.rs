@@ -208,15 +208,11 @@ mod tests {
     use crate::password::Policy;
     use secrecy::ExposeSecret;
 
-    fn env(pairs: &[(&str, &str)]) -> Env {
-        Env::from_pairs(pairs.iter().copied())
-    }
-
     const URL: &str = "postgres://u:p@h/db";
 
     #[test]
     fn defaults_follow_the_contract() {
-        let e = env(&[("DATABASE_URL", URL)]);
+        let e = Env::from_pairs([("DATABASE_URL", URL)]);
         let t = TokenConfig::from_env(&e).unwrap();
         assert_eq!(
             (t.issuer.as_str(), t.audience.as_str(), t.ttl_seconds),
@@ -228,7 +224,7 @@ mod tests {
 
     #[test]
     fn values_are_parsed_and_ranges_enforced() {
-        let e = env(&[
+        let e = Env::from_pairs([
             ("TOKEN_TTL_SECONDS", " 60 "),
             ("PBKDF2_ITERATIONS", "100000"),
             ("JWT_ISSUER", "me"),
@@ -243,7 +239,7 @@ mod tests {
             ("PBKDF2_ITERATIONS", "99999"),
             ("PBKDF2_ITERATIONS", "20000000"),
         ] {
-            let e = env(&[(var, value)]);
+            let e = Env::from_pairs([(var, value)]);
             let err =
                 TokenConfig::from_env(&e).err().or_else(|| Policy::from_env(&e).err()).unwrap();
             assert_eq!(err.var, var, "{value}");
@@ -252,7 +248,7 @@ mod tests {
 
     #[test]
     fn empty_means_unset() {
-        let e = env(&[("DATABASE_URL", ""), ("SECRET_KEY", "  ")]);
+        let e = Env::from_pairs([("DATABASE_URL", ""), ("SECRET_KEY", "  ")]);
         assert_eq!(e.optional("DATABASE_URL").unwrap(), None);
         assert!(KeySource::from_env(&e).unwrap().is_none());
     }
@@ -260,12 +256,18 @@ mod tests {
     #[test]
     fn secret_key_is_local_only() {
         let key = "k".repeat(32);
-        let local = env(&[("SECRET_KEY", &key)]);
+        let local = Env::from_pairs([("SECRET_KEY", key.as_str())]);
         let Some(KeySource::Local(got)) = KeySource::from_env(&local).unwrap() else { panic!() };
         assert_eq!(got.expose_secret(), key.as_bytes());
         for lambda in [
-            env(&[("SECRET_KEY", &key), ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")]),
-            env(&[("SECRET_KEY", &key), ("AWS_EXECUTION_ENV", "AWS_Lambda_rust")]),
+            Env::from_pairs([
+                ("SECRET_KEY", key.as_str()),
+                ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"),
+            ]),
+            Env::from_pairs([
+                ("SECRET_KEY", key.as_str()),
+                ("AWS_EXECUTION_ENV", "AWS_Lambda_rust"),
+            ]),
         ] {
             assert!(lambda.in_lambda());
             assert!(
@@ -275,15 +277,17 @@ mod tests {
                     .contains("refused inside AWS Lambda")
             );
         }
-        let sam = env(&[
-            ("SECRET_KEY", &key),
+        let sam = Env::from_pairs([
+            ("SECRET_KEY", key.as_str()),
             ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"),
             ("AWS_SAM_LOCAL", "true"),
         ]);
         assert!(!sam.in_lambda());
         assert!(KeySource::from_env(&sam).is_ok());
-        let arn =
-            env(&[("SECRET_ARN", "arn:aws:secretsmanager:x"), ("SECRET_CACHE_TTL_SECONDS", "60")]);
+        let arn = Env::from_pairs([
+            ("SECRET_ARN", "arn:aws:secretsmanager:x"),
+            ("SECRET_CACHE_TTL_SECONDS", "60"),
+        ]);
         let KeySource::SecretsManager { arn, cache_ttl } =
             KeySource::require_from_env(&arn).unwrap()
         else {
@@ -293,7 +297,7 @@ mod tests {
             (arn.as_str(), cache_ttl),
             ("arn:aws:secretsmanager:x", Duration::from_secs(60))
         );
-        assert_eq!(KeySource::require_from_env(&env(&[])).unwrap_err().var, "SECRET_ARN");
+        assert_eq!(KeySource::require_from_env(&Env::default()).unwrap_err().var, "SECRET_ARN");
         assert!(!format!("{:?}", KeySource::Local(key.clone().into_bytes().into())).contains(&key));
     }
 

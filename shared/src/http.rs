@@ -374,6 +374,13 @@ pub fn json_body<T: DeserializeOwned>(req: &Request, shape: &'static str) -> Res
     })
 }
 
+/// A `#[serde(deserialize_with)]` for optional string members of request bodies: absent is
+/// `None` (with `#[serde(default)]`), a string is `Some`, and `null` or any other type is an
+/// error (400 `invalid_request`), never silently absent.
+pub fn present_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    <String as serde::Deserialize>::deserialize(d).map(Some)
+}
+
 /// The bearer token of the Authorization header (RFC 6750 §2.1).
 pub fn bearer_token(req: &Request) -> Result<&str, ApiError> {
     let mut values = req.headers().get_all(header::AUTHORIZATION).iter();

@@ -33,6 +33,39 @@ pub struct User {
     pub disabled_at: Option<OffsetDateTime>,
 }
 
+/// An account as the user sees it: the body of `GET /profile` (API.md), and the first fields of
+/// `auth-admin user list --json`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Profile<'a> {
+    /// The account id.
+    pub id: Uuid,
+    /// Username.
+    pub username: &'a str,
+    /// Email.
+    pub email: &'a str,
+    /// Display name.
+    pub full_name: Option<&'a str>,
+    /// When the account was made (RFC 3339).
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// The last successful login (RFC 3339), or null.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_login_at: Option<OffsetDateTime>,
+}
+
+impl<'a> From<&'a User> for Profile<'a> {
+    fn from(u: &'a User) -> Self {
+        Self {
+            id: u.id,
+            username: &u.username,
+            email: &u.email,
+            full_name: u.full_name.as_deref(),
+            created_at: u.created_at,
+            last_login_at: u.last_login_at,
+        }
+    }
+}
+
 macro_rules! select_user {
     ($where:literal) => {
         concat!(

@@ -24,7 +24,7 @@ use auth_shared::throttle;
 use auth_shared::users::{self, LoginRecord, User};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 pub use auth_shared::identifier::MAX_IDENTIFIER_CHARS;
 
@@ -41,19 +41,14 @@ pub async fn handle(state: &State, req: Request) -> Response<Body> {
     http::respond(ROUTE.path, &req, ROUTE.methods, login(state, &req)).await
 }
 
-/// A string member that must be a string when present (null is a wrong type, not absence).
-fn present_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    String::deserialize(d).map(Some)
-}
-
 /// The body; unknown members are ignored.
 #[derive(Deserialize)]
 struct LoginBody {
-    #[serde(default, deserialize_with = "present_string")]
+    #[serde(default, deserialize_with = "http::present_string")]
     username: Option<String>,
-    #[serde(default, deserialize_with = "present_string")]
+    #[serde(default, deserialize_with = "http::present_string")]
     email: Option<String>,
-    #[serde(default, deserialize_with = "present_string")]
+    #[serde(default, deserialize_with = "http::present_string")]
     password: Option<String>,
 }
 

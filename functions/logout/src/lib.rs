@@ -18,7 +18,7 @@ use auth_shared::route::Route;
 use auth_shared::sessions::{self, Scope};
 use lambda_http::http::{Method, header};
 use lambda_http::{Body, Request, Response};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 /// What the logout function keeps between invocations: database, keys, token and session
 /// settings.
@@ -33,17 +33,12 @@ pub async fn handle(state: &State, req: Request) -> Response<Body> {
     http::respond(ROUTE.path, &req, ROUTE.methods, logout(state, &req)).await
 }
 
-/// A string member that must be a string when present (null is a wrong type, not absence).
-fn present_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    String::deserialize(d).map(Some)
-}
-
 /// The body; unknown members are ignored.
 #[derive(Deserialize, Default)]
 struct LogoutBody {
-    #[serde(default, deserialize_with = "present_string")]
+    #[serde(default, deserialize_with = "http::present_string")]
     scope: Option<String>,
-    #[serde(default, deserialize_with = "present_string")]
+    #[serde(default, deserialize_with = "http::present_string")]
     refresh_token: Option<String>,
 }
 

@@ -20,7 +20,7 @@ use auth_shared::tokio_postgres;
 use auth_shared::users::{self, LoginRecord};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use uuid::Uuid;
 
 /// What the password function keeps between invocations: database, keys, token and session
@@ -36,17 +36,12 @@ pub async fn handle(state: &State, req: Request) -> Response<Body> {
     http::respond(ROUTE.path, &req, ROUTE.methods, change(state, &req)).await
 }
 
-/// A string member that must be a string when present (null is a wrong type, not absence).
-fn present_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    String::deserialize(d).map(Some)
-}
-
 /// The body; unknown members are ignored.
 #[derive(Deserialize)]
 struct PasswordBody {
-    #[serde(default, deserialize_with = "present_string")]
+    #[serde(default, deserialize_with = "http::present_string")]
     current_password: Option<String>,
-    #[serde(default, deserialize_with = "present_string")]
+    #[serde(default, deserialize_with = "http::present_string")]
     new_password: Option<String>,
 }
 

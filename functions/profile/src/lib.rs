@@ -9,10 +9,9 @@
 use auth_shared::access;
 use auth_shared::http::{self, ApiError};
 use auth_shared::route::Route;
+use auth_shared::users::Profile;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use serde::Serialize;
-use time::OffsetDateTime;
 
 /// What the profile function keeps between invocations: database, keys, token settings.
 pub use auth_shared::state::TokenState as State;
@@ -26,30 +25,7 @@ pub async fn handle(state: &State, req: Request) -> Response<Body> {
     http::respond(ROUTE.path, &req, ROUTE.methods, profile(state, &req)).await
 }
 
-/// The 200 body.
-#[derive(Serialize)]
-struct Profile<'a> {
-    id: String,
-    username: &'a str,
-    email: &'a str,
-    full_name: Option<&'a str>,
-    #[serde(with = "time::serde::rfc3339")]
-    created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option")]
-    last_login_at: Option<OffsetDateTime>,
-}
-
 async fn profile(state: &State, req: &Request) -> Result<Response<Body>, ApiError> {
     let user = access::authenticate(state, req).await?.user;
-    Ok(http::json(
-        StatusCode::OK,
-        &Profile {
-            id: user.id.to_string(),
-            username: &user.username,
-            email: &user.email,
-            full_name: user.full_name.as_deref(),
-            created_at: user.created_at,
-            last_login_at: user.last_login_at,
-        },
-    ))
+    Ok(http::json(StatusCode::OK, &Profile::from(&user)))
 }

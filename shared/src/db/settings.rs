@@ -204,36 +204,33 @@ impl DbConfig {
 mod tests {
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> Env {
-        Env::from_pairs(pairs.iter().copied())
-    }
-
     const URL: &str = "postgres://u:p@h/db";
 
     #[test]
     fn defaults_and_ranges_follow_the_contract() {
-        let db = DbConfig::from_env(&env(&[("DATABASE_URL", URL)]), 1).unwrap();
+        let db = DbConfig::from_env(&Env::from_pairs([("DATABASE_URL", URL)]), 1).unwrap();
         assert_eq!(db.pool_max_size, 1);
         assert_eq!(db.connect_timeout, Duration::from_millis(3000));
         assert_eq!(db.health_timeout, Duration::from_millis(2000));
-        let e = env(&[("DATABASE_URL", URL), ("DB_POOL_MAX_SIZE", "0")]);
+        let e = Env::from_pairs([("DATABASE_URL", URL), ("DB_POOL_MAX_SIZE", "0")]);
         assert_eq!(DbConfig::from_env(&e, 1).unwrap_err().var, "DB_POOL_MAX_SIZE");
     }
 
     #[test]
     fn empty_means_unset_and_sources_are_exclusive() {
-        let e = env(&[("DATABASE_URL", ""), ("SECRET_KEY", "  ")]);
+        let e = Env::from_pairs([("DATABASE_URL", ""), ("SECRET_KEY", "  ")]);
         assert_eq!(DbConfig::from_env(&e, 1).unwrap_err().var, "DATABASE_URL");
-        let both = env(&[("DATABASE_URL", URL), ("DATABASE_SECRET_ARN", "arn")]);
+        let both = Env::from_pairs([("DATABASE_URL", URL), ("DATABASE_SECRET_ARN", "arn")]);
         assert!(DbConfig::from_env(&both, 1).unwrap_err().problem.contains("both set"));
-        let secret = env(&[
+        let secret = Env::from_pairs([
             ("DATABASE_SECRET_ARN", "arn"),
             ("DATABASE_HOST", "h"),
             ("DATABASE_PORT", "6432"),
         ]);
         let DbSource::Secret(s) = DbConfig::from_env(&secret, 1).unwrap().source else { panic!() };
         assert_eq!((s.host.as_deref(), s.port), (Some("h"), Some(6432)));
-        let bad_mode = env(&[("DATABASE_SECRET_ARN", "arn"), ("DATABASE_SSLMODE", "verify-full")]);
+        let bad_mode =
+            Env::from_pairs([("DATABASE_SECRET_ARN", "arn"), ("DATABASE_SSLMODE", "verify-full")]);
         assert_eq!(DbConfig::from_env(&bad_mode, 1).unwrap_err().var, "DATABASE_SSLMODE");
     }
 
