@@ -139,7 +139,11 @@ fn sam_build_makes_an_arm64_bootstrap_for_every_function() {
     assert!(ok && out.contains("Build Succeeded"), "sam build:\n{out}");
     let template = std::fs::read_to_string(root().join("template.yaml")).unwrap();
     let declared = template.matches("Type: AWS::Serverless::Function").count();
-    assert_eq!(declared, FUNCTIONS.len(), "the template declares functions this test does not build");
+    assert_eq!(
+        declared,
+        FUNCTIONS.len(),
+        "the template declares functions this test does not build"
+    );
     for f in FUNCTIONS {
         assert!(template.contains(&format!("\n  {f}:\n")), "{f} is not in the template");
         let bootstrap = build_dir.join(f).join("bootstrap");
