@@ -38,7 +38,7 @@ impl Repairs {
 }
 
 /// Marks a request whose body could not be read from the event (see [`Repairs::bad_body`]);
-/// [`crate::http::json_body`] answers it with 400 `invalid_json`.
+/// The body parser (`http::json_body`) answers it with 400 `invalid_json`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MalformedBody;
 
