@@ -7,6 +7,7 @@
 //! key for the run. Ctrl-C stops it and the PostgreSQL it started.
 
 mod cors;
+mod page;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -154,11 +155,15 @@ async fn run(args: Args) -> Result<(), Error> {
         .merge(mount(&refresh::ROUTE, Arc::new(token_state.clone()), cors))
         .merge(mount(&logout::ROUTE, Arc::new(token_state), cors))
         .merge(mount(&::password::ROUTE, Arc::new(hashing), cors))
+        .merge(page::router())
         .fallback_service(cors::wrap(cors, None, tower::service_fn(not_found)));
 
     let listener = TcpListener::bind(SocketAddr::new(args.bind, args.port)).await?;
     let addr = listener.local_addr()?;
     println!("auth-local: listening on http://{addr}");
+    println!(
+        "auth-local: open http://{addr}/ to try it: log in, refresh, change the password, log out"
+    );
     println!(
         "auth-local: try: curl -s http://{addr}/login -H 'content-type: application/json' -d '{{\"username\":\"demo\",\"password\":\"...\"}}'"
     );
