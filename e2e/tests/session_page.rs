@@ -1,0 +1,85 @@
+//! auth-local's page at `/`, driven in headless Chromium through Selenium (WebDriver with
+//! Debian's chromedriver) by `python/session_page.py`: log in, profile, refresh, password
+//! changes (wrong, weak, good), a login with the new password, logout, and the refusals after
+//! it, all read from what the page shows. The page's own headers are checked here.
+
+use std::path::Path;
+
+use testkit::TestDb;
+use testkit::client::send;
+use testkit::local::LocalServer;
+
+const KEY: &str = "session-page-test-key-of-more-than-32-bytes";
+const PASSWORD: &str = "correct horse battery staple";
+const NEW_PASSWORD: &str = "a brand new passphrase for alice";
+
+async fn server(db: &TestDb) -> LocalServer {
+    LocalServer::start(
+        &testkit::binary("auth-local"),
+        &[("DATABASE_URL", &db.url), ("SECRET_KEY", KEY), ("PBKDF2_ITERATIONS", "100000")],
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_page_is_served_with_a_strict_policy_and_only_for_get_and_head() {
+    let db = TestDb::new().await;
+    let server = server(&db).await;
+    assert!(server.output().contains(&format!("open {}/ to try it", server.base)));
+
+    let page = send("GET", &server.url("/"), &[], "").await;
+    assert_eq!(page.status, 200);
+    assert_eq!(page.header("content-type"), Some("text/html; charset=utf-8"));
+    assert_eq!(page.header("cache-control"), Some("no-store"));
+    assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
+    let csp = page.header("content-security-policy").unwrap_or_default();
+    for directive in ["default-src 'none'", "script-src 'sha256-", "connect-src 'self'"] {
+        assert!(csp.contains(directive), "{csp}");
+    }
+    assert!(String::from_utf8_lossy(&page.body).contains("<form id=\"login-form\""));
+
+    let head = send("HEAD", &server.url("/"), &[], "").await;
+    assert_eq!((head.status, head.body.len()), (200, 0));
+
+    let post = send("POST", &server.url("/"), &[("content-type", "application/json")], "{}").await;
+    assert_eq!(post.status, 405);
+    assert_eq!(post.header("allow"), Some("GET, HEAD"));
+    assert_eq!(post.json()["error"], "method_not_allowed");
+}
+
+#[tokio::test]
+async fn a_person_tries_a_session_in_the_browser() {
+    let db = TestDb::new().await;
+    db.create_user("alice", "alice@example.com", PASSWORD).await;
+    let server = server(&db).await;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/session_page.py");
+    let screenshot = std::env::temp_dir().join("session_page.png");
+    let out = tokio::process::Command::new(testkit::venv_python())
+        .arg(script)
+        .args([&server.base, "alice", "alice@example.com", PASSWORD, NEW_PASSWORD])
+        .arg(&screenshot)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap();
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    println!("{text}");
+    assert!(out.status.success(), "{text}\nserver output:\n{}", server.output());
+    assert!(text.contains("every step passed"), "{text}");
+    // The requests the page made reached the functions' routes.
+    let log = server.output();
+    for line in [
+        r#"route="/login" status=200"#,
+        r#"route="/profile" status=200"#,
+        r#"route="/refresh" status=200"#,
+        r#"route="/password" status=400"#,
+        r#"route="/password" status=401"#,
+        r#"route="/password" status=200"#,
+        r#"route="/logout" status=204"#,
+        r#"route="/profile" status=401"#,
+    ] {
+        assert!(log.contains(line), "{line} is not in the server's log:\n{log}");
+    }
+}
