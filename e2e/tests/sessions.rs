@@ -388,11 +388,7 @@ async fn sessions_expire_and_ended_ones_are_removed() {
     // (The login itself may have run it already: one in sixteen does.)
     auth_shared::sessions::purge(&c).await.unwrap();
     assert_eq!(app.profile(&live).await, 200);
-    let tokens: i64 = c
-        .query_one("SELECT count(*) FROM refresh_tokens", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let tokens: i64 = c.query_one("SELECT count(*) FROM refresh_tokens", &[]).await.unwrap().get(0);
     assert_eq!(tokens, 1, "only the live session's token is left");
     let left: i64 = c
         .query_one("SELECT count(*) FROM sessions WHERE ended_at IS NOT NULL", &[])
@@ -570,9 +566,8 @@ async fn audit_events_are_logged_and_no_secret_is() {
         ("REFRESH_REUSE_INTERVAL_SECONDS", "0"),
         ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
     ];
-    let start = |name: &'static str| {
-        async move { Function::start(&testkit::binary(name), &env).await }
-    };
+    let start =
+        |name: &'static str| async move { Function::start(&testkit::binary(name), &env).await };
     let (login, refresh, logout, password) = (
         start("login").await,
         start("refresh").await,
@@ -633,5 +628,37 @@ async fn audit_events_are_logged_and_no_secret_is() {
     }
     for secret in [PASSWORD, new_password, "nope-nope", TEST_KEY] {
         assert!(!logs.contains(secret), "{secret:?} in the logs");
+    }
+}
+
+/// The session changing its password and a refresh of that same session's token, started a
+/// little apart each round (the python client found this one): whatever the refresh got, it
+/// must not outlive the change.
+#[tokio::test]
+async fn a_refresh_of_the_changing_session_does_not_outlive_the_change() {
+    let app = App::new(config(30), 4).await;
+    app.user("ira").await;
+    let mut current = PASSWORD.to_owned();
+    for round in 0..12u64 {
+        let (access, token) = app.login("ira", &current).await;
+        let next = format!("a new and long passphrase {round}");
+        let change = {
+            let (app, access, current, next) =
+                (app.clone(), access.clone(), current.clone(), next.clone());
+            tokio::spawn(async move { app.password(&access, &current, &next).await })
+        };
+        tokio::time::sleep(Duration::from_millis(round * 4)).await;
+        let (status, doc) = app.refresh(&token).await;
+        let (changed, _) = change.await.unwrap();
+        assert_eq!(changed, 200, "round {round}");
+        current = next;
+        if status == 200 {
+            let (after, _) = app.refresh(&s(&doc["refresh_token"])).await;
+            assert_eq!(
+                after, 401,
+                "round {round}: a refresh token from before the change lives on"
+            );
+        }
+        assert_eq!(app.refresh(&token).await.0, 401, "round {round}");
     }
 }

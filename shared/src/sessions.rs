@@ -8,9 +8,10 @@
 //! after a lost response, two tabs racing); later, it is taken as stolen and ends the session.
 //!
 //! # What each operation locks (why two of them cannot both win)
-//! - **refresh** reads the token and its session with `SELECT ... FOR UPDATE OF s`: the
-//!   session's row lock is held until commit, across consuming the token, inserting its
-//!   successor and moving `refreshed_at`. Concurrent refreshes of one session therefore run
+//! - **refresh** first takes the session's row lock (`SELECT ... FOR UPDATE`), then reads the
+//!   token and session in a new statement (under READ COMMITTED only a new statement sees what
+//!   the lock's previous holder committed), and holds the lock until commit, across consuming
+//!   the token, inserting its successor and moving `refreshed_at`. Concurrent refreshes of one session therefore run
 //!   one after the other: the first consumes the token, the others see it consumed within
 //!   the interval (and get successors) or after it (and end the session).
 //! - **logout** and **sign-out** end sessions with `UPDATE sessions SET ended_at ...`, which
@@ -19,10 +20,11 @@
 //!   is refused. No session survives a logout.
 //! - **password change** (self-service and admin) locks the user's row first (`FOR UPDATE`, or
 //!   the `UPDATE` of its hash), then ends the user's other sessions (their row locks, as
-//!   logout) and rotates the current one's tokens under its row lock. A login that verified
-//!   the old password writes the user's row in `users::record_login` only if the hash is
-//!   unchanged, and opens its session in that same transaction, so it either commits before
-//!   the change (and its session is ended by it) or fails.
+//!   logout) and rotates the current one's tokens under its row lock, taken in a statement of
+//!   its own before the tokens are replaced. A login that verified the old password writes the
+//!   user's row in `users::record_login` only if the hash is unchanged, and opens its session
+//!   in that same transaction, so it either commits before the change (and its session is
+//!   ended by it) or fails.
 //! - Nothing takes a session's lock and then the user's, so the order is always user, then
 //!   session: no deadlock.
 
@@ -202,14 +204,24 @@ pub async fn refresh(
     hash: &[u8; 32],
     cfg: &SessionConfig,
 ) -> Result<Refresh, Error> {
+    // First the session's lock, alone. Under READ COMMITTED a statement that waited for a
+    // lock still reads everything else as of its start, so the token is read again below, by a
+    // new statement that sees whatever the lock's previous holder committed (a password change
+    // that replaced this session's tokens, a refresh that consumed this one).
+    const LOCK: &str = "
+        SELECT id FROM sessions
+         WHERE id = (SELECT session_id FROM refresh_tokens WHERE token_hash = $1) FOR UPDATE";
     const READ: &str = concat!(
         "SELECT s.id, s.user_id, u.username, rt.consumed_at IS NOT NULL, ",
         "coalesce(rt.consumed_at > now() - make_interval(secs => $2), false), ",
         alive!("$3"),
         " FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id ",
-        "JOIN users u ON u.id = s.user_id WHERE rt.token_hash = $1 FOR UPDATE OF s"
+        "JOIN users u ON u.id = s.user_id WHERE rt.token_hash = $1"
     );
     let hash = &hash[..];
+    if tx.query_typed_opt(LOCK, &[(&hash, Type::BYTEA)]).await?.is_none() {
+        return Ok(Refresh::Refused("unknown"));
+    }
     let Some(row) = tx
         .query_typed_opt(
             READ,
@@ -334,9 +346,20 @@ pub async fn after_password_change(
 ) -> Result<Grant, Error> {
     end(c, user_id, current, Scope::Others, "password_changed").await?;
     let Some(session_id) = current else { return open(c, user_id, cfg).await };
+    // The session's lock first, in a statement of its own: the replacement below must see a
+    // token a racing refresh committed while this waited for the lock (see `refresh`).
+    let locked = c
+        .query_typed_opt(
+            "SELECT id FROM sessions WHERE id = $1 AND user_id = $2 FOR UPDATE",
+            &[(&session_id, Type::UUID), (&user_id, Type::UUID)],
+        )
+        .await?;
+    if locked.is_none() {
+        return open(c, user_id, cfg).await;
+    }
     const SQL: &str = "
         WITH locked AS (
-            SELECT id, expires_at FROM sessions WHERE id = $1 AND user_id = $2 FOR UPDATE
+            SELECT id, expires_at FROM sessions WHERE id = $1 AND user_id = $2
         ), gone AS (
             DELETE FROM refresh_tokens WHERE session_id IN (SELECT id FROM locked)
         ), fresh AS (
