@@ -1,10 +1,44 @@
 //! Password hashing and verification: PBKDF2-HMAC-SHA256 in PHC form for new hashes, and the
-//! PBKDF2 formats of Werkzeug, Django and passlib so an existing users table moves over
-//! unchanged and is upgraded at the next login.
+//! formats other systems store, verified in place so an existing users table moves over
+//! unchanged and each hash is upgraded at the user's next successful login (issue 13).
+//!
+//! | format | written by | function (crate) | cap |
+//! | --- | --- | --- | --- |
+//! | `$pbkdf2-sha256$i=`, `$pbkdf2-sha512$i=` | this service, RustCrypto | PBKDF2 (`kdf.rs`, `pbkdf2`) | 10,000,000 iterations |
+//! | `pbkdf2:sha256\|sha512\|sha1:N$salt$hex` | Werkzeug | PBKDF2 | 10,000,000 iterations |
+//! | `scrypt:N:r:p$salt$hex` | Werkzeug 3 (default) | scrypt (`scrypt`) | N ≤ 2^20, 128·N·r·p ≤ 256 MiB |
+//! | `pbkdf2_sha256$`, `pbkdf2_sha1$` | Django | PBKDF2 | 10,000,000 iterations |
+//! | `argon2$argon2id$…` | Django | Argon2 (`argon2`) | m ≤ 256 MiB, t ≤ 10, p ≤ 8, m·t ≤ 1 GiB |
+//! | `bcrypt_sha256$$2b$…`, `bcrypt$$2b$…` | Django | bcrypt (`bcrypt`) | cost ≤ 14 |
+//! | `scrypt$N$salt$r$p$b64` | Django | scrypt | as above |
+//! | `$pbkdf2-sha256$N$`, `$pbkdf2-sha512$N$`, `$pbkdf2$N$` | passlib | PBKDF2 | 10,000,000 iterations |
+//! | `$bcrypt-sha256$v=2,…`, `$bcrypt-sha256$2b,…` | passlib | bcrypt | cost ≤ 14 |
+//! | `$2a$`, `$2b$`, `$2y$` | bcrypt (Supabase, Auth0, Devise, Laravel, …) | bcrypt | cost ≤ 14 |
+//! | `$argon2id$`, `$argon2i$` | argon2-cffi, Kratos, passlib | Argon2 | as above |
+//! | `$scrypt$ln=…` | passlib, RustCrypto | scrypt | as above |
+//!
+//! PHC strings of Argon2 and scrypt are read with `password-hash`'s PHC parser. The caps are
+//! what a 1769 MB Lambda (one vCPU) can afford in about a second: a string above its cap, or
+//! one that does not parse, is a failed verification and one `warn` log line naming the format
+//! and the reason (never the hash or the password), never a panic or an unbounded cost. Fixed
+//! hash lengths are enforced, so a truncated hash is refused rather than checked on fewer
+//! bytes (PBKDF2's and scrypt's outputs are prefixes of longer ones). bcrypt reads only the
+//! first 72 bytes of a password, as the system that wrote the hash did.
 //!
 //! Verification never panics on a stored string, compares in constant time, and always costs
 //! at least one current-policy hash, so the time of a failure does not tell an unknown user
-//! from a wrong password or a cheap legacy hash.
+//! from a wrong password or a cheap legacy hash:
+//! - PBKDF2-SHA256 (any of its formats) is the policy's own function: a cheaper hash is topped
+//!   up with exactly the missing iterations, as before.
+//! - Every other function is followed, when it fails, by a full current-policy hash. Estimating
+//!   a foreign hash's cost in PBKDF2 iterations would need per-machine calibration (bcrypt,
+//!   scrypt and Argon2 scale with memory bandwidth and Blowfish, not SHA-256, and Lambda's CPU
+//!   varies), and an estimate that came out high would let a cheap foreign hash fail faster
+//!   than an unknown identifier. Always adding one policy hash cannot err that way; it costs
+//!   the foreign hash's own time extra, only on failures, and only until the account's first
+//!   successful login replaces its hash. The price: a wrong password against a foreign hash
+//!   takes its cost plus one policy hash, longer than an unknown identifier (measured per
+//!   format in `bench/src/bin/enumeration.rs`, figures in `bench/HASH_FORMATS.md`).
 
 use std::borrow::Cow;
 use std::hint::black_box;
@@ -109,36 +143,197 @@ pub fn check_new(password: &str, current: Option<&str>) -> Result<(), Weak> {
     Ok(())
 }
 
-/// The formats a stored hash may have.
+/// The formats a stored hash may have: the system that wrote it (the [`Kdf`] says which
+/// algorithm and work factor it holds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scheme {
-    /// `$pbkdf2-sha256$i=<n>,l=<len>$<b64 salt>$<b64 hash>` (ours, PHC string format).
+    /// `$pbkdf2-sha256$i=<n>,l=<len>$<b64 salt>$<b64 hash>` (ours), and RustCrypto's
+    /// `$pbkdf2-sha512$i=<n>,l=<len>$...` (PHC string format).
     Phc,
-    /// Werkzeug: `pbkdf2:sha256:<n>$<salt>$<hex>`.
+    /// Werkzeug: `pbkdf2:sha256:<n>$<salt>$<hex>` (also `sha512`, `sha1`).
     Werkzeug,
+    /// Werkzeug 3's default: `scrypt:<N>:<r>:<p>$<salt>$<hex>`.
+    WerkzeugScrypt,
     /// Django: `pbkdf2_sha256$<n>$<salt>$<b64>`.
     Django,
-    /// passlib: `$pbkdf2-sha256$<n>$<ab64 salt>$<ab64 hash>`.
+    /// Django: `pbkdf2_sha1$<n>$<salt>$<b64>`.
+    DjangoPbkdf2Sha1,
+    /// Django: `argon2$argon2id$v=19$m=..,t=..,p=..$<b64 salt>$<b64 hash>`.
+    DjangoArgon2,
+    /// Django: `bcrypt_sha256$$2b$<cost>$...` (bcrypt of the hex SHA-256 of the password).
+    DjangoBcryptSha256,
+    /// Django: `bcrypt$$2b$<cost>$...`.
+    DjangoBcrypt,
+    /// Django: `scrypt$<N>$<salt>$<r>$<p>$<b64>`.
+    DjangoScrypt,
+    /// passlib: `$pbkdf2-sha256$<n>$<ab64 salt>$<ab64 hash>`, `$pbkdf2-sha512$<n>$...` and
+    /// `$pbkdf2$<n>$...` (SHA-1).
     Passlib,
+    /// passlib: `$bcrypt-sha256$v=2,t=2b,r=<cost>$<salt>$<digest>` (and v1,
+    /// `$bcrypt-sha256$2b,<cost>$...`).
+    PasslibBcryptSha256,
+    /// bcrypt's modular crypt format: `$2a$`, `$2b$`, `$2y$<cost>$<22 salt><31 hash>`.
+    Bcrypt,
+    /// PHC Argon2: `$argon2id$v=19$m=..,t=..,p=..$<b64 salt>$<b64 hash>` (also `$argon2i$`,
+    /// `$argon2d$`).
+    Argon2,
+    /// PHC scrypt: `$scrypt$ln=..,r=..,p=..$<b64 salt>$<b64 hash>` (passlib, RustCrypto).
+    ScryptPhc,
 }
+
+impl Scheme {
+    /// A short name for logs and reports (never the hash itself).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Phc => "phc-pbkdf2",
+            Self::Werkzeug => "werkzeug-pbkdf2",
+            Self::WerkzeugScrypt => "werkzeug-scrypt",
+            Self::Django => "django-pbkdf2_sha256",
+            Self::DjangoPbkdf2Sha1 => "django-pbkdf2_sha1",
+            Self::DjangoArgon2 => "django-argon2",
+            Self::DjangoBcryptSha256 => "django-bcrypt_sha256",
+            Self::DjangoBcrypt => "django-bcrypt",
+            Self::DjangoScrypt => "django-scrypt",
+            Self::Passlib => "passlib-pbkdf2",
+            Self::PasslibBcryptSha256 => "passlib-bcrypt_sha256",
+            Self::Bcrypt => "bcrypt",
+            Self::Argon2 => "phc-argon2",
+            Self::ScryptPhc => "phc-scrypt",
+        }
+    }
+}
+
+/// The pseudo-random function of a PBKDF2 hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prf {
+    /// HMAC-SHA-1.
+    Sha1,
+    /// HMAC-SHA-256 (ours).
+    Sha256,
+    /// HMAC-SHA-512.
+    Sha512,
+}
+
+impl Prf {
+    /// The digest size, in bytes: the hash length every format but PHC's `l=` implies.
+    pub fn digest_len(self) -> usize {
+        match self {
+            Self::Sha1 => 20,
+            Self::Sha256 => 32,
+            Self::Sha512 => 64,
+        }
+    }
+}
+
+/// The Argon2 variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Argon2Variant {
+    /// Argon2id.
+    Id,
+    /// Argon2i.
+    I,
+    /// Argon2d.
+    D,
+}
+
+/// What a bcrypt-based format feeds bcrypt instead of the password itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Prehash {
+    /// The password (truncated to 72 bytes, as bcrypt does).
+    None,
+    /// Django's bcrypt_sha256: the lower-case hex SHA-256 of the password.
+    Sha256Hex,
+    /// passlib's bcrypt_sha256 v1: the padded base64 SHA-256 of the password.
+    Sha256Base64,
+    /// passlib's bcrypt_sha256 v2: the padded base64 HMAC-SHA256 of the password keyed with
+    /// the salt's bcrypt-base64 text.
+    HmacSha256Base64(String),
+}
+
+/// The key-derivation function of a stored hash and its work factor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kdf {
+    /// PBKDF2 with `prf`, `iterations` ≤ [`MAX_ITERATIONS`].
+    Pbkdf2 {
+        /// HMAC hash.
+        prf: Prf,
+        /// Iterations.
+        iterations: u32,
+    },
+    /// scrypt with N = 2^`log_n`; see [`SCRYPT_MAX_LOG_N`] and [`SCRYPT_MAX_BYTES`].
+    Scrypt {
+        /// log2 of N.
+        log_n: u8,
+        /// Block size.
+        r: u32,
+        /// Parallelism.
+        p: u32,
+    },
+    /// Argon2; see [`ARGON2_MAX_M_KIB`], [`ARGON2_MAX_T`], [`ARGON2_MAX_P`].
+    Argon2 {
+        /// Variant.
+        variant: Argon2Variant,
+        /// 0x10 or 0x13.
+        version: u32,
+        /// Memory, KiB.
+        m: u32,
+        /// Passes.
+        t: u32,
+        /// Lanes.
+        p: u32,
+    },
+    /// bcrypt at 2^`cost` rounds; see [`BCRYPT_MAX_COST`].
+    Bcrypt {
+        /// log2 of the rounds.
+        cost: u32,
+        /// What is hashed in place of the password.
+        prehash: Prehash,
+    },
+}
+
+/// scrypt: N at most 2^20.
+pub const SCRYPT_MAX_LOG_N: u8 = 20;
+/// scrypt: 128·N·r·p (the memory of one lane times the lanes, run one after the other, so a
+/// bound on both memory and time) at most 256 MiB.
+pub const SCRYPT_MAX_BYTES: u64 = 256 << 20;
+/// Argon2: memory at most 256 MiB.
+pub const ARGON2_MAX_M_KIB: u32 = 262_144;
+/// Argon2: at most 10 passes.
+pub const ARGON2_MAX_T: u32 = 10;
+/// Argon2: at most 8 lanes.
+pub const ARGON2_MAX_P: u32 = 8;
+/// Argon2: memory × passes at most 1 GiB (bounds the time as m and t alone do not).
+pub const ARGON2_MAX_M_T: u64 = 1 << 20;
+/// bcrypt: cost at most 14 (2^14 rounds, about a second).
+pub const BCRYPT_MAX_COST: u32 = 14;
 
 /// A stored hash taken apart.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Parsed {
     /// Which format it was in.
     pub scheme: Scheme,
-    /// PBKDF2 iterations.
-    pub iterations: u32,
-    /// Salt bytes as fed to PBKDF2.
+    /// The algorithm and its work factor.
+    pub kdf: Kdf,
+    /// Salt bytes as fed to the KDF.
     pub salt: Vec<u8>,
     /// The expected derived key.
     pub hash: Vec<u8>,
 }
 
+impl Parsed {
+    /// The PBKDF2 iteration count, for PBKDF2 formats.
+    pub fn iterations(&self) -> Option<u32> {
+        match self.kdf {
+            Kdf::Pbkdf2 { iterations, .. } => Some(iterations),
+            _ => None,
+        }
+    }
+}
+
 /// Why a stored string could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FormatError {
-    /// Not one of the four formats.
+    /// Not one of the accepted formats.
     #[error("unrecognised password hash format")]
     Unrecognised,
     /// A recognised format with a bad field.
@@ -147,6 +342,9 @@ pub enum FormatError {
     /// More iterations than [`MAX_ITERATIONS`] (or zero).
     #[error("iteration count out of range")]
     Iterations,
+    /// A work factor above its cap (or below the algorithm's minimum).
+    #[error("work factor {0} out of range")]
+    Cost(&'static str),
 }
 
 /// passlib's "adapted base64": standard alphabet with `.` for `+`, no padding.
@@ -162,6 +360,14 @@ fn iterations(s: &str) -> Result<u32, FormatError> {
         Ok(n) if (1..=MAX_ITERATIONS).contains(&n) => Ok(n),
         _ => Err(FormatError::Iterations),
     }
+}
+
+/// A small decimal field (work factors): digits only, at most 10 of them.
+fn number(s: &str, field: &'static str) -> Result<u64, FormatError> {
+    if s.is_empty() || s.len() > 10 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(FormatError::Field(field));
+    }
+    s.parse::<u64>().map_err(|_| FormatError::Field(field))
 }
 
 fn check_lengths(salt: &[u8], hash: &[u8]) -> Result<(), FormatError> {
@@ -183,65 +389,313 @@ fn three_fields(rest: &str) -> Result<(&str, &str, &str), FormatError> {
     }
 }
 
-/// Parses a stored hash in any of the accepted formats.
+/// Checks scrypt's parameters against the caps; N = `n` must be a power of two.
+fn scrypt_kdf(n: u64, r: u64, p: u64) -> Result<Kdf, FormatError> {
+    if n < 2 || !n.is_power_of_two() {
+        return Err(FormatError::Field("N"));
+    }
+    let log_n = n.trailing_zeros() as u8;
+    if log_n > SCRYPT_MAX_LOG_N {
+        return Err(FormatError::Cost("N"));
+    }
+    if r == 0 || p == 0 {
+        return Err(FormatError::Field("r, p"));
+    }
+    let bytes = 128u64.saturating_mul(n).saturating_mul(r).saturating_mul(p);
+    if bytes > SCRYPT_MAX_BYTES || r > u32::MAX.into() || p > u32::MAX.into() {
+        return Err(FormatError::Cost("128·N·r·p"));
+    }
+    Ok(Kdf::Scrypt { log_n, r: r as u32, p: p as u32 })
+}
+
+/// `$pbkdf2-<prf>$...`: the PHC form (`i=<n>,l=<len>`, standard base64) or passlib's
+/// (`<n>`, adapted base64).
+fn parse_pbkdf2_dollar(rest: &str, prf: Prf) -> Result<Parsed, FormatError> {
+    let (params, salt, hash) = three_fields(rest)?;
+    if params.starts_with("i=") && prf != Prf::Sha1 {
+        let mut n = None;
+        let mut len = None;
+        for kv in params.split(',') {
+            match kv.split_once('=') {
+                Some(("i", v)) if n.is_none() => n = Some(iterations(v)?),
+                Some(("l", v)) if len.is_none() => {
+                    len = Some(v.parse::<usize>().map_err(|_| FormatError::Field("l"))?)
+                }
+                _ => return Err(FormatError::Field("parameters")),
+            }
+        }
+        let salt = STANDARD_NO_PAD.decode(salt).map_err(|_| FormatError::Field("salt"))?;
+        let hash = STANDARD_NO_PAD.decode(hash).map_err(|_| FormatError::Field("hash"))?;
+        if len.unwrap_or(prf.digest_len()) != hash.len() {
+            return Err(FormatError::Field("l"));
+        }
+        let iterations = n.ok_or(FormatError::Field("i"))?;
+        Ok(Parsed { scheme: Scheme::Phc, kdf: Kdf::Pbkdf2 { prf, iterations }, salt, hash })
+    } else {
+        Ok(Parsed {
+            scheme: Scheme::Passlib,
+            kdf: Kdf::Pbkdf2 { prf, iterations: iterations(params)? },
+            salt: ab64_decode(salt).ok_or(FormatError::Field("salt"))?,
+            hash: ab64_decode(hash).ok_or(FormatError::Field("hash"))?,
+        })
+    }
+}
+
+/// bcrypt's base64 (`./A-Za-z0-9`, no padding); unused trailing bits are ignored, as bcrypt
+/// implementations do.
+fn bcrypt_b64(s: &str, len: usize, field: &'static str) -> Result<Vec<u8>, FormatError> {
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    const ENGINE: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::BCRYPT,
+        GeneralPurposeConfig::new()
+            .with_decode_allow_trailing_bits(true)
+            .with_decode_padding_mode(DecodePaddingMode::RequireNone),
+    );
+    match ENGINE.decode(s) {
+        Ok(v) if v.len() == len => Ok(v),
+        _ => Err(FormatError::Field(field)),
+    }
+}
+
+fn bcrypt_cost(s: &str) -> Result<u32, FormatError> {
+    if s.len() != 2 {
+        return Err(FormatError::Field("cost"));
+    }
+    let cost = number(s, "cost")? as u32;
+    if !(4..=BCRYPT_MAX_COST).contains(&cost) {
+        return Err(FormatError::Cost("cost"));
+    }
+    Ok(cost)
+}
+
+/// A bcrypt string, `$2a$`, `$2b$` or `$2y$<cost>$<22 salt><31 hash>`.
+fn parse_bcrypt(s: &str, scheme: Scheme, prehash: Prehash) -> Result<Parsed, FormatError> {
+    let rest = ["$2a$", "$2b$", "$2y$"]
+        .iter()
+        .find_map(|p| s.strip_prefix(p))
+        .ok_or(FormatError::Unrecognised)?;
+    let (cost, body) = rest.split_once('$').ok_or(FormatError::Field("cost"))?;
+    let cost = bcrypt_cost(cost)?;
+    if body.len() != 53 || !body.is_ascii() {
+        return Err(FormatError::Field("salt and hash"));
+    }
+    let salt = bcrypt_b64(&body[..22], 16, "salt")?;
+    let hash = bcrypt_b64(&body[22..], 23, "hash")?;
+    Ok(Parsed { scheme, kdf: Kdf::Bcrypt { cost, prehash }, salt, hash })
+}
+
+/// passlib's `$bcrypt-sha256$`: v2 `v=2,t=2b,r=<cost>$<salt>$<digest>`, v1
+/// `2a|2b,<cost>$<salt>$<digest>`.
+fn parse_passlib_bcrypt_sha256(rest: &str) -> Result<Parsed, FormatError> {
+    let (params, salt_text, digest) = three_fields(rest)?;
+    let (cost, v2) = if let Some(p) = params.strip_prefix("v=2,t=2b,r=") {
+        (p, true)
+    } else if let Some(p) = params.strip_prefix("2a,").or_else(|| params.strip_prefix("2b,")) {
+        (p, false)
+    } else {
+        return Err(FormatError::Field("parameters"));
+    };
+    let cost = bcrypt_cost(&format!("{cost:0>2}"))?;
+    if salt_text.len() != 22 || digest.len() != 31 {
+        return Err(FormatError::Field("salt and hash"));
+    }
+    let salt = bcrypt_b64(salt_text, 16, "salt")?;
+    let hash = bcrypt_b64(digest, 23, "hash")?;
+    let prehash =
+        if v2 { Prehash::HmacSha256Base64(salt_text.to_owned()) } else { Prehash::Sha256Base64 };
+    Ok(Parsed { scheme: Scheme::PasslibBcryptSha256, kdf: Kdf::Bcrypt { cost, prehash }, salt, hash })
+}
+
+/// A PHC string of Argon2 or scrypt, read with `password-hash`'s PHC parser.
+fn parse_phc_memory_hard(s: &str, scheme: Scheme) -> Result<Parsed, FormatError> {
+    let phc = password_hash::phc::PasswordHash::new(s).map_err(|_| FormatError::Field("PHC string"))?;
+    let salt = phc.salt.as_ref().ok_or(FormatError::Field("salt"))?.as_ref().to_vec();
+    let hash = phc.hash.as_ref().ok_or(FormatError::Field("hash"))?.as_bytes().to_vec();
+    let mut seen = Vec::new();
+    for (name, value) in phc.params.iter() {
+        let name = name.as_str().to_owned();
+        if seen.contains(&name) {
+            return Err(FormatError::Field("parameters"));
+        }
+        seen.push(name);
+        value.decimal().map_err(|_| FormatError::Field("parameters"))?;
+    }
+    let get = |name: &'static str| -> Result<u64, FormatError> {
+        phc.params.get_decimal(name).map(u64::from).ok_or(FormatError::Field(name))
+    };
+    let algorithm = phc.algorithm.as_str();
+    let kdf = if algorithm == "scrypt" {
+        if seen.len() != 3 || phc.version.is_some() {
+            return Err(FormatError::Field("parameters"));
+        }
+        let ln = get("ln")?;
+        if ln > 63 {
+            return Err(FormatError::Cost("ln"));
+        }
+        scrypt_kdf(1u64 << ln, get("r")?, get("p")?)?
+    } else {
+        let variant = match algorithm {
+            "argon2id" => Argon2Variant::Id,
+            "argon2i" => Argon2Variant::I,
+            "argon2d" => Argon2Variant::D,
+            _ => return Err(FormatError::Unrecognised),
+        };
+        if seen.len() != 3 {
+            return Err(FormatError::Field("parameters"));
+        }
+        let version = match phc.version {
+            None | Some(0x10) => 0x10,
+            Some(0x13) => 0x13,
+            Some(_) => return Err(FormatError::Field("v")),
+        };
+        let (m, t, p) = (get("m")?, get("t")?, get("p")?);
+        if t == 0 || p == 0 || m < 8 * p {
+            return Err(FormatError::Field("m, t, p"));
+        }
+        if m > u64::from(ARGON2_MAX_M_KIB) {
+            return Err(FormatError::Cost("m"));
+        }
+        if t > u64::from(ARGON2_MAX_T) {
+            return Err(FormatError::Cost("t"));
+        }
+        if p > u64::from(ARGON2_MAX_P) {
+            return Err(FormatError::Cost("p"));
+        }
+        if m * t > ARGON2_MAX_M_T {
+            return Err(FormatError::Cost("m·t"));
+        }
+        Kdf::Argon2 { variant, version, m: m as u32, t: t as u32, p: p as u32 }
+    };
+    Ok(Parsed { scheme, kdf, salt, hash })
+}
+
+/// Parses a stored hash in any of the accepted formats. Work factors above their caps are
+/// errors ([`FormatError::Cost`], [`FormatError::Iterations`]): no stored string can make a
+/// verification cost more than the caps allow.
 pub fn parse(stored: &str) -> Result<Parsed, FormatError> {
     if stored.len() > 2048 {
         return Err(FormatError::Unrecognised);
     }
-    let parsed = if let Some(rest) = stored.strip_prefix("$pbkdf2-sha256$") {
-        let (params, salt, hash) = three_fields(rest)?;
-        if params.starts_with("i=") {
-            let mut n = None;
-            let mut len = None;
-            for kv in params.split(',') {
-                match kv.split_once('=') {
-                    Some(("i", v)) if n.is_none() => n = Some(iterations(v)?),
-                    Some(("l", v)) if len.is_none() => {
-                        len = Some(v.parse::<usize>().map_err(|_| FormatError::Field("l"))?)
-                    }
-                    _ => return Err(FormatError::Field("parameters")),
-                }
-            }
-            let salt = STANDARD_NO_PAD.decode(salt).map_err(|_| FormatError::Field("salt"))?;
-            let hash = STANDARD_NO_PAD.decode(hash).map_err(|_| FormatError::Field("hash"))?;
-            if len.is_some_and(|l| l != hash.len()) {
-                return Err(FormatError::Field("l"));
-            }
-            Parsed {
-                scheme: Scheme::Phc,
-                iterations: n.ok_or(FormatError::Field("i"))?,
-                salt,
-                hash,
-            }
-        } else {
-            Parsed {
-                scheme: Scheme::Passlib,
-                iterations: iterations(params)?,
-                salt: ab64_decode(salt).ok_or(FormatError::Field("salt"))?,
-                hash: ab64_decode(hash).ok_or(FormatError::Field("hash"))?,
-            }
-        }
-    } else if let Some(rest) = stored.strip_prefix("pbkdf2:sha256:") {
+    let pbkdf2 = |scheme, prf, rest: &str, decode: fn(&str) -> Option<Vec<u8>>| {
         let (n, salt, hash) = three_fields(rest)?;
+        Ok::<_, FormatError>(Parsed {
+            scheme,
+            kdf: Kdf::Pbkdf2 { prf, iterations: iterations(n)? },
+            salt: salt.as_bytes().to_vec(),
+            hash: decode(hash).ok_or(FormatError::Field("hash"))?,
+        })
+    };
+    let hex_decode = |s: &str| hex::decode(s).ok();
+    let b64_decode = |s: &str| STANDARD.decode(s).ok();
+    let parsed = if let Some(rest) = stored.strip_prefix("$pbkdf2-sha256$") {
+        parse_pbkdf2_dollar(rest, Prf::Sha256)?
+    } else if let Some(rest) = stored.strip_prefix("$pbkdf2-sha512$") {
+        parse_pbkdf2_dollar(rest, Prf::Sha512)?
+    } else if let Some(rest) = stored.strip_prefix("$pbkdf2$") {
+        parse_pbkdf2_dollar(rest, Prf::Sha1)?
+    } else if let Some(rest) = stored.strip_prefix("pbkdf2:sha256:") {
+        pbkdf2(Scheme::Werkzeug, Prf::Sha256, rest, hex_decode)?
+    } else if let Some(rest) = stored.strip_prefix("pbkdf2:sha512:") {
+        pbkdf2(Scheme::Werkzeug, Prf::Sha512, rest, hex_decode)?
+    } else if let Some(rest) = stored.strip_prefix("pbkdf2:sha1:") {
+        pbkdf2(Scheme::Werkzeug, Prf::Sha1, rest, hex_decode)?
+    } else if let Some(rest) = stored.strip_prefix("pbkdf2_sha256$") {
+        pbkdf2(Scheme::Django, Prf::Sha256, rest, b64_decode)?
+    } else if let Some(rest) = stored.strip_prefix("pbkdf2_sha1$") {
+        pbkdf2(Scheme::DjangoPbkdf2Sha1, Prf::Sha1, rest, b64_decode)?
+    } else if let Some(rest) = stored.strip_prefix("scrypt:") {
+        // Werkzeug: scrypt:N:r:p$salt$hex (the salt's text is the salt).
+        let (params, salt, hash) = three_fields(rest)?;
+        let mut it = params.split(':');
+        let (Some(n), Some(r), Some(p), None) = (it.next(), it.next(), it.next(), it.next()) else {
+            return Err(FormatError::Field("parameters"));
+        };
         Parsed {
-            scheme: Scheme::Werkzeug,
-            iterations: iterations(n)?,
+            scheme: Scheme::WerkzeugScrypt,
+            kdf: scrypt_kdf(number(n, "N")?, number(r, "r")?, number(p, "p")?)?,
             salt: salt.as_bytes().to_vec(),
             hash: hex::decode(hash).map_err(|_| FormatError::Field("hash"))?,
         }
-    } else if let Some(rest) = stored.strip_prefix("pbkdf2_sha256$") {
-        let (n, salt, hash) = three_fields(rest)?;
+    } else if let Some(rest) = stored.strip_prefix("scrypt$") {
+        // Django: scrypt$N$salt$r$p$b64.
+        let f: Vec<&str> = rest.splitn(6, '$').collect();
+        let [n, salt, r, p, hash] = f[..] else { return Err(FormatError::Unrecognised) };
+        if hash.contains('$') {
+            return Err(FormatError::Unrecognised);
+        }
         Parsed {
-            scheme: Scheme::Django,
-            iterations: iterations(n)?,
+            scheme: Scheme::DjangoScrypt,
+            kdf: scrypt_kdf(number(n, "N")?, number(r, "r")?, number(p, "p")?)?,
             salt: salt.as_bytes().to_vec(),
             hash: STANDARD.decode(hash).map_err(|_| FormatError::Field("hash"))?,
         }
+    } else if stored.starts_with("$2a$") || stored.starts_with("$2b$") || stored.starts_with("$2y$")
+    {
+        parse_bcrypt(stored, Scheme::Bcrypt, Prehash::None)?
+    } else if let Some(rest) = stored.strip_prefix("bcrypt_sha256$") {
+        parse_bcrypt(rest, Scheme::DjangoBcryptSha256, Prehash::Sha256Hex)?
+    } else if let Some(rest) = stored.strip_prefix("bcrypt$") {
+        parse_bcrypt(rest, Scheme::DjangoBcrypt, Prehash::None)?
+    } else if let Some(rest) = stored.strip_prefix("$bcrypt-sha256$") {
+        parse_passlib_bcrypt_sha256(rest)?
+    } else if let Some(rest) = stored.strip_prefix("argon2$") {
+        if !rest.starts_with("argon2") {
+            return Err(FormatError::Unrecognised);
+        }
+        parse_phc_memory_hard(&format!("${rest}"), Scheme::DjangoArgon2)?
+    } else if stored.starts_with("$argon2") {
+        parse_phc_memory_hard(stored, Scheme::Argon2)?
+    } else if stored.starts_with("$scrypt$") {
+        parse_phc_memory_hard(stored, Scheme::ScryptPhc)?
     } else {
         return Err(FormatError::Unrecognised);
     };
+    // A hash shorter than its format writes would still match a prefix of the derived key
+    // (PBKDF2's and scrypt's outputs extend one another): every fixed length is enforced, so a
+    // truncated string is refused rather than verified on fewer bytes.
+    let expected = match (&parsed.kdf, parsed.scheme) {
+        // bcrypt's 16-byte salt and 23-byte hash are fixed by its format (checked above).
+        (Kdf::Bcrypt { .. }, _) => return Ok(parsed),
+        // PHC pbkdf2 checked `l=` (or the digest size) already; Argon2 binds the length into
+        // its output, so a shortened hash cannot match.
+        (Kdf::Pbkdf2 { .. } | Kdf::Argon2 { .. }, Scheme::Phc | Scheme::Argon2 | Scheme::DjangoArgon2) => None,
+        (Kdf::Pbkdf2 { prf, .. }, _) => Some(prf.digest_len()),
+        (Kdf::Scrypt { .. }, Scheme::ScryptPhc) if parsed.hash.len() == 64 => None,
+        (Kdf::Scrypt { .. }, Scheme::ScryptPhc) => Some(32),
+        (Kdf::Scrypt { .. }, _) => Some(64),
+        (Kdf::Argon2 { .. }, _) => None,
+    };
+    if expected.is_some_and(|n| n != parsed.hash.len()) {
+        return Err(FormatError::Field("hash length"));
+    }
     check_lengths(&parsed.salt, &parsed.hash)?;
     Ok(parsed)
+}
+
+/// The format name a stored string claims, for the log line of an unusable one: its prefix up
+/// to the first field, or "unknown" (never the hash itself).
+fn claimed_format(stored: &str) -> &'static str {
+    const PREFIXES: [(&str, &str); 18] = [
+        ("$pbkdf2-sha256$", "pbkdf2-sha256 (PHC or passlib)"),
+        ("$pbkdf2-sha512$", "pbkdf2-sha512 (PHC or passlib)"),
+        ("$pbkdf2$", "passlib pbkdf2_sha1"),
+        ("pbkdf2:", "werkzeug pbkdf2"),
+        ("pbkdf2_sha256$", "django pbkdf2_sha256"),
+        ("pbkdf2_sha1$", "django pbkdf2_sha1"),
+        ("scrypt:", "werkzeug scrypt"),
+        ("scrypt$", "django scrypt"),
+        ("$2a$", "bcrypt"),
+        ("$2b$", "bcrypt"),
+        ("$2y$", "bcrypt"),
+        ("bcrypt_sha256$", "django bcrypt_sha256"),
+        ("bcrypt$", "django bcrypt"),
+        ("$bcrypt-sha256$", "passlib bcrypt_sha256"),
+        ("argon2$", "django argon2"),
+        ("$argon2", "argon2 (PHC)"),
+        ("$scrypt$", "scrypt (PHC)"),
+        ("$2x$", "bcrypt $2x$ (unsupported)"),
+    ];
+    PREFIXES.iter().find(|(p, _)| stored.starts_with(p)).map_or("unknown", |(_, name)| name)
 }
 
 /// PBKDF2-HMAC-SHA256 of `password` into `out`.
@@ -292,8 +746,10 @@ pub enum Verdict {
 }
 
 /// Verifies `password` against `stored`. Costs at least one current-policy hash whatever the
-/// stored string holds: a cheaper legacy hash is topped up with dummy iterations, an unusable
-/// one is replaced by a full dummy hash.
+/// stored string holds (see the module documentation): a cheaper PBKDF2-SHA256 hash is topped
+/// up with dummy iterations, a failed check against any other format is followed by a full
+/// dummy hash, an unusable string is replaced by one (and logged once, naming the format and
+/// the reason).
 ///
 /// The password's NFKC form (see [`normalize`]) is tried first. When the typed text is not
 /// already in NFKC, the text as typed is tried too, because hashes made elsewhere (or here,
@@ -301,35 +757,120 @@ pub enum Verdict {
 /// an upgrade. That second try depends only on the typed text, never on the account, and
 /// [`verify_dummy`] makes it too, so it tells nothing about who exists.
 pub fn verify(password: &str, stored: &str, policy: Policy) -> Verdict {
+    let parsed = match parse(stored) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(
+                format = claimed_format(stored),
+                reason = %e,
+                "stored password hash unusable: counted as a wrong password"
+            );
+            return verify_dummy(password, policy);
+        }
+    };
     let normalized = normalize(password);
-    let first = verify_form(&normalized, stored, policy);
+    let first = verify_parsed(&normalized, &parsed, policy);
     match (first, &normalized) {
         (Verdict::Match { .. }, _) | (Verdict::Mismatch, Cow::Borrowed(_)) => first,
-        (Verdict::Mismatch, Cow::Owned(_)) => match verify_form(password, stored, policy) {
+        (Verdict::Mismatch, Cow::Owned(_)) => match verify_parsed(password, &parsed, policy) {
             Verdict::Match { .. } => Verdict::Match { needs_upgrade: true },
             Verdict::Mismatch => Verdict::Mismatch,
         },
     }
 }
 
-fn verify_form(password: &str, stored: &str, policy: Policy) -> Verdict {
-    let Ok(parsed) = parse(stored) else {
-        burn(password, policy.iterations);
-        return Verdict::Mismatch;
-    };
+/// Computes the parsed hash's KDF of `password`; `None` if the KDF refused its parameters
+/// (which [`parse`] should already have ruled out).
+fn compute(password: &[u8], parsed: &Parsed) -> Option<Vec<u8>> {
     let mut out = vec![0u8; parsed.hash.len()];
-    derive(password.as_bytes(), &parsed.salt, parsed.iterations, &mut out);
-    let matches: bool = out.ct_eq(&parsed.hash).into();
-    if parsed.iterations < policy.iterations {
-        burn(password, policy.iterations - parsed.iterations);
+    match &parsed.kdf {
+        Kdf::Pbkdf2 { prf: Prf::Sha256, iterations } => {
+            derive(password, &parsed.salt, *iterations, &mut out)
+        }
+        Kdf::Pbkdf2 { prf: Prf::Sha512, iterations } => {
+            pbkdf2::pbkdf2_hmac::<sha2::Sha512>(password, &parsed.salt, *iterations, &mut out)
+        }
+        Kdf::Pbkdf2 { prf: Prf::Sha1, iterations } => {
+            pbkdf2::pbkdf2_hmac::<sha1::Sha1>(password, &parsed.salt, *iterations, &mut out)
+        }
+        Kdf::Scrypt { log_n, r, p } => {
+            let params = scrypt::Params::new(*log_n, *r, *p).ok()?;
+            scrypt::scrypt(password, &parsed.salt, &params, &mut out).ok()?;
+        }
+        Kdf::Argon2 { variant, version, m, t, p } => {
+            let algorithm = match variant {
+                Argon2Variant::Id => argon2::Algorithm::Argon2id,
+                Argon2Variant::I => argon2::Algorithm::Argon2i,
+                Argon2Variant::D => argon2::Algorithm::Argon2d,
+            };
+            let version =
+                if *version == 0x13 { argon2::Version::V0x13 } else { argon2::Version::V0x10 };
+            let params = argon2::Params::new(*m, *t, *p, Some(out.len())).ok()?;
+            argon2::Argon2::new(algorithm, version, params)
+                .hash_password_into(password, &parsed.salt, &mut out)
+                .ok()?;
+        }
+        Kdf::Bcrypt { cost, prehash } => {
+            use sha2::Digest;
+            let key: Cow<'_, [u8]> = match prehash {
+                Prehash::None => Cow::Borrowed(password),
+                Prehash::Sha256Hex => {
+                    Cow::Owned(hex::encode(sha2::Sha256::digest(password)).into_bytes())
+                }
+                Prehash::Sha256Base64 => {
+                    Cow::Owned(STANDARD.encode(sha2::Sha256::digest(password)).into_bytes())
+                }
+                Prehash::HmacSha256Base64(salt_text) => {
+                    use hmac::{KeyInit, Mac};
+                    let mut mac =
+                        hmac::Hmac::<sha2::Sha256>::new_from_slice(salt_text.as_bytes()).ok()?;
+                    mac.update(password);
+                    Cow::Owned(STANDARD.encode(mac.finalize().into_bytes()).into_bytes())
+                }
+            };
+            // bcrypt hashes the key with its terminating NUL, all of it within 72 bytes (as the
+            // bcrypt crate's own `verify` prepares it).
+            let mut buf = [0u8; 72];
+            let n = key.len().min(72);
+            buf[..n].copy_from_slice(&key[..n]);
+            let used = (n + 1).min(72);
+            let salt: [u8; 16] = parsed.salt.as_slice().try_into().ok()?;
+            let full = bcrypt::bcrypt(*cost, salt, &buf[..used]);
+            let len = out.len();
+            out.copy_from_slice(full.get(..len)?);
+        }
+    }
+    Some(out)
+}
+
+fn verify_parsed(password: &str, parsed: &Parsed, policy: Policy) -> Verdict {
+    let computed = compute(password.as_bytes(), parsed);
+    let matches: bool = computed.as_ref().is_some_and(|out| out.ct_eq(&parsed.hash).into());
+    match parsed.kdf {
+        // The same function as the policy's: top up to the policy's iterations, match or not.
+        Kdf::Pbkdf2 { prf: Prf::Sha256, iterations } if iterations < policy.iterations => {
+            burn(password, policy.iterations - iterations)
+        }
+        Kdf::Pbkdf2 { prf: Prf::Sha256, .. } => {}
+        // Any other function: a failure costs a full policy hash besides (module docs).
+        _ if !matches => burn(password, policy.iterations),
+        _ => {}
+    }
+    if computed.is_none() {
+        tracing::warn!(
+            format = parsed.scheme.name(),
+            reason = "parameters refused by the key-derivation function",
+            "stored password hash unusable: counted as a wrong password"
+        );
     }
     if !matches {
         return Verdict::Mismatch;
     }
-    let needs_upgrade = parsed.scheme != Scheme::Phc
-        || parsed.iterations < policy.iterations
-        || parsed.salt.len() < SALT_LEN
-        || parsed.hash.len() != HASH_LEN;
+    let current = parsed.scheme == Scheme::Phc
+        && matches!(parsed.kdf, Kdf::Pbkdf2 { prf: Prf::Sha256, iterations } if iterations >= policy.iterations)
+        && parsed.salt.len() >= SALT_LEN
+        && parsed.hash.len() == HASH_LEN;
+    let needs_upgrade = !current;
     Verdict::Match { needs_upgrade }
 }
 
@@ -345,7 +886,7 @@ pub fn verify_dummy(password: &str, policy: Policy) -> Verdict {
 }
 
 /// Spends `iterations` PBKDF2 iterations on nothing, in a way the optimiser cannot remove.
-fn burn(password: &str, iterations: u32) {
+pub fn burn(password: &str, iterations: u32) {
     let mut out = [0u8; HASH_LEN];
     derive(black_box(password.as_bytes()), black_box(b"dummy-salt-16byt"), iterations, &mut out);
     black_box(out);
@@ -477,6 +1018,83 @@ mod tests {
         ] {
             assert!(parse(s).is_err(), "{s:?} parsed");
             assert_eq!(verify("pw", s, FAST), Verdict::Mismatch, "{s:?}");
+        }
+    }
+
+    #[derive(Clone, Default)]
+    struct Buf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Buf {
+        type Writer = Buf;
+        fn make_writer(&'a self) -> Buf {
+            self.clone()
+        }
+    }
+
+    /// An unusable stored string is one log line naming the format and the reason, never the
+    /// hash or the password, even when the password is tried in two forms.
+    #[test]
+    fn an_unusable_hash_is_one_log_line() {
+        let cases = [
+            ("$2b$31$abcdefghijklmnopqrstuuAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "bcrypt", "cost"),
+            ("$argon2id$v=19$m=4194304,t=1,p=1$c2FsdHNhbHQ$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "argon2", "m"),
+            ("scrypt:4194304:8:1$salt$00", "werkzeug scrypt", "N"),
+            ("md5$salt$0123", "unknown", "unrecognised"),
+        ];
+        for (stored, format, reason) in cases {
+            let buf = Buf::default();
+            let sub = tracing_subscriber::fmt().with_writer(buf.clone()).with_ansi(false).finish();
+            let verdict = tracing::subscriber::with_default(sub, || {
+                verify("pa\u{308}sswort-secret", stored, FAST)
+            });
+            assert_eq!(verdict, Verdict::Mismatch);
+            let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+            assert_eq!(text.lines().count(), 1, "{text}");
+            assert!(text.contains("WARN") && text.contains(format) && text.contains(reason), "{text}");
+            assert!(!text.contains(stored) && !text.contains("sswort"), "{text}");
+        }
+    }
+
+    /// The caps hold at their edges: at the cap a hash parses, one above it is refused.
+    #[test]
+    fn work_factor_caps() {
+        let salt = "c2FsdHNhbHRzYWx0c2FsdA";
+        let out = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        let at = [
+            format!("$argon2id$v=19$m=262144,t=4,p=8${salt}${out}"),
+            format!("$argon2id$v=19$m=65536,t=10,p=1${salt}${out}"),
+            format!("$scrypt$ln=20,r=2,p=1${salt}${out}"),
+            format!("$scrypt$ln=14,r=8,p=16${salt}${out}"),
+            "$2b$14$abcdefghijklmnopqrstuuAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".to_owned(),
+            format!("$pbkdf2-sha512$10000000${salt}${out}{out}"),
+        ];
+        let above = [
+            format!("$argon2id$v=19$m=262145,t=1,p=1${salt}${out}"),
+            format!("$argon2id$v=19$m=262144,t=5,p=1${salt}${out}"),
+            format!("$argon2id$v=19$m=65536,t=11,p=1${salt}${out}"),
+            format!("$argon2id$v=19$m=65536,t=1,p=9${salt}${out}"),
+            format!("$scrypt$ln=21,r=1,p=1${salt}${out}"),
+            format!("$scrypt$ln=20,r=2,p=2${salt}${out}"),
+            "$2b$15$abcdefghijklmnopqrstuuAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".to_owned(),
+            format!("$pbkdf2-sha512$10000001${salt}${out}{out}"),
+        ];
+        for s in &at {
+            assert!(parse(s).is_ok(), "{s}: {:?}", parse(s));
+        }
+        for s in &above {
+            assert!(
+                matches!(parse(s), Err(FormatError::Cost(_) | FormatError::Iterations)),
+                "{s}: {:?}",
+                parse(s)
+            );
         }
     }
 }

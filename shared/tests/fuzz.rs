@@ -10,7 +10,7 @@
 use auth_shared::config::TokenConfig;
 use auth_shared::http::{self, ApiError};
 use auth_shared::lambda_http::{Body, Request};
-use auth_shared::password::{self, Policy, Verdict};
+use auth_shared::password::{self, Kdf, Parsed, Policy, Verdict};
 use auth_shared::token::{self, Key};
 use proptest::prelude::*;
 use serde_json::Value;
@@ -74,6 +74,25 @@ fn json_value() -> impl Strategy<Value = Value> {
         ]
     })
 }
+
+/// True when verifying `p` is quick enough for thousands of fuzz cases.
+fn cheap(p: &Parsed) -> bool {
+    match &p.kdf {
+        Kdf::Pbkdf2 { iterations, .. } => *iterations <= 10_000,
+        Kdf::Scrypt { log_n, r, p } => *log_n <= 12 && r * p <= 16,
+        Kdf::Argon2 { m, t, .. } => *m <= 4096 && *t <= 3,
+        Kdf::Bcrypt { cost, .. } => *cost <= 6,
+    }
+}
+
+/// Every accepted format's prefix (and a few near misses).
+const PREFIXES: [&str; 24] = [
+    "$pbkdf2-sha256$", "$pbkdf2-sha512$", "$pbkdf2$", "pbkdf2:sha256:", "pbkdf2:sha512:",
+    "pbkdf2:sha1:", "pbkdf2_sha256$", "pbkdf2_sha1$", "scrypt:", "scrypt$", "$2a$", "$2b$",
+    "$2y$", "$2x$", "bcrypt_sha256$$2b$", "bcrypt$$2a$", "$bcrypt-sha256$v=2,t=2b,r=",
+    "$bcrypt-sha256$2a,", "argon2$argon2id$v=19$", "$argon2id$v=19$", "$argon2i$", "$argon2d$v=16$",
+    "$scrypt$", "argon2$argon2i$",
+];
 
 fn cfg() -> TokenConfig {
     TokenConfig {
@@ -172,7 +191,7 @@ proptest! {
     #[test]
     fn stored_hash_parser_never_panics(s in ".{0,300}") {
         let parsed = password::parse(&s);
-        if parsed.as_ref().map_or(true, |p| p.iterations <= 2000) {
+        if parsed.as_ref().map_or(true, |p| p.iterations().is_none_or(|n| n <= 2000)) {
             prop_assert_eq!(password::verify("pw", &s, Policy { iterations: 100 }), Verdict::Mismatch);
         }
     }
@@ -187,8 +206,78 @@ proptest! {
     ) {
         for sep in ["$", ",l=32$", ""] {
             let s = format!("{prefix}{n}{sep}{salt}${hash}");
-            if password::parse(&s).is_ok_and(|p| p.iterations <= 10_000) || password::parse(&s).is_err() {
+            if password::parse(&s).is_ok_and(|p| p.iterations().is_some_and(|n| n <= 10_000)) || password::parse(&s).is_err() {
                 prop_assert_eq!(password::verify("pw", &s, Policy { iterations: 100 }), Verdict::Mismatch);
+            }
+        }
+    }
+
+    /// Strings shaped like each foreign format: a prefix, parameters drawn from each format's
+    /// vocabulary (work factors small, huge, zero, non-numeric), salt and hash fields of every
+    /// alphabet. Parsing never panics; whatever does not parse is a mismatch, and whatever
+    /// parses cheaply does not match a password it was not made from.
+    #[test]
+    fn foreign_hash_strings_never_panic(
+        prefix in prop::sample::select(&PREFIXES[..]),
+        params in prop::collection::vec(prop_oneof![
+            "[0-9]{1,3}", "[0-9]{6,22}", Just("0".to_owned()), Just("04".to_owned()), Just("16".to_owned()),
+            "(m|t|p|ln|r|i|l|v)=[0-9]{1,8}", "[a-z=,:$.]{0,8}",
+        ], 0..4),
+        seps in prop::collection::vec(prop::sample::select(&[",", ":", "$", ""][..]), 4),
+        salt in "[A-Za-z0-9+/.=$]{0,40}",
+        hash in "[A-Za-z0-9+/.=]{0,100}",
+    ) {
+        let mut s = prefix.to_owned();
+        for (i, p) in params.iter().enumerate() {
+            s.push_str(p);
+            s.push_str(seps[i % seps.len()]);
+        }
+        s.push_str(&salt);
+        s.push('$');
+        s.push_str(&hash);
+        match password::parse(&s) {
+            Err(_) => prop_assert_eq!(password::verify("pw", &s, Policy { iterations: 100 }), Verdict::Mismatch),
+            Ok(p) if cheap(&p) => prop_assert_eq!(password::verify("pw", &s, Policy { iterations: 100 }), Verdict::Mismatch),
+            Ok(_) => {}
+        }
+    }
+
+    /// Well-formed strings of each memory-hard or bcrypt format with random work factors:
+    /// within the caps they parse (and verify cheaply to a mismatch), above them they are
+    /// refused as errors, never computed.
+    #[test]
+    fn work_factors_are_capped(
+        which in 0u8..6,
+        a in 0u64..40, b in 0u64..300_000, c in 0u64..12,
+        salt in prop::collection::vec(any::<u8>(), 8..32),
+        hash in prop::collection::vec(any::<u8>(), 32..33),
+    ) {
+        use base64::Engine;
+        let b64 = |v: &[u8]| base64::engine::general_purpose::STANDARD_NO_PAD.encode(v);
+        let s = match which {
+            0 => format!("$argon2id$v=19$m={b},t={a},p={c}${}${}", b64(&salt), b64(&hash)),
+            1 => format!("$scrypt$ln={a},r={c},p={c}${}${}", b64(&salt), b64(&hash)),
+            2 => format!("scrypt:{}:{c}:{c}$salt${}", 1u64 << a.min(40), hex::encode([hash.clone(), hash.clone()].concat())),
+            3 => format!("$2b${a:02}$abcdefghijklmnopqrstuu{}", "A".repeat(31)),
+            4 => format!("$pbkdf2-sha512${b}${}${}", b64(&salt).replace('+', "."), b64(&[hash.clone(), hash.clone()].concat()).replace('+', ".")),
+            _ => format!("argon2$argon2i$m={b},t={a},p={c}${}${}", b64(&salt), b64(&hash)),
+        };
+        let started = std::time::Instant::now();
+        match password::parse(&s) {
+            Ok(p) => {
+                prop_assert!(match p.kdf {
+                    Kdf::Argon2 { m, t, p, .. } => m <= password::ARGON2_MAX_M_KIB && t <= password::ARGON2_MAX_T && p <= password::ARGON2_MAX_P,
+                    Kdf::Scrypt { log_n, r, p } => log_n <= password::SCRYPT_MAX_LOG_N && (128u64 << log_n) * u64::from(r) * u64::from(p) <= password::SCRYPT_MAX_BYTES,
+                    Kdf::Bcrypt { cost, .. } => cost <= password::BCRYPT_MAX_COST,
+                    Kdf::Pbkdf2 { iterations, .. } => iterations <= password::MAX_ITERATIONS,
+                }, "{s}");
+                if cheap(&p) {
+                    prop_assert_eq!(password::verify("pw", &s, Policy { iterations: 100 }), Verdict::Mismatch);
+                }
+            }
+            Err(_) => {
+                prop_assert_eq!(password::verify("pw", &s, Policy { iterations: 100 }), Verdict::Mismatch);
+                prop_assert!(started.elapsed() < std::time::Duration::from_millis(200), "{s} took {:?}", started.elapsed());
             }
         }
     }

@@ -6,6 +6,12 @@
 //! alike, and prints a Markdown table of medians and spreads with each case's ratio to the
 //! unknown-identifier median. A benchmark, not a test: nothing here asserts a time.
 //!
+//! Besides, one account per foreign hash format at its library's own default work factor
+//! (made by the real libraries: e2e/python/foreign_hashes.py, so the test virtual environment
+//! is needed), whose wrong passwords cost the foreign hash plus one policy hash
+//! (shared/src/password.rs); and a second table of each format's verification time for the
+//! right password beside the current policy's. Figures: bench/HASH_FORMATS.md.
+//!
 //!   cargo run --release -p auth-bench --bin enumeration [ROUNDS]
 
 use std::time::Instant;
@@ -45,13 +51,22 @@ async fn main() {
         .execute("UPDATE users SET disabled_at = now() WHERE username = 'off'", &[])
         .await
         .unwrap();
-    let cases = [
+    let mut cases: Vec<(String, String, &str)> = [
         ("unknown identifier", "nobody", "the right password"),
         ("wrong password, current hash", "known", "a wrong password"),
         ("wrong password, Werkzeug 260k hash", "legacy", "a wrong password"),
         ("wrong password, passlib 29k hash", "cheap", "a wrong password"),
         ("disabled account, right password", "off", "the right password"),
-    ];
+    ]
+    .iter()
+    .map(|(a, b, c)| (a.to_string(), b.to_string(), *c))
+    .collect();
+    let foreign = foreign_defaults();
+    for (i, (lib, hash)) in foreign.iter().enumerate() {
+        let name = format!("foreign{i}");
+        p.test_db.create_user_with_hash(&name, &format!("{name}@example.com"), hash).await;
+        cases.push((format!("wrong password, {lib}"), name, "a wrong password"));
+    }
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
     let c = p.test_db.client().await;
     for round in 0..rounds + 2 {
@@ -84,6 +99,51 @@ async fn main() {
             s.p90,
             s.median / base
         );
+    }
+    verification_times(p.policy, &foreign, rounds);
+}
+
+/// (library, hash) of the right password "the right password" at each library's default.
+fn foreign_defaults() -> Vec<(String, String)> {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../e2e/python/foreign_hashes.py");
+    let out = std::process::Command::new(testkit::venv_python())
+        .arg(script)
+        .arg("--defaults-only")
+        .env("FOREIGN_HASHES_PASSWORD", "the right password")
+        .output()
+        .expect("run foreign_hashes.py");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let all: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    all.iter()
+        .filter(|v| v["password"] == "the right password")
+        .map(|v| (v["library"].as_str().unwrap().to_owned(), v["hash"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+/// Median time of `password::verify` with the right password, per format, beside one
+/// current-policy hash.
+fn verification_times(policy: Policy, foreign: &[(String, String)], rounds: usize) {
+    let current = password::hash("the right password", policy);
+    let time = |stored: &str| {
+        let mut v: Vec<f64> = (0..rounds.clamp(3, 15))
+            .map(|_| {
+                let t = Instant::now();
+                let verdict = password::verify("the right password", stored, policy);
+                assert!(matches!(verdict, password::Verdict::Match { .. }), "{stored}");
+                t.elapsed().as_secs_f64() * 1000.0
+            })
+            .collect();
+        auth_bench::summarise(&mut v).median
+    };
+    let base = time(&current);
+    println!();
+    println!("| right password, verification only | median ms | ratio to the policy hash |");
+    println!("| --- | --- | --- |");
+    println!("| current policy (PBKDF2-SHA256, {} iterations) | {base:.1} | 1.00 |", policy.iterations);
+    for (lib, hash) in foreign {
+        let ms = time(hash);
+        println!("| {lib} | {ms:.1} | {:.2} |", ms / base);
     }
 }
 

@@ -78,8 +78,8 @@ async fn a_login_upgrades_each_legacy_hash() {
             .get(0);
         let parsed = password::parse(&stored).unwrap();
         assert_eq!(
-            (parsed.scheme, parsed.iterations),
-            (Scheme::Phc, p.policy.iterations),
+            (parsed.scheme, parsed.iterations()),
+            (Scheme::Phc, Some(p.policy.iterations)),
             "{}",
             v["library"]
         );

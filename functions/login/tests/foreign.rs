@@ -1,0 +1,200 @@
+//! The hash formats other systems store (issue 13): hashes made at test time by the real
+//! Werkzeug, bcrypt, argon2-cffi, Django and passlib (e2e/python/foreign_hashes.py) verify in
+//! place, log in through the handler against PostgreSQL and are upgraded to the current policy;
+//! wrong passwords are 401; hashes above their work-factor cap are refused quickly; truncated
+//! or garbled ones are refused.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use auth_shared::password::{self, FormatError, Kdf, Prf, Scheme, Verdict};
+use serde_json::{Value, json};
+use testkit::app::Parts;
+
+fn foreign_hashes(mode: &str) -> Vec<Value> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../e2e/python/foreign_hashes.py");
+    let out =
+        std::process::Command::new(testkit::venv_python()).arg(script).arg(mode).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice::<Value>(&out.stdout).unwrap().as_array().unwrap().clone()
+}
+
+fn field<'a>(v: &'a Value, name: &str) -> &'a str {
+    v[name].as_str().unwrap()
+}
+
+/// Every format the issue lists is among the vectors.
+const FORMATS: [&str; 13] = [
+    "werkzeug-scrypt",
+    "werkzeug-pbkdf2",
+    "bcrypt",
+    "phc-argon2",
+    "phc-scrypt",
+    "phc-pbkdf2",
+    "django-argon2",
+    "django-bcrypt_sha256",
+    "django-bcrypt",
+    "django-scrypt",
+    "django-pbkdf2_sha1",
+    "passlib-pbkdf2",
+    "passlib-bcrypt_sha256",
+];
+
+#[test]
+fn every_library_hash_verifies_at_its_defaults_and_cheap() {
+    let policy = testkit::pg::TEST_POLICY;
+    let vectors = foreign_hashes("");
+    for f in FORMATS {
+        assert!(vectors.iter().any(|v| field(v, "format") == f), "no vector for {f}");
+    }
+    for v in &vectors {
+        let (lib, pw, stored) = (field(v, "library"), field(v, "password"), field(v, "hash"));
+        let parsed = password::parse(stored).unwrap_or_else(|e| panic!("{lib}: {e}: {stored}"));
+        assert_eq!(parsed.scheme.name(), field(v, "format"), "{lib}");
+        assert_eq!(
+            password::verify(pw, stored, policy),
+            Verdict::Match { needs_upgrade: true },
+            "{lib}: {stored}"
+        );
+        // A changed first character (bcrypt reads only the first 72 bytes, as the system that
+        // wrote the hash did, so a suffix beyond them would not count).
+        assert_eq!(password::verify(&format!("x{pw}"), stored, policy), Verdict::Mismatch, "{lib}");
+        assert_eq!(password::verify("", stored, policy), Verdict::Mismatch, "{lib}");
+    }
+}
+
+async fn login_status(state: &login::State, name: &str, pw: &str) -> (u16, Duration) {
+    let body = json!({"username": name, "password": pw}).to_string();
+    let req = testkit::request("POST", "/login", &[("content-type", "application/json")], &body);
+    let started = Instant::now();
+    let (status, _, _) = testkit::read(login::handle(state, req).await);
+    (status, started.elapsed())
+}
+
+#[tokio::test]
+async fn a_login_with_each_format_upgrades_it() {
+    let p = Parts::new(2).await;
+    let state = login::State::new(p.db.clone(), p.keys.clone(), p.tokens.clone(), p.policy);
+    let vectors = foreign_hashes("--cheap-only");
+    let c = p.test_db.client().await;
+    for (i, v) in vectors.iter().enumerate() {
+        let (lib, pw, stored) = (field(v, "library"), field(v, "password"), field(v, "hash"));
+        let name = format!("user{i}");
+        p.test_db.create_user_with_hash(&name, &format!("{name}@example.com"), stored).await;
+        assert_eq!(login_status(&state, &name, "wrong password").await.0, 401, "{lib}");
+        assert_eq!(login_status(&state, &name, pw).await.0, 200, "{lib}: {stored}");
+        let now: String = c
+            .query_one("SELECT password_hash FROM users WHERE username = $1", &[&name])
+            .await
+            .unwrap()
+            .get(0);
+        assert!(now.starts_with("$pbkdf2-sha256$i="), "{lib}: {now}");
+        let parsed = password::parse(&now).unwrap();
+        assert_eq!(
+            (parsed.scheme, parsed.kdf),
+            (Scheme::Phc, Kdf::Pbkdf2 { prf: Prf::Sha256, iterations: p.policy.iterations }),
+            "{lib}"
+        );
+        assert_eq!(password::verify(pw, &now, p.policy), Verdict::Match { needs_upgrade: false });
+        assert_eq!(login_status(&state, &name, pw).await.0, 200, "the upgraded hash works: {lib}");
+        c.execute("DELETE FROM login_throttle", &[]).await.unwrap();
+    }
+}
+
+/// Rewrites a valid hash's work factor above its cap, keeping everything else well-formed.
+fn above_cap(format: &str, stored: &str) -> Option<String> {
+    let re = |from: &str, to: &str| {
+        assert!(stored.contains(from), "{stored} lacks {from}");
+        Some(stored.replacen(from, to, 1))
+    };
+    let after = |prefix: &str| stored.strip_prefix(prefix).unwrap();
+    match format {
+        "werkzeug-scrypt" => Some(format!("scrypt:2097152:8:1{}", &stored[stored.find('$')?..])),
+        "werkzeug-pbkdf2" => Some(format!("pbkdf2:sha512:20000000{}", &stored[stored.find('$')?..])),
+        "bcrypt" => Some(format!("{}15{}", &stored[..4], &stored[6..])),
+        "django-bcrypt" | "django-bcrypt_sha256" => {
+            let (head, rest) = stored.split_once("$$")?;
+            Some(format!("{head}$${}15{}", &rest[..3], &rest[5..]))
+        }
+        "passlib-bcrypt_sha256" if stored.contains("r=") => re(",r=5$", ",r=15$"),
+        "passlib-bcrypt_sha256" => re("b,5$", "b,15$"),
+        "phc-argon2" | "django-argon2" => re("m=1024,", "m=1048576,"),
+        "phc-scrypt" => re("ln=10,", "ln=21,"),
+        "django-scrypt" => Some(format!("scrypt$2097152${}", after("scrypt$1024$"))),
+        "django-pbkdf2_sha1" => Some(format!("pbkdf2_sha1$20000000${}", after("pbkdf2_sha1$1000$"))),
+        "passlib-pbkdf2" => re("$1000$", "$20000000$"),
+        "phc-pbkdf2" => re("i=1000,", "i=20000000,"),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn hashes_above_their_cap_are_refused_quickly() {
+    let p = Parts::new(2).await;
+    let state = login::State::new(p.db.clone(), p.keys.clone(), p.tokens.clone(), p.policy);
+    let vectors = foreign_hashes("--cheap-only");
+    let c = p.test_db.client().await;
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, v) in vectors.iter().enumerate() {
+        let (lib, pw, stored) = (field(v, "library"), field(v, "password"), field(v, "hash"));
+        let format = field(v, "format");
+        let big = above_cap(format, stored).unwrap_or_else(|| panic!("{lib}: no rewrite"));
+        match password::parse(&big) {
+            Err(FormatError::Cost(_) | FormatError::Iterations) => {}
+            other => panic!("{lib}: {big} parsed as {other:?}"),
+        }
+        seen.insert(format);
+        let started = Instant::now();
+        assert_eq!(password::verify(pw, &big, p.policy), Verdict::Mismatch, "{lib}");
+        assert!(started.elapsed() < Duration::from_millis(500), "{lib}: {:?}", started.elapsed());
+        let name = format!("big{i}");
+        p.test_db.create_user_with_hash(&name, &format!("{name}@example.com"), &big).await;
+        let (status, took) = login_status(&state, &name, pw).await;
+        assert_eq!(status, 401, "{lib}");
+        assert!(took < Duration::from_secs(1), "{lib}: {took:?}");
+        c.execute("DELETE FROM login_throttle", &[]).await.unwrap();
+    }
+    assert_eq!(seen.len(), FORMATS.len());
+}
+
+#[tokio::test]
+async fn truncated_or_garbled_hashes_are_refused() {
+    let p = Parts::new(2).await;
+    let state = login::State::new(p.db.clone(), p.keys.clone(), p.tokens.clone(), p.policy);
+    let vectors = foreign_hashes("--cheap-only");
+    let c = p.test_db.client().await;
+    for (i, v) in vectors.iter().enumerate() {
+        let (lib, pw, stored) = (field(v, "library"), field(v, "password"), field(v, "hash"));
+        let cut = stored.len() * 2 / 3;
+        let mut garbled = stored.to_owned();
+        // A character well inside the hash field (the last quarter) changed to another of its
+        // alphabet: the string may still parse, but no longer matches.
+        let at = stored.len() - stored.len() / 8;
+        let old = garbled.as_bytes()[at];
+        let new = if old == b'A' || old == b'a' || old == b'0' { "B" } else { "a" };
+        let new = if stored.starts_with("scrypt:") || stored.starts_with("pbkdf2:") {
+            if old == b'0' { "1" } else { "0" }
+        } else {
+            new
+        };
+        garbled.replace_range(at..=at, new);
+        for (j, bad) in [
+            stored[..cut].to_owned(),
+            stored[..stored.len() - 1].to_owned(),
+            garbled,
+            format!("{stored}$"),
+            stored.replace('$', "$$"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            assert_eq!(password::verify(pw, &bad, p.policy), Verdict::Mismatch, "{lib}: {bad}");
+            if j % 2 == 0 {
+                let name = format!("bad{i}_{j}");
+                p.test_db.create_user_with_hash(&name, &format!("{name}@example.com"), &bad).await;
+                assert_eq!(login_status(&state, &name, pw).await.0, 401, "{lib}: {bad}");
+            }
+        }
+        c.execute("DELETE FROM login_throttle", &[]).await.unwrap();
+    }
+}
