@@ -503,12 +503,18 @@ fn parse_passlib_bcrypt_sha256(rest: &str) -> Result<Parsed, FormatError> {
     let hash = bcrypt_b64(digest, 23, "hash")?;
     let prehash =
         if v2 { Prehash::HmacSha256Base64(salt_text.to_owned()) } else { Prehash::Sha256Base64 };
-    Ok(Parsed { scheme: Scheme::PasslibBcryptSha256, kdf: Kdf::Bcrypt { cost, prehash }, salt, hash })
+    Ok(Parsed {
+        scheme: Scheme::PasslibBcryptSha256,
+        kdf: Kdf::Bcrypt { cost, prehash },
+        salt,
+        hash,
+    })
 }
 
 /// A PHC string of Argon2 or scrypt, read with `password-hash`'s PHC parser.
 fn parse_phc_memory_hard(s: &str, scheme: Scheme) -> Result<Parsed, FormatError> {
-    let phc = password_hash::phc::PasswordHash::new(s).map_err(|_| FormatError::Field("PHC string"))?;
+    let phc =
+        password_hash::phc::PasswordHash::new(s).map_err(|_| FormatError::Field("PHC string"))?;
     let salt = phc.salt.as_ref().ok_or(FormatError::Field("salt"))?.as_ref().to_vec();
     let hash = phc.hash.as_ref().ok_or(FormatError::Field("hash"))?.as_bytes().to_vec();
     let mut seen = Vec::new();
@@ -658,7 +664,10 @@ pub fn parse(stored: &str) -> Result<Parsed, FormatError> {
         (Kdf::Bcrypt { .. }, _) => return Ok(parsed),
         // PHC pbkdf2 checked `l=` (or the digest size) already; Argon2 binds the length into
         // its output, so a shortened hash cannot match.
-        (Kdf::Pbkdf2 { .. } | Kdf::Argon2 { .. }, Scheme::Phc | Scheme::Argon2 | Scheme::DjangoArgon2) => None,
+        (
+            Kdf::Pbkdf2 { .. } | Kdf::Argon2 { .. },
+            Scheme::Phc | Scheme::Argon2 | Scheme::DjangoArgon2,
+        ) => None,
         (Kdf::Pbkdf2 { prf, .. }, _) => Some(prf.digest_len()),
         (Kdf::Scrypt { .. }, Scheme::ScryptPhc) if parsed.hash.len() == 64 => None,
         (Kdf::Scrypt { .. }, Scheme::ScryptPhc) => Some(32),
@@ -1045,7 +1054,11 @@ mod tests {
     fn an_unusable_hash_is_one_log_line() {
         let cases = [
             ("$2b$31$abcdefghijklmnopqrstuuAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "bcrypt", "cost"),
-            ("$argon2id$v=19$m=4194304,t=1,p=1$c2FsdHNhbHQ$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "argon2", "m"),
+            (
+                "$argon2id$v=19$m=4194304,t=1,p=1$c2FsdHNhbHQ$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                "argon2",
+                "m",
+            ),
             ("scrypt:4194304:8:1$salt$00", "werkzeug scrypt", "N"),
             ("md5$salt$0123", "unknown", "unrecognised"),
         ];
@@ -1058,7 +1071,10 @@ mod tests {
             assert_eq!(verdict, Verdict::Mismatch);
             let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
             assert_eq!(text.lines().count(), 1, "{text}");
-            assert!(text.contains("WARN") && text.contains(format) && text.contains(reason), "{text}");
+            assert!(
+                text.contains("WARN") && text.contains(format) && text.contains(reason),
+                "{text}"
+            );
             assert!(!text.contains(stored) && !text.contains("sswort"), "{text}");
         }
     }

@@ -87,11 +87,30 @@ fn cheap(p: &Parsed) -> bool {
 
 /// Every accepted format's prefix (and a few near misses).
 const PREFIXES: [&str; 24] = [
-    "$pbkdf2-sha256$", "$pbkdf2-sha512$", "$pbkdf2$", "pbkdf2:sha256:", "pbkdf2:sha512:",
-    "pbkdf2:sha1:", "pbkdf2_sha256$", "pbkdf2_sha1$", "scrypt:", "scrypt$", "$2a$", "$2b$",
-    "$2y$", "$2x$", "bcrypt_sha256$$2b$", "bcrypt$$2a$", "$bcrypt-sha256$v=2,t=2b,r=",
-    "$bcrypt-sha256$2a,", "argon2$argon2id$v=19$", "$argon2id$v=19$", "$argon2i$", "$argon2d$v=16$",
-    "$scrypt$", "argon2$argon2i$",
+    "$pbkdf2-sha256$",
+    "$pbkdf2-sha512$",
+    "$pbkdf2$",
+    "pbkdf2:sha256:",
+    "pbkdf2:sha512:",
+    "pbkdf2:sha1:",
+    "pbkdf2_sha256$",
+    "pbkdf2_sha1$",
+    "scrypt:",
+    "scrypt$",
+    "$2a$",
+    "$2b$",
+    "$2y$",
+    "$2x$",
+    "bcrypt_sha256$$2b$",
+    "bcrypt$$2a$",
+    "$bcrypt-sha256$v=2,t=2b,r=",
+    "$bcrypt-sha256$2a,",
+    "argon2$argon2id$v=19$",
+    "$argon2id$v=19$",
+    "$argon2i$",
+    "$argon2d$v=16$",
+    "$scrypt$",
+    "argon2$argon2i$",
 ];
 
 fn cfg() -> TokenConfig {

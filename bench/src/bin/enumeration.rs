@@ -105,8 +105,8 @@ async fn main() {
 
 /// (library, hash) of the right password "the right password" at each library's default.
 fn foreign_defaults() -> Vec<(String, String)> {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../e2e/python/foreign_hashes.py");
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../e2e/python/foreign_hashes.py");
     let out = std::process::Command::new(testkit::venv_python())
         .arg(script)
         .arg("--defaults-only")
@@ -117,7 +117,9 @@ fn foreign_defaults() -> Vec<(String, String)> {
     let all: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
     all.iter()
         .filter(|v| v["password"] == "the right password")
-        .map(|v| (v["library"].as_str().unwrap().to_owned(), v["hash"].as_str().unwrap().to_owned()))
+        .map(|v| {
+            (v["library"].as_str().unwrap().to_owned(), v["hash"].as_str().unwrap().to_owned())
+        })
         .collect()
 }
 
@@ -140,7 +142,10 @@ fn verification_times(policy: Policy, foreign: &[(String, String)], rounds: usiz
     println!();
     println!("| right password, verification only | median ms | ratio to the policy hash |");
     println!("| --- | --- | --- |");
-    println!("| current policy (PBKDF2-SHA256, {} iterations) | {base:.1} | 1.00 |", policy.iterations);
+    println!(
+        "| current policy (PBKDF2-SHA256, {} iterations) | {base:.1} | 1.00 |",
+        policy.iterations
+    );
     for (lib, hash) in foreign {
         let ms = time(hash);
         println!("| {lib} | {ms:.1} | {:.2} |", ms / base);

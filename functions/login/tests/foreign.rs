@@ -110,7 +110,9 @@ fn above_cap(format: &str, stored: &str) -> Option<String> {
     let after = |prefix: &str| stored.strip_prefix(prefix).unwrap();
     match format {
         "werkzeug-scrypt" => Some(format!("scrypt:2097152:8:1{}", &stored[stored.find('$')?..])),
-        "werkzeug-pbkdf2" => Some(format!("pbkdf2:sha512:20000000{}", &stored[stored.find('$')?..])),
+        "werkzeug-pbkdf2" => {
+            Some(format!("pbkdf2:sha512:20000000{}", &stored[stored.find('$')?..]))
+        }
         "bcrypt" => Some(format!("{}15{}", &stored[..4], &stored[6..])),
         "django-bcrypt" | "django-bcrypt_sha256" => {
             let (head, rest) = stored.split_once("$$")?;
@@ -121,7 +123,9 @@ fn above_cap(format: &str, stored: &str) -> Option<String> {
         "phc-argon2" | "django-argon2" => re("m=1024,", "m=1048576,"),
         "phc-scrypt" => re("ln=10,", "ln=21,"),
         "django-scrypt" => Some(format!("scrypt$2097152${}", after("scrypt$1024$"))),
-        "django-pbkdf2_sha1" => Some(format!("pbkdf2_sha1$20000000${}", after("pbkdf2_sha1$1000$"))),
+        "django-pbkdf2_sha1" => {
+            Some(format!("pbkdf2_sha1$20000000${}", after("pbkdf2_sha1$1000$")))
+        }
         "passlib-pbkdf2" => re("$1000$", "$20000000$"),
         "phc-pbkdf2" => re("i=1000,", "i=20000000,"),
         _ => None,
