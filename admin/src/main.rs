@@ -20,6 +20,8 @@ use clap::{Parser, Subcommand};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+mod import;
+
 /// Migrations and user management for the auth service.
 #[derive(Parser)]
 #[command(name = "auth-admin", version, about, after_help = EXIT_CODES)]
@@ -40,6 +42,30 @@ enum Command {
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Import accounts from a CSV file (with a header row) or JSON Lines: username, email,
+    /// password_hash, and optionally full_name, created_at, id. Refused rows go to a report
+    /// file; exit code 5 when any row was refused.
+    Import {
+        /// The file (.csv, or .jsonl/.ndjson/.json; otherwise told by its first byte).
+        file: std::path::PathBuf,
+        /// Check every row (against the database too) without writing.
+        #[arg(long)]
+        dry_run: bool,
+        /// What to do with an account that already exists (both keys naming it): keep it, or
+        /// overwrite its name, hash and creation date from the file.
+        #[arg(long, value_enum, default_value = "skip")]
+        on_conflict: import::OnConflict,
+        /// Where refused rows are written (JSON Lines: line, reason, record); default
+        /// FILE.refused.jsonl.
+        #[arg(long)]
+        report: Option<std::path::PathBuf>,
+    },
+    /// Export every account, with its password hash, as JSON Lines (the import format).
+    Export {
+        /// Write to this file (created readable by its owner only) instead of stdout.
+        #[arg(long)]
+        output: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -215,6 +241,52 @@ async fn run(command: Command) -> Result<(), Failure> {
             Ok(())
         }
         Command::User(cmd) => user(cmd, &env).await,
+        Command::Import { file, dry_run, on_conflict, report } => {
+            let report = report.unwrap_or_else(|| {
+                let mut name = file.clone().into_os_string();
+                name.push(".refused.jsonl");
+                name.into()
+            });
+            let db = connect(&env).await?;
+            let mut client = db.checkout().await?;
+            let opts = import::Options { dry_run, on_conflict, report: report.clone() };
+            let t = import::run(&mut client, &file, &opts).await.map_err(Failure::Other)?;
+            let verb = if dry_run { "would be " } else { "" };
+            println!(
+                "{} rows read: {} {verb}inserted, {} {verb}updated, {} already present, {} refused",
+                t.read, t.inserted, t.updated, t.skipped, t.refused
+            );
+            if t.refused > 0 {
+                return Err(Failure::Invalid(format!(
+                    "{} row(s) refused; each is in {} with its line number and reason",
+                    t.refused,
+                    report.display()
+                )));
+            }
+            Ok(())
+        }
+        Command::Export { output } => {
+            let db = connect(&env).await?;
+            let mut client = db.checkout().await?;
+            let n = match &output {
+                Some(path) => {
+                    let mut o = std::fs::OpenOptions::new();
+                    o.write(true).create(true).truncate(true);
+                    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+                    let f = o
+                        .open(path)
+                        .map_err(|e| Failure::Other(format!("{}: {e}", path.display())))?;
+                    import::export(&mut client, &mut std::io::BufWriter::new(f)).await
+                }
+                None => {
+                    let stdout = std::io::stdout();
+                    import::export(&mut client, &mut std::io::BufWriter::new(stdout.lock())).await
+                }
+            }
+            .map_err(Failure::Other)?;
+            eprintln!("auth-admin: exported {n} account(s)");
+            Ok(())
+        }
     }
 }
 

@@ -1,0 +1,276 @@
+//! `auth-admin import` and `export` as processes against PostgreSQL (issue 13, items 3-4): a
+//! file mixing every hash format with every kind of bad row, dry run and real run refusing the
+//! same rows, a re-run changing nothing, a run killed mid-import and re-run, and an export
+//! imported into a fresh database whose users then log in.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use testkit::TestDb;
+use testkit::app::Parts;
+use tokio::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_auth-admin");
+
+async fn admin(url: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", url)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+fn foreign_hashes() -> Vec<Value> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../e2e/python/foreign_hashes.py");
+    let out = std::process::Command::new(testkit::venv_python())
+        .arg(script)
+        .arg("--cheap-only")
+        .env("FOREIGN_HASHES_PASSWORD", "correct horse battery staple")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice::<Value>(&out.stdout).unwrap().as_array().unwrap().clone()
+}
+
+fn dir() -> PathBuf {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let d = std::env::temp_dir().join(format!("auth-admin-import-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// (line, reason) of each refused row in a report.
+fn refusals(path: &Path) -> BTreeSet<(u64, String)> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (v["line"].as_u64().unwrap(), v["reason"].as_str().unwrap().to_owned())
+        })
+        .collect()
+}
+
+async fn users(db: &TestDb) -> Vec<(String, String, String)> {
+    db.client()
+        .await
+        .query("SELECT username, email_key, password_hash FROM users ORDER BY username_key", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+}
+
+/// A CSV file: one good row per format, then one of each kind of bad row. Returns the bytes
+/// and the line numbers of the bad rows.
+fn mixed_csv() -> (Vec<u8>, usize, BTreeSet<u64>) {
+    let vectors = foreign_hashes();
+    let mut out = b"username,email,full_name,password_hash,created_at\n".to_vec();
+    let mut line = 1u64;
+    let mut good = 0;
+    for (i, v) in vectors.iter().enumerate() {
+        line += 1;
+        good += 1;
+        let h = v["hash"].as_str().unwrap();
+        out.extend_from_slice(
+            format!(
+                "user{i},user{i}@example.com,\"User, {i}\",\"{h}\",2024-01-0{}T10:00:00Z\n",
+                1 + i % 9
+            )
+            .as_bytes(),
+        );
+    }
+    let h = format!("\"{}\"", vectors[5]["hash"].as_str().unwrap());
+    let bad_rows: Vec<Vec<u8>> = vec![
+        format!("USER0,other0@example.com,,{h},\n").into_bytes(), // duplicate username key
+        format!("other1,User1@Example.COM,,{h},\n").into_bytes(), // duplicate email key
+        format!("bad\u{ff20}name,bad2@example.com,,{h},\n").into_bytes(), // '@' after NFKC
+        b"plain,plain@example.com,,md5$abc$0123456789,\n".to_vec(), // unknown format
+        [b"bytes\xff\xfe,bytes@example.com,,".as_slice(), h.as_bytes(), b",\n"].concat(), // bad UTF-8
+        b"short,short@example.com\n".to_vec(), // missing columns
+        format!("dated,dated@example.com,,{h},yesterday\n").into_bytes(), // bad created_at
+        format!("nomail,not-an-email,,{h},\n").into_bytes(),
+        format!("capped,capped@example.com,,$2b$15${},\n", &"a".repeat(53)).into_bytes(),
+    ];
+    let mut bad = BTreeSet::new();
+    for row in bad_rows {
+        line += 1;
+        bad.insert(line);
+        out.extend_from_slice(&row);
+    }
+    (out, good, bad)
+}
+
+#[tokio::test]
+async fn a_mixed_file_dry_run_real_run_and_re_run() {
+    let db = TestDb::new().await;
+    let d = dir();
+    let (bytes, good, bad) = mixed_csv();
+    let file = d.join("users.csv");
+    std::fs::write(&file, &bytes).unwrap();
+    let file_s = file.to_str().unwrap();
+    let dry_report = d.join("dry.jsonl");
+    let real_report = d.join("real.jsonl");
+
+    let (code, out, err) =
+        admin(&db.url, &["import", file_s, "--dry-run", "--report", dry_report.to_str().unwrap()])
+            .await;
+    assert_eq!(code, 5, "{out}{err}");
+    assert!(err.contains("dry.jsonl"), "{err}");
+    assert!(users(&db).await.is_empty(), "a dry run writes nothing");
+    let dry = refusals(&dry_report);
+    assert_eq!(dry.iter().map(|(l, _)| *l).collect::<BTreeSet<_>>(), bad, "{dry:?}");
+    let reasons: Vec<&str> = dry.iter().map(|(_, r)| r.as_str()).collect();
+    for want in [
+        "duplicate username",
+        "duplicate email",
+        "'@'",
+        "unusable",
+        "UTF-8",
+        "missing",
+        "created_at",
+        "email address",
+        "cost",
+    ] {
+        assert!(reasons.iter().any(|r| r.contains(want)), "no refusal for {want}: {reasons:?}");
+    }
+
+    let (code, out, err) =
+        admin(&db.url, &["import", file_s, "--report", real_report.to_str().unwrap()]).await;
+    assert_eq!(code, 5, "{out}{err}");
+    assert_eq!(refusals(&real_report), dry, "dry run and real run refuse the same rows");
+    let after = users(&db).await;
+    assert_eq!(after.len(), good, "{out}");
+    assert!(out.contains(&format!("{good} inserted")), "{out}");
+
+    // A re-run changes nothing (and still reports the bad rows).
+    let (code, out, _) =
+        admin(&db.url, &["import", file_s, "--report", real_report.to_str().unwrap()]).await;
+    assert_eq!(code, 5);
+    assert!(
+        out.contains("0 inserted") && out.contains(&format!("{good} already present")),
+        "{out}"
+    );
+    assert_eq!(users(&db).await, after);
+    let (code, out, _) = admin(
+        &db.url,
+        &["import", file_s, "--on-conflict", "update", "--report", real_report.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(code, 5);
+    assert!(out.contains("0 inserted, 0 updated"), "{out}");
+    assert_eq!(users(&db).await, after);
+    // The keys were set: every imported account is found as login finds it.
+    let c = db.client().await;
+    let n: i64 = c
+        .query_one(
+            "SELECT count(*) FROM users WHERE username_key IS NULL OR email_key IS NULL",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0);
+}
+
+#[tokio::test]
+async fn a_killed_import_re_run_imports_every_row_once() {
+    let db = TestDb::new().await;
+    let d = dir();
+    let file = d.join("big.jsonl");
+    let hash = auth_shared::password::hash_with_salt("pw", b"0123456789abcdef", 1000);
+    let rows = 60_000;
+    let mut text = String::new();
+    for i in 0..rows {
+        text.push_str(
+            &json!({"username": format!("u{i}"), "email": format!("u{i}@example.com"), "password_hash": hash})
+                .to_string(),
+        );
+        text.push('\n');
+    }
+    std::fs::write(&file, text).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["import", file.to_str().unwrap()])
+        .env("DATABASE_URL", &db.url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let c = db.client().await;
+    let mut seen = 0i64;
+    for _ in 0..600 {
+        seen = c.query_one("SELECT count(*) FROM users", &[]).await.unwrap().get(0);
+        if seen > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().await.unwrap();
+    let _ = child.wait().await;
+    let partial: i64 = c.query_one("SELECT count(*) FROM users", &[]).await.unwrap().get(0);
+    assert!(seen > 0 && partial < rows, "killed after the first batch: {partial}");
+    assert_eq!(partial % 5000, 0, "whole batches only: {partial}");
+    let (code, out, err) = admin(&db.url, &["import", file.to_str().unwrap()]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let total: i64 = c.query_one("SELECT count(*) FROM users", &[]).await.unwrap().get(0);
+    assert_eq!(total, rows);
+    assert!(out.contains(&format!("{} inserted", rows - partial)), "{out}");
+}
+
+#[tokio::test]
+async fn an_export_imported_into_a_fresh_database_logs_in() {
+    let src = TestDb::new().await;
+    let d = dir();
+    let (bytes, good, _) = mixed_csv();
+    let file = d.join("users.csv");
+    std::fs::write(&file, &bytes).unwrap();
+    admin(&src.url, &["import", file.to_str().unwrap()]).await;
+    src.create_user("native", "native@example.com", "correct horse battery staple").await;
+    src.client()
+        .await
+        .execute("UPDATE users SET disabled_at = now() WHERE username = 'user1'", &[])
+        .await
+        .unwrap();
+    let export = d.join("export.jsonl");
+    let (code, _, err) = admin(&src.url, &["export", "--output", export.to_str().unwrap()]).await;
+    assert_eq!(code, 0, "{err}");
+    let (code, stdout, _) = admin(&src.url, &["export"]).await;
+    assert_eq!(code, 0);
+    assert_eq!(stdout, std::fs::read_to_string(&export).unwrap());
+    assert_eq!(stdout.lines().count(), good + 1);
+
+    let p = Parts::new(2).await;
+    let (code, out, err) = admin(&p.test_db.url, &["import", export.to_str().unwrap()]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, again, _) = admin(&p.test_db.url, &["export"]).await;
+    assert_eq!(code, 0);
+    assert_eq!(again, stdout, "the same users, ids, hashes and dates");
+    let state = login::State::new(p.db.clone(), p.keys.clone(), p.tokens.clone(), p.policy);
+    for line in stdout.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let body = json!({"username": v["username"], "password": "correct horse battery staple"});
+        let req = testkit::request(
+            "POST",
+            "/login",
+            &[("content-type", "application/json")],
+            &body.to_string(),
+        );
+        let (status, _, _) = testkit::read(login::handle(&state, req).await);
+        let want = if v["disabled_at"].is_null() { 200 } else { 401 };
+        assert_eq!(status, want, "{line}");
+    }
+}
