@@ -84,6 +84,8 @@ async fn keys_come_from_secrets_manager_and_survive_rotation() {
         ("SECRET_ARN", arn.as_str()),
         ("SECRET_CACHE_TTL_SECONDS", "1"),
         ("PBKDF2_ITERATIONS", "100000"),
+        // Sign with a new version at once (the lead time has its own test).
+        ("JWKS_PUBLISH_LEAD_SECONDS", "0"),
     ];
     let login_fn = start("login", &moto, &env).await;
     let profile_fn = start("profile", &moto, &env).await;

@@ -1,10 +1,10 @@
-//! `auth-local`: the four Lambda handlers (the same functions the Lambda binaries run, no
-//! copies) mounted on their real routes in one HTTP server.
+//! `auth-local`: the Lambda handlers (the same functions the Lambda binaries run, no copies)
+//! mounted on their real routes in one HTTP server.
 //!
 //! With no DATABASE_URL it starts a throwaway PostgreSQL from the system's binaries, applies
 //! the migrations and creates a demo user whose password it prints once; with DATABASE_URL it
 //! applies the migrations and serves that database. With no SECRET_KEY it signs with a random
-//! key for the run. Ctrl-C stops it and the PostgreSQL it started.
+//! key for the run (with TOKEN_SIGNING_ALG=RS256, a new 2048-bit RSA key). Ctrl-C stops it and the PostgreSQL it started.
 
 mod cors;
 mod page;
@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use auth_shared::config::{Env, KeySource, TokenConfig};
+use auth_shared::config::{Env, KeySource, SigningAlg, SigningConfig, TokenConfig};
 use auth_shared::db::{Db, DbConfig};
 use auth_shared::http::{self as api, ApiError};
 use auth_shared::keys::Keys;
@@ -22,7 +22,7 @@ use auth_shared::lambda_http::{self, Body};
 use auth_shared::password::{self, Policy};
 use auth_shared::route::Route;
 use auth_shared::sessions::SessionConfig;
-use auth_shared::state::{DbState, HashState};
+use auth_shared::state::{DbState, HashState, PublicKeysState};
 use auth_shared::users::{self, NewUser};
 use axum::Router;
 use axum::extract::Request;
@@ -106,8 +106,16 @@ async fn run(args: Args) -> Result<(), Error> {
     let tokens = TokenConfig::from_env(&env)?;
     let sessions = SessionConfig::from_env(&env)?;
     let cors = Cors::from_env(&env)?;
+    let signing = SigningConfig::from_env(&env)?;
     let keys = match KeySource::from_env(&env)? {
-        Some(source) => Keys::load(&source).await?,
+        Some(source) => Keys::load(&source, &signing).await?,
+        None if signing.alg == SigningAlg::Rs256 => {
+            println!(
+                "auth-local: SECRET_KEY is not set: signing with a new 2048-bit RSA key for this run (tokens stop working when it ends)"
+            );
+            let pem = tokio::task::spawn_blocking(new_rsa_key).await??;
+            Keys::local_with(SigningAlg::Rs256, pem.as_bytes())?
+        }
         None => {
             println!(
                 "auth-local: SECRET_KEY is not set: signing with a random key for this run (tokens stop working when it ends)"
@@ -146,6 +154,8 @@ async fn run(args: Args) -> Result<(), Error> {
     let db_state = DbState::new(db.clone());
     let hashing = HashState::new(db.clone(), keys, tokens, policy).with_sessions(sessions);
     let token_state = hashing.token.clone();
+    let public_keys =
+        Arc::new(PublicKeysState::new(token_state.tokens.clone(), token_state.keys.clone()));
     let cors = cors.as_ref();
     let app = Router::new()
         .merge(mount(&health::ROUTE, Arc::new(db_state.clone()), cors))
@@ -155,6 +165,8 @@ async fn run(args: Args) -> Result<(), Error> {
         .merge(mount(&refresh::ROUTE, Arc::new(token_state.clone()), cors))
         .merge(mount(&logout::ROUTE, Arc::new(token_state), cors))
         .merge(mount(&::password::ROUTE, Arc::new(hashing), cors))
+        .merge(mount(&jwks::JWKS_ROUTE, public_keys.clone(), cors))
+        .merge(mount(&jwks::DISCOVERY_ROUTE, public_keys, cors))
         .merge(page::router())
         .fallback_service(cors::wrap(cors, None, tower::service_fn(not_found)));
 
@@ -172,6 +184,14 @@ async fn run(args: Args) -> Result<(), Error> {
     drop(cluster);
     println!("auth-local: stopped");
     Ok(())
+}
+
+/// A new 2048-bit RSA private key in PKCS#8 PEM. The `rsa` crate only generates it: ring
+/// signs (the `rsa` crate's private-key operations are not constant-time, RUSTSEC-2023-0071).
+fn new_rsa_key() -> Result<String, Error> {
+    use rsa::pkcs8::{EncodePrivateKey, LineEnding};
+    let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048)?;
+    Ok(key.to_pkcs8_pem(LineEnding::LF)?.to_string())
 }
 
 fn base64_url(bytes: &[u8]) -> String {

@@ -34,7 +34,7 @@ fn refused(reason: impl std::fmt::Display) -> ApiError {
 /// Verifies the request's bearer token and reads its account and session.
 pub async fn authenticate(state: &TokenState, req: &Request) -> Result<Access, ApiError> {
     let token = http::bearer_token(req)?;
-    let kid = token::key_id(token).map_err(refused)?;
+    let kid = token::key_id_for(token, state.keys.alg()).map_err(refused)?;
     let key = state.keys.for_kid(&kid).await.ok_or_else(|| refused(TokenError::UnknownKey))?;
     let claims = token::verify(&state.tokens, &key, token, token::now()).map_err(refused)?;
     let id = Uuid::parse_str(&claims.sub).map_err(|_| refused(TokenError::Claims))?;
@@ -88,7 +88,7 @@ pub async fn grant_response(
     }
     let keys = state.keys.current().await;
     let access_token =
-        token::issue(&state.tokens, &keys.current, user_id, username, Some(grant.session_id), iat)
+        token::issue(&state.tokens, keys.signing(), user_id, username, Some(grant.session_id), iat)
             .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(http::json(
         StatusCode::OK,

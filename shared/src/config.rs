@@ -135,6 +135,77 @@ impl TokenConfig {
     }
 }
 
+/// TOKEN_SIGNING_ALG: how tokens are signed (API.md, Public keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SigningAlg {
+    /// HMAC-SHA256 with a shared secret (the default; the Flask service's tokens).
+    #[default]
+    Hs256,
+    /// RSASSA-PKCS1-v1_5 with SHA-256: an RSA private key signs, anyone with the public key
+    /// verifies.
+    Rs256,
+}
+
+impl SigningAlg {
+    /// The JOSE name (`alg` header, JWKS, discovery).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Hs256 => "HS256",
+            Self::Rs256 => "RS256",
+        }
+    }
+
+    /// Loads TOKEN_SIGNING_ALG (exactly `HS256` or `RS256`; default HS256).
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        match env.optional("TOKEN_SIGNING_ALG")?.as_deref().map(str::trim) {
+            None | Some("HS256") => Ok(Self::Hs256),
+            Some("RS256") => Ok(Self::Rs256),
+            Some(other) => {
+                let shown: String = other.chars().take(20).collect();
+                Err(ConfigError::new(
+                    "TOKEN_SIGNING_ALG",
+                    format!("must be HS256 or RS256, got {shown:?}"),
+                ))
+            }
+        }
+    }
+}
+
+/// The signing settings beside the key itself: the algorithm and how long a new key version
+/// is published before it signs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SigningConfig {
+    /// TOKEN_SIGNING_ALG.
+    pub alg: SigningAlg,
+    /// JWKS_PUBLISH_LEAD_SECONDS: a Secrets Manager version signs only once it is this old
+    /// (API Gateway's JWT authorizer caches a JWKS for up to two hours).
+    pub publish_lead_seconds: u64,
+}
+
+impl Default for SigningConfig {
+    fn default() -> Self {
+        Self { alg: SigningAlg::Hs256, publish_lead_seconds: DEFAULT_PUBLISH_LEAD_SECONDS }
+    }
+}
+
+/// JWKS_PUBLISH_LEAD_SECONDS's default: API Gateway's two hours of JWKS caching, plus margin.
+pub const DEFAULT_PUBLISH_LEAD_SECONDS: u64 = 7500;
+
+impl SigningConfig {
+    /// Loads TOKEN_SIGNING_ALG and JWKS_PUBLISH_LEAD_SECONDS.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            alg: SigningAlg::from_env(env)?,
+            publish_lead_seconds: env.integer(
+                "JWKS_PUBLISH_LEAD_SECONDS",
+                DEFAULT_PUBLISH_LEAD_SECONDS,
+                0,
+                30 * 86_400,
+            )?,
+        })
+    }
+}
+
 /// Where the token signing key comes from. `Debug` shows the ARN, never a key.
 #[derive(Clone, Debug)]
 pub enum KeySource {
@@ -299,6 +370,25 @@ mod tests {
         );
         assert_eq!(KeySource::require_from_env(&Env::default()).unwrap_err().var, "SECRET_ARN");
         assert!(!format!("{:?}", KeySource::Local(key.clone().into_bytes().into())).contains(&key));
+    }
+
+    #[test]
+    fn signing_settings_are_checked() {
+        assert_eq!(SigningConfig::from_env(&Env::default()).unwrap(), SigningConfig::default());
+        let rs =
+            Env::from_pairs([("TOKEN_SIGNING_ALG", "RS256"), ("JWKS_PUBLISH_LEAD_SECONDS", "5")]);
+        assert_eq!(
+            SigningConfig::from_env(&rs).unwrap(),
+            SigningConfig { alg: SigningAlg::Rs256, publish_lead_seconds: 5 }
+        );
+        for bad in ["rs256", "none", "ES256", "HS512"] {
+            let e = SigningConfig::from_env(&Env::from_pairs([("TOKEN_SIGNING_ALG", bad)]));
+            let e = e.unwrap_err();
+            assert_eq!(e.var, "TOKEN_SIGNING_ALG", "{bad}");
+            assert!(e.to_string().contains("must be HS256 or RS256"), "{e}");
+        }
+        let e = SigningConfig::from_env(&Env::from_pairs([("JWKS_PUBLISH_LEAD_SECONDS", "-1")]));
+        assert_eq!(e.unwrap_err().var, "JWKS_PUBLISH_LEAD_SECONDS");
     }
 
     #[test]

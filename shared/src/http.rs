@@ -301,7 +301,8 @@ fn finish(
         h.insert(X_REQUEST_ID.clone(), v);
     }
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // Nothing is cached unless the handler says so (the public keys are meant to be).
+    h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
     if req.method() == Method::HEAD {
         *resp.body_mut() = Body::Empty;
     }

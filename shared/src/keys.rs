@@ -1,11 +1,14 @@
 //! The signing keys: where they come from (SECRET_KEY locally, Secrets Manager in AWS), how
-//! long they are cached, and how a token's `kid` finds its key version.
+//! long they are cached, which version signs, and how a token's `kid` finds its key version.
 //!
-//! Rotation: tokens are signed with the AWSCURRENT version and verified with AWSCURRENT or
-//! AWSPREVIOUS, chosen by `kid`. Cold start reads AWSCURRENT only (all login needs); AWSPREVIOUS
-//! is read the first time a token names a version the container does not hold. Beyond that, a
-//! `kid` that names neither refreshes the cache at most once a minute per container; a warm
-//! container keeps serving from its cache while Secrets Manager is briefly unreachable.
+//! Rotation: the versions staged AWSCURRENT, AWSPREVIOUS and AWSPENDING are read together
+//! (at cold start, then whenever the cache is older than SECRET_CACHE_TTL_SECONDS); all three
+//! verify tokens, chosen by `kid`, and all three are published in the JWKS. A version signs
+//! only once it is JWKS_PUBLISH_LEAD_SECONDS old (Secrets Manager's CreatedDate), because a
+//! verifier (API Gateway's JWT authorizer) may hold a JWKS fetched before the version existed
+//! for up to two hours: until then AWSPREVIOUS keeps signing. A `kid` that names no version
+//! held refreshes the cache at most once a minute per container; a warm container keeps
+//! serving from its cache while Secrets Manager is briefly unreachable.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,7 +16,7 @@ use std::time::{Duration, Instant};
 use secrecy::ExposeSecret;
 use tokio::sync::Mutex;
 
-use crate::config::{ConfigError, KeySource, check_key_length};
+use crate::config::{ConfigError, KeySource, SigningAlg, SigningConfig, check_key_length};
 use crate::secrets::{SecretError, SecretsClient};
 use crate::token::{Key, TokenError};
 
@@ -25,16 +28,47 @@ pub const UNKNOWN_KID_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 /// The key versions in use.
 #[derive(Debug, Clone)]
 pub struct KeySet {
-    /// Signs new tokens (AWSCURRENT).
+    /// AWSCURRENT (or the one local key).
     pub current: Key,
-    /// Still verifies tokens signed before the last rotation (AWSPREVIOUS).
+    /// AWSPREVIOUS: verifies tokens signed before the last rotation, and signs while
+    /// AWSCURRENT is younger than the publishing lead.
     pub previous: Option<Key>,
+    /// AWSPENDING: a rotation under way; published, never signs.
+    pub pending: Option<Key>,
+    /// JWKS_PUBLISH_LEAD_SECONDS.
+    lead_seconds: i64,
 }
 
 impl KeySet {
+    /// One key, signing at once.
+    pub fn single(key: Key) -> Self {
+        Self { current: key, previous: None, pending: None, lead_seconds: 0 }
+    }
+
     /// The version named `kid`, if any.
     pub fn find(&self, kid: &str) -> Option<&Key> {
-        std::iter::once(&self.current).chain(&self.previous).find(|k| k.kid == kid)
+        self.published().find(|k| k.kid == kid)
+    }
+
+    /// Every version held: current, previous, pending (the JWKS lists their public halves).
+    pub fn published(&self) -> impl Iterator<Item = &Key> {
+        std::iter::once(&self.current).chain(&self.previous).chain(&self.pending)
+    }
+
+    /// The version that signs new tokens now.
+    pub fn signing(&self) -> &Key {
+        self.signing_at(crate::token::now())
+    }
+
+    /// The version that signs at `now`: AWSCURRENT once it has been published for the lead
+    /// time (a key given directly has no creation time and signs at once), AWSPREVIOUS until
+    /// then; AWSCURRENT when there is no previous version (the first key of a deployment).
+    pub fn signing_at(&self, now: i64) -> &Key {
+        let ready = self.current.created_at.is_none_or(|c| now - c >= self.lead_seconds);
+        match &self.previous {
+            Some(previous) if !ready => previous,
+            _ => &self.current,
+        }
     }
 }
 
@@ -56,79 +90,90 @@ struct Cache {
     set: Arc<KeySet>,
     fetched: Instant,
     last_kid_refresh: Option<Instant>,
-    /// Whether AWSPREVIOUS has been read since AWSCURRENT last changed.
-    previous_loaded: bool,
 }
 
 struct Managed {
     client: SecretsClient,
     arn: String,
     ttl: Duration,
+    lead_seconds: i64,
 }
 
 /// The signing keys of this container.
 pub struct Keys {
+    alg: SigningAlg,
     managed: Option<Managed>,
     cache: Mutex<Cache>,
 }
 
 impl Keys {
-    /// Keys from a secret given directly; never refreshed.
+    /// An HS256 key given directly; never refreshed.
     pub fn local(secret: &[u8]) -> Result<Self, KeyError> {
         check_key_length("SECRET_KEY", secret)?;
-        let set = KeySet { current: Key::new(LOCAL_KID, secret)?, previous: None };
-        Ok(Self::cached(None, set))
+        Ok(Self::cached(SigningAlg::Hs256, None, KeySet::single(Key::new(LOCAL_KID, secret)?)))
     }
 
-    fn cached(managed: Option<Managed>, set: KeySet) -> Self {
-        let previous_loaded = managed.is_none();
+    /// A key of `alg` given directly (SECRET_KEY: the HMAC secret, or an RSA private key in
+    /// PKCS#8 PEM); signs at once, never refreshed.
+    pub fn local_with(alg: SigningAlg, secret: &[u8]) -> Result<Self, KeyError> {
+        match alg {
+            SigningAlg::Hs256 => Self::local(secret),
+            SigningAlg::Rs256 => {
+                let text = std::str::from_utf8(secret).map_err(|_| {
+                    ConfigError::new("SECRET_KEY", TokenError::NotRsaPkcs8.to_string())
+                })?;
+                let key = Key::rsa_pem(LOCAL_KID, text)
+                    .map_err(|e| ConfigError::new("SECRET_KEY", e.to_string()))?;
+                Ok(Self::cached(alg, None, KeySet::single(key)))
+            }
+        }
+    }
+
+    fn cached(alg: SigningAlg, managed: Option<Managed>, set: KeySet) -> Self {
         Self {
+            alg,
             managed,
             cache: Mutex::new(Cache {
                 set: Arc::new(set),
                 fetched: Instant::now(),
                 last_kid_refresh: None,
-                previous_loaded,
             }),
         }
     }
 
-    /// Loads the keys from `source`: for Secrets Manager this reads AWSCURRENT now, at cold
-    /// start, so a missing or unreadable secret stops the function.
-    pub async fn load(source: &KeySource) -> Result<Self, KeyError> {
+    /// Loads the keys from `source`: for Secrets Manager this reads the versions now, at cold
+    /// start, so a missing or unreadable secret (or an AWSCURRENT that is not a key of the
+    /// configured algorithm) stops the function.
+    pub async fn load(source: &KeySource, signing: &SigningConfig) -> Result<Self, KeyError> {
         match source {
-            KeySource::Local(secret) => Self::local(secret.expose_secret()),
+            KeySource::Local(secret) => Self::local_with(signing.alg, secret.expose_secret()),
             KeySource::SecretsManager { arn, cache_ttl } => {
                 let client = SecretsClient::from_env().await;
-                let set = KeySet {
-                    current: fetch_stage(&client, arn, "AWSCURRENT").await?,
-                    previous: None,
+                let managed = Managed {
+                    client,
+                    arn: arn.clone(),
+                    ttl: *cache_ttl,
+                    lead_seconds: i64::try_from(signing.publish_lead_seconds).unwrap_or(i64::MAX),
                 };
-                Ok(Self::cached(Some(Managed { client, arn: arn.clone(), ttl: *cache_ttl }), set))
+                let set = fetch(&managed, signing.alg, None).await?;
+                Ok(Self::cached(signing.alg, Some(managed), set))
             }
         }
     }
 
-    /// The key versions to sign with, AWSCURRENT re-read when older than
-    /// SECRET_CACHE_TTL_SECONDS. If the read fails the cached versions keep serving.
+    /// The algorithm every key of this container signs and verifies.
+    pub fn alg(&self) -> SigningAlg {
+        self.alg
+    }
+
+    /// The key versions, re-read when older than SECRET_CACHE_TTL_SECONDS. If the read fails
+    /// the cached versions keep serving.
     pub async fn current(&self) -> Arc<KeySet> {
         let mut cache = self.cache.lock().await;
         if let Some(m) = &self.managed
             && cache.fetched.elapsed() >= m.ttl
         {
-            match fetch_stage(&m.client, &m.arn, "AWSCURRENT").await {
-                Ok(current) => {
-                    if current.kid != cache.set.current.kid {
-                        // Rotated: AWSPREVIOUS moved too; read it when a token asks for it.
-                        cache.set = Arc::new(KeySet { current, previous: None });
-                        cache.previous_loaded = false;
-                    }
-                    cache.fetched = Instant::now();
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "signing key refresh failed; serving cached keys");
-                }
-            }
+            self.refresh(m, &mut cache).await;
         }
         cache.set.clone()
     }
@@ -145,25 +190,6 @@ impl Keys {
             // Someone else refreshed while we waited.
             return Some(key.clone());
         }
-        if !cache.previous_loaded {
-            // Not a refresh: completing the set, once per rotation, so a token of AWSPREVIOUS
-            // is never refused because an unknown kid used up the minute first.
-            cache.previous_loaded = true;
-            match fetch_stage(&m.client, &m.arn, "AWSPREVIOUS").await {
-                Ok(previous) => {
-                    let current = cache.set.current.clone();
-                    cache.set = Arc::new(KeySet { current, previous: Some(previous) });
-                    if let Some(key) = cache.set.find(kid) {
-                        return Some(key.clone());
-                    }
-                }
-                Err(KeyError::Secret(SecretError::NotFound { .. })) => {}
-                Err(e) => {
-                    cache.previous_loaded = false;
-                    tracing::warn!(error = %e, "AWSPREVIOUS signing key could not be read");
-                }
-            }
-        }
         if cache.last_kid_refresh.is_some_and(|t| t.elapsed() < UNKNOWN_KID_REFRESH_INTERVAL) {
             return None;
         }
@@ -173,42 +199,59 @@ impl Keys {
     }
 
     async fn refresh(&self, m: &Managed, cache: &mut Cache) {
-        match fetch(&m.client, &m.arn).await {
+        match fetch(m, self.alg, Some(&cache.set)).await {
             Ok(set) => {
                 cache.set = Arc::new(set);
                 cache.fetched = Instant::now();
-                cache.previous_loaded = true;
             }
             Err(e) => {
-                // Serve from the cache and try again at the next request.
+                // Serve from the cache and try again after the TTL.
+                cache.fetched = Instant::now();
                 tracing::warn!(error = %e, "signing key refresh failed; serving cached keys");
             }
         }
     }
 }
 
-/// Reads one version stage as a key.
-async fn fetch_stage(client: &SecretsClient, arn: &str, stage: &str) -> Result<Key, KeyError> {
-    let v = client.get(arn, stage).await?;
-    key_from_secret(v.version_id, v.value.expose_secret())
+/// Reads one version stage as a key; a version already held (`known`) is not parsed again.
+async fn fetch_stage(
+    m: &Managed,
+    alg: SigningAlg,
+    stage: &str,
+    known: Option<&KeySet>,
+) -> Result<Key, KeyError> {
+    let v = m.client.get(&m.arn, stage).await?;
+    if let Some(key) = known.and_then(|k| k.find(&v.version_id)) {
+        return Ok(key.clone());
+    }
+    Ok(key_from_secret(v.version_id, alg, v.value.expose_secret())?.created(v.created_at))
 }
 
-/// Reads AWSCURRENT and, when it exists, AWSPREVIOUS.
-async fn fetch(client: &SecretsClient, arn: &str) -> Result<KeySet, KeyError> {
-    let current = fetch_stage(client, arn, "AWSCURRENT").await?;
-    let previous = match fetch_stage(client, arn, "AWSPREVIOUS").await {
-        Ok(k) => Some(k),
-        Err(KeyError::Secret(SecretError::NotFound { .. })) => None,
+/// Reads AWSCURRENT, and AWSPREVIOUS and AWSPENDING when they exist, at once. Only
+/// AWSCURRENT must be a usable key; a bad previous or pending version is logged and left out.
+async fn fetch(m: &Managed, alg: SigningAlg, known: Option<&KeySet>) -> Result<KeySet, KeyError> {
+    let (current, previous, pending) = tokio::join!(
+        fetch_stage(m, alg, "AWSCURRENT", known),
+        fetch_stage(m, alg, "AWSPREVIOUS", known),
+        fetch_stage(m, alg, "AWSPENDING", known),
+    );
+    let current = current?;
+    let optional = |stage: &str, got: Result<Key, KeyError>| match got {
+        Ok(k) if k.kid != current.kid => Some(k),
+        Ok(_) | Err(KeyError::Secret(SecretError::NotFound { .. })) => None,
         Err(e) => {
-            tracing::warn!(error = %e, "AWSPREVIOUS signing key could not be read");
+            tracing::warn!(error = %e, stage, "signing key version could not be read; left out");
             None
         }
     };
-    Ok(KeySet { current, previous })
+    let previous = optional("AWSPREVIOUS", previous);
+    let pending = optional("AWSPENDING", pending);
+    Ok(KeySet { current, previous, pending, lead_seconds: m.lead_seconds })
 }
 
-/// A key from a secret's value: the plain string, or the `SECRET_KEY` member of a JSON object.
-fn key_from_secret(version_id: String, value: &str) -> Result<Key, KeyError> {
+/// A key from a secret's value: the plain string, or the `SECRET_KEY` member of a JSON object;
+/// for RS256, an RSA private key in PKCS#8 PEM.
+pub fn key_from_secret(version_id: String, alg: SigningAlg, value: &str) -> Result<Key, KeyError> {
     let secret = match serde_json::from_str::<serde_json::Value>(value) {
         Ok(serde_json::Value::Object(map)) => match map.get("SECRET_KEY") {
             Some(serde_json::Value::String(s)) => s.clone(),
@@ -222,8 +265,14 @@ fn key_from_secret(version_id: String, value: &str) -> Result<Key, KeyError> {
         },
         _ => value.to_owned(),
     };
-    check_key_length("SECRET_ARN", secret.as_bytes())?;
-    Ok(Key::new(version_id, secret.as_bytes())?)
+    match alg {
+        SigningAlg::Hs256 => {
+            check_key_length("SECRET_ARN", secret.as_bytes())?;
+            Ok(Key::new(version_id, secret.as_bytes())?)
+        }
+        SigningAlg::Rs256 => Key::rsa_pem(version_id, &secret)
+            .map_err(|e| ConfigError::new("SECRET_ARN", e.to_string()).into()),
+    }
 }
 
 #[cfg(test)]
@@ -232,16 +281,21 @@ mod tests {
 
     #[test]
     fn secret_values_plain_and_json() {
-        let k = key_from_secret("v1".into(), &"x".repeat(32)).unwrap();
+        let hs = SigningAlg::Hs256;
+        let k = key_from_secret("v1".into(), hs, &"x".repeat(32)).unwrap();
         assert_eq!(k.kid, "v1");
         assert!(
-            key_from_secret("v1".into(), &format!("{{\"SECRET_KEY\":\"{}\"}}", "y".repeat(40)))
+            key_from_secret("v1".into(), hs, &format!("{{\"SECRET_KEY\":\"{}\"}}", "y".repeat(40)))
                 .is_ok()
         );
-        let short = key_from_secret("v1".into(), r#"{"SECRET_KEY":"short"}"#).unwrap_err();
+        let short = key_from_secret("v1".into(), hs, r#"{"SECRET_KEY":"short"}"#).unwrap_err();
         assert!(short.to_string().contains("at least 32 bytes"), "{short}");
-        let wrong = key_from_secret("v1".into(), r#"{"key":"0123456789012345678901234567890123"}"#);
+        let wrong =
+            key_from_secret("v1".into(), hs, r#"{"key":"0123456789012345678901234567890123"}"#);
         assert!(wrong.unwrap_err().to_string().contains("SECRET_KEY"));
+        let not_pem = key_from_secret("v1".into(), SigningAlg::Rs256, &"x".repeat(64));
+        let e = not_pem.unwrap_err().to_string();
+        assert!(e.contains("SECRET_ARN is not an RSA private key in PKCS#8 PEM"), "{e}");
     }
 
     #[tokio::test]
@@ -250,5 +304,30 @@ mod tests {
         assert_eq!(keys.current().await.current.kid, LOCAL_KID);
         assert!(keys.for_kid(LOCAL_KID).await.is_some());
         assert!(keys.for_kid("other").await.is_none());
+    }
+
+    fn hs(kid: &str, created: Option<i64>) -> Key {
+        Key::new(kid, &[7u8; 32]).unwrap().created(created)
+    }
+
+    #[test]
+    fn a_new_version_signs_only_after_the_lead() {
+        let set = KeySet {
+            current: hs("new", Some(1000)),
+            previous: Some(hs("old", Some(0))),
+            pending: Some(hs("next", Some(1001))),
+            lead_seconds: 100,
+        };
+        assert_eq!(set.signing_at(1050).kid, "old");
+        assert_eq!(set.signing_at(1099).kid, "old");
+        assert_eq!(set.signing_at(1100).kid, "new");
+        let kids: Vec<&str> = set.published().map(|k| k.kid.as_str()).collect();
+        assert_eq!(kids, ["new", "old", "next"]);
+        // The first key of a deployment has nothing before it: it signs at once.
+        let first = KeySet { previous: None, pending: None, ..set.clone() };
+        assert_eq!(first.signing_at(1001).kid, "new");
+        // A key given directly has no creation time and signs at once.
+        let local = KeySet { current: hs("local", None), ..set };
+        assert_eq!(local.signing_at(0).kid, "local");
     }
 }

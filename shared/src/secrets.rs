@@ -13,6 +13,8 @@ pub struct SecretValue {
     pub version_id: String,
     /// The secret string.
     pub value: SecretString,
+    /// When the version was created, seconds since the epoch (when Secrets Manager says).
+    pub created_at: Option<i64>,
 }
 
 /// Why a secret could not be read. Messages name the secret and stage, never a value.
@@ -71,7 +73,7 @@ impl SecretsClient {
         Self { client: aws_sdk_secretsmanager::Client::new(&conf) }
     }
 
-    /// Reads the secret `arn` at version stage `stage` (AWSCURRENT, AWSPREVIOUS).
+    /// Reads the secret `arn` at version stage `stage` (AWSCURRENT, AWSPREVIOUS, AWSPENDING).
     pub async fn get(&self, arn: &str, stage: &str) -> Result<SecretValue, SecretError> {
         let out = self
             .client
@@ -86,7 +88,93 @@ impl SecretsClient {
         Ok(SecretValue {
             version_id: out.version_id.unwrap_or_else(|| stage.to_owned()),
             value: value.into(),
+            created_at: out.created_date.map(|d| d.secs()),
         })
+    }
+}
+
+/// What a rotation needs beside reading: the version stages, reading a version by id, adding
+/// a version, and moving a stage (the rotation function's calls).
+impl SecretsClient {
+    /// The secret's versions and their stages (DescribeSecret's VersionIdsToStages).
+    pub async fn version_stages(
+        &self,
+        arn: &str,
+    ) -> Result<std::collections::HashMap<String, Vec<String>>, SecretError> {
+        let out = self
+            .client
+            .describe_secret()
+            .secret_id(arn)
+            .send()
+            .await
+            .map_err(|e| classify(arn, "(describe)", e))?;
+        Ok(out.version_ids_to_stages.unwrap_or_default())
+    }
+
+    /// Reads version `version_id`, which must carry `stage`.
+    pub async fn get_version(
+        &self,
+        arn: &str,
+        version_id: &str,
+        stage: &str,
+    ) -> Result<SecretValue, SecretError> {
+        let out = self
+            .client
+            .get_secret_value()
+            .secret_id(arn)
+            .version_id(version_id)
+            .version_stage(stage)
+            .send()
+            .await
+            .map_err(|e| classify(arn, stage, e))?;
+        let value =
+            out.secret_string.ok_or_else(|| SecretError::NotAString { arn: arn.to_owned() })?;
+        Ok(SecretValue {
+            version_id: out.version_id.unwrap_or_else(|| version_id.to_owned()),
+            value: value.into(),
+            created_at: out.created_date.map(|d| d.secs()),
+        })
+    }
+
+    /// Adds version `version_id` holding `value`, staged AWSPENDING (idempotent for the same
+    /// token and value, as PutSecretValue is).
+    pub async fn put_pending(
+        &self,
+        arn: &str,
+        version_id: &str,
+        value: &str,
+    ) -> Result<(), SecretError> {
+        self.client
+            .put_secret_value()
+            .secret_id(arn)
+            .client_request_token(version_id)
+            .secret_string(value)
+            .version_stages("AWSPENDING")
+            .send()
+            .await
+            .map_err(|e| classify(arn, "AWSPENDING", e))?;
+        Ok(())
+    }
+
+    /// Moves `stage` to `to` from `from` (Secrets Manager then stages the old AWSCURRENT
+    /// AWSPREVIOUS).
+    pub async fn move_stage(
+        &self,
+        arn: &str,
+        stage: &str,
+        to: &str,
+        from: Option<&str>,
+    ) -> Result<(), SecretError> {
+        self.client
+            .update_secret_version_stage()
+            .secret_id(arn)
+            .version_stage(stage)
+            .move_to_version_id(to)
+            .set_remove_from_version_id(from.map(str::to_owned))
+            .send()
+            .await
+            .map_err(|e| classify(arn, stage, e))?;
+        Ok(())
     }
 }
 

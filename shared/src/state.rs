@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
-use crate::config::{Env, KeySource, TokenConfig};
+use crate::config::{Env, KeySource, SigningAlg, SigningConfig, TokenConfig};
 use crate::db::{Db, DbConfig};
 use crate::keys::Keys;
 use crate::lambda::StartupError;
@@ -61,11 +61,12 @@ impl TokenState {
         let db_cfg = DbConfig::from_env(env, LAMBDA_POOL_SIZE)?;
         let tokens = TokenConfig::from_env(env)?;
         let sessions = SessionConfig::from_env(env)?;
+        let signing = SigningConfig::from_env(env)?;
         let source = KeySource::require_from_env(env)?;
         let db = Arc::new(Db::connect(db_cfg).await?);
         // The first connection opens while the key is read.
         db.warm_up();
-        let keys = Keys::load(&source).await?;
+        let keys = Keys::load(&source, &signing).await?;
         Ok(Self::new(db, Arc::new(keys), tokens).with_sessions(sessions))
     }
 
@@ -79,6 +80,44 @@ impl TokenState {
     pub fn with_sessions(mut self, sessions: SessionConfig) -> Self {
         self.sessions = sessions;
         self
+    }
+}
+
+/// The state of the jwks function: the token settings (the issuer, for discovery) and, with
+/// RS256, the key versions whose public halves it publishes. No database. With HS256 it
+/// holds no key and reads no secret: there is nothing public to publish.
+#[derive(Clone)]
+pub struct PublicKeysState {
+    /// JWT_ISSUER (and the rest of the token settings).
+    pub tokens: TokenConfig,
+    /// TOKEN_SIGNING_ALG.
+    pub alg: SigningAlg,
+    /// The key versions (RS256 only).
+    pub keys: Option<Arc<Keys>>,
+}
+
+impl PublicKeysState {
+    /// Builds the state from the environment: the token settings, TOKEN_SIGNING_ALG and, with
+    /// RS256, the keys (read now from Secrets Manager).
+    pub async fn from_env(env: &Env) -> Result<Self, StartupError> {
+        let tokens = TokenConfig::from_env(env)?;
+        let signing = SigningConfig::from_env(env)?;
+        let keys = match signing.alg {
+            SigningAlg::Hs256 => None,
+            SigningAlg::Rs256 => {
+                let source = KeySource::require_from_env(env)?;
+                Some(Arc::new(Keys::load(&source, &signing).await?))
+            }
+        };
+        Ok(Self { tokens, alg: signing.alg, keys })
+    }
+
+    /// Builds the state from existing parts (local server, tests): the keys are published
+    /// when they are RS256 keys.
+    pub fn new(tokens: TokenConfig, keys: Arc<Keys>) -> Self {
+        let alg = keys.alg();
+        let keys = (alg == SigningAlg::Rs256).then_some(keys);
+        Self { tokens, alg, keys }
     }
 }
 

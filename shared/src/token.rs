@@ -1,6 +1,9 @@
-//! Access tokens: HS256 JWTs (RFC 7519) issued and checked as RFC 8725 advises: the algorithm is
-//! pinned, `typ` is explicit, the key is chosen by `kid`, and every registered claim we issue is
-//! required and checked on the way back in.
+//! Access tokens: HS256 or RS256 JWTs (RFC 7519) issued and checked as RFC 8725 advises: the
+//! algorithm is pinned (TOKEN_SIGNING_ALG; a key only ever verifies its own algorithm, so an
+//! HS256 token "signed" with an RSA public key is refused: RFC 8725 §2.1), `typ` is explicit,
+//! the key is chosen by `kid`, and every registered claim we issue is required and checked on
+//! the way back in. RSA runs on ring (constant-time); the public half of an RSA key is
+//! published as a JWK (RFC 7517).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -8,7 +11,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::config::TokenConfig;
+use crate::config::{SigningAlg, TokenConfig};
 
 /// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
 pub const LEEWAY_SECONDS: u64 = 30;
@@ -130,34 +133,140 @@ impl<'a> TokenResponse<'a> {
     }
 }
 
-/// One version of the HMAC signing key.
+/// One version of the signing key: an HMAC secret (HS256) or an RSA key pair (RS256).
 #[derive(Clone)]
 pub struct Key {
     /// Key id: the Secrets Manager version id, or `local`.
     pub kid: String,
+    /// When the version was created (Secrets Manager's CreatedDate, seconds since the epoch);
+    /// `None` for a key given directly, which may sign at once.
+    pub created_at: Option<i64>,
+    alg: SigningAlg,
     encoding: EncodingKey,
     decoding: DecodingKey,
+    /// RS256 only: the public modulus and exponent, big-endian without leading zeros.
+    public: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 impl std::fmt::Debug for Key {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Key").field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("Key")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
     }
 }
 
+/// A public key as a JSON Web Key (RFC 7517 §4, RFC 7518 §6.3.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Jwk {
+    /// Always `RSA`.
+    pub kty: String,
+    /// Always `sig`.
+    #[serde(rename = "use")]
+    pub use_: String,
+    /// Always `RS256`.
+    pub alg: String,
+    /// The key version id, as in the tokens' `kid`.
+    pub kid: String,
+    /// The modulus, base64url without padding.
+    pub n: String,
+    /// The public exponent, base64url without padding.
+    pub e: String,
+}
+
+/// The smallest RSA modulus accepted for RS256 (RFC 7518 §3.3).
+pub const MIN_RSA_BITS: usize = 2048;
+
 impl Key {
-    /// Wraps a secret of at least 32 bytes (checked by the caller's config loader).
+    /// An HS256 key from a secret of at least 32 bytes.
     pub fn new(kid: impl Into<String>, secret: &[u8]) -> Result<Self, TokenError> {
-        hs256::install();
+        provider::install();
         if secret.len() < crate::config::MIN_KEY_BYTES {
             return Err(TokenError::KeyTooShort);
         }
         Ok(Self {
             kid: kid.into(),
+            created_at: None,
+            alg: SigningAlg::Hs256,
             encoding: EncodingKey::from_secret(secret).map_err(|_| TokenError::KeyTooShort)?,
             decoding: DecodingKey::from_secret(secret).map_err(|_| TokenError::KeyTooShort)?,
+            public: None,
         })
     }
+
+    /// An RS256 key from an RSA private key in PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`),
+    /// 2048 to 4096 bits.
+    pub fn rsa_pem(kid: impl Into<String>, pem: &str) -> Result<Self, TokenError> {
+        provider::install();
+        let der = pkcs8_der(pem)?;
+        let pair = ring::signature::RsaKeyPair::from_pkcs8(&der).map_err(|e| {
+            match e.to_string().as_str() {
+                "TooSmall" => TokenError::RsaKeyTooShort,
+                "TooLarge" => TokenError::RsaKeyTooLong,
+                _ => TokenError::NotRsaPkcs8,
+            }
+        })?;
+        let components: ring::rsa::PublicKeyComponents<Vec<u8>> = pair.public().into();
+        Ok(Self {
+            kid: kid.into(),
+            created_at: None,
+            alg: SigningAlg::Rs256,
+            encoding: EncodingKey::from_rsa_der(&der),
+            decoding: DecodingKey::from_rsa_der(pair.public().as_ref()),
+            public: Some((components.n, components.e)),
+        })
+    }
+
+    /// A key of `alg` from a secret's text: the secret itself (HS256) or a PKCS#8 PEM (RS256).
+    pub fn parse(
+        kid: impl Into<String>,
+        alg: SigningAlg,
+        secret: &str,
+    ) -> Result<Self, TokenError> {
+        match alg {
+            SigningAlg::Hs256 => Self::new(kid, secret.as_bytes()),
+            SigningAlg::Rs256 => Self::rsa_pem(kid, secret),
+        }
+    }
+
+    /// The same key with its creation time.
+    pub fn created(mut self, at: Option<i64>) -> Self {
+        self.created_at = at;
+        self
+    }
+
+    /// The algorithm this key signs and verifies (and nothing else).
+    pub fn alg(&self) -> SigningAlg {
+        self.alg
+    }
+
+    /// The public half as a JWK; `None` for an HMAC key, which has no public half.
+    pub fn jwk(&self) -> Option<Jwk> {
+        let (n, e) = self.public.as_ref()?;
+        Some(Jwk {
+            kty: "RSA".into(),
+            use_: "sig".into(),
+            alg: "RS256".into(),
+            kid: self.kid.clone(),
+            n: URL_SAFE_NO_PAD.encode(n),
+            e: URL_SAFE_NO_PAD.encode(e),
+        })
+    }
+}
+
+/// The DER inside a PKCS#8 PEM private key (RFC 7468 §10).
+fn pkcs8_der(pem: &str) -> Result<Vec<u8>, TokenError> {
+    const BEGIN: &str = "-----BEGIN PRIVATE KEY-----";
+    const END: &str = "-----END PRIVATE KEY-----";
+    let pem = pem.trim();
+    let body = pem
+        .strip_prefix(BEGIN)
+        .and_then(|rest| rest.strip_suffix(END))
+        .ok_or(TokenError::NotRsaPkcs8)?;
+    let b64: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD.decode(b64).map_err(|_| TokenError::NotRsaPkcs8)
 }
 
 /// Why a token was refused (all map to 401 `invalid_token`), or could not be made.
@@ -166,7 +275,7 @@ pub enum TokenError {
     /// Not three base64url segments of JSON, too long, or unreadable.
     #[error("malformed token")]
     Malformed,
-    /// `alg` other than HS256, or a `typ` other than JWT.
+    /// `alg` other than the configured one, or a `typ` other than JWT.
     #[error("token header refused")]
     Header,
     /// No `kid`, or a `kid` that names no key version.
@@ -193,17 +302,36 @@ pub enum TokenError {
     /// Signing failed.
     #[error("token could not be signed")]
     Signing,
+    /// An RS256 key that is not an RSA private key in PKCS#8 PEM.
+    #[error(
+        "is not an RSA private key in PKCS#8 PEM (-----BEGIN PRIVATE KEY-----; convert a PKCS#1 key with `openssl pkcs8 -topk8 -nocrypt`)"
+    )]
+    NotRsaPkcs8,
+    /// An RSA key under 2048 bits.
+    #[error("is too short: an RS256 key needs at least 2048 bits")]
+    RsaKeyTooShort,
+    /// An RSA key over 4096 bits (ring signs with 2048 to 4096).
+    #[error("is too long: RS256 keys of 2048 to 4096 bits are supported")]
+    RsaKeyTooLong,
 }
 
-/// jsonwebtoken's crypto, reduced to the one algorithm this service accepts. Installed as the
-/// process's provider, it refuses every other algorithm at the crypto layer too, and keeps the
-/// RSA, ECDSA and EdDSA code of the crate's `rust_crypto` backend out of the binaries.
-mod hs256 {
+/// jsonwebtoken's crypto, reduced to the two algorithms this service can be configured with:
+/// HS256 (RustCrypto's HMAC) and RS256 (ring: constant-time, unlike the `rsa` crate, see
+/// RUSTSEC-2023-0071). Installed as the process's provider, it refuses every other algorithm
+/// at the crypto layer too, and keeps the ECDSA and EdDSA code of the crate's backends out of
+/// the binaries. Which of the two a token may use is pinned above it, by the key's algorithm.
+mod provider {
+    use std::sync::{Arc, Mutex};
+
     use hmac::{Hmac, KeyInit, Mac};
+    use jsonwebtoken::AlgorithmFamily;
     use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, KeyUtils};
     use jsonwebtoken::errors::{ErrorKind, Result};
     use jsonwebtoken::signature::{self, Signer, Verifier};
     use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+    use ring::signature::{
+        RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256, RsaKeyPair, UnparsedPublicKey,
+    };
 
     type HmacSha256 = Hmac<sha2::Sha256>;
 
@@ -244,16 +372,82 @@ mod hs256 {
         }
     }
 
+    /// An RSA private key, parsed once per key version: parsing checks the key's consistency,
+    /// which costs about as much as a signature, so the parsed pairs are kept (a few versions
+    /// at most live in a container).
+    struct Rs256Signer(Arc<RsaKeyPair>);
+
+    fn key_pair(pkcs8: &[u8]) -> Result<Arc<RsaKeyPair>> {
+        static PARSED: Mutex<Vec<(Vec<u8>, Arc<RsaKeyPair>)>> = Mutex::new(Vec::new());
+        let mut parsed = PARSED.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, pair)) = parsed.iter().find(|(der, _)| der.as_slice() == pkcs8) {
+            return Ok(pair.clone());
+        }
+        let pair = Arc::new(
+            RsaKeyPair::from_pkcs8(pkcs8).map_err(|_| ErrorKind::InvalidRsaKey(String::new()))?,
+        );
+        if parsed.len() >= 8 {
+            parsed.remove(0);
+        }
+        parsed.push((pkcs8.to_vec(), pair.clone()));
+        Ok(pair)
+    }
+
+    impl Signer<Vec<u8>> for Rs256Signer {
+        fn try_sign(&self, msg: &[u8]) -> std::result::Result<Vec<u8>, signature::Error> {
+            let mut sig = vec![0; self.0.public().modulus_len()];
+            // PKCS#1 v1.5 padding is deterministic: the generator is not used.
+            let rng = ring::rand::SystemRandom::new();
+            self.0
+                .sign(&RSA_PKCS1_SHA256, &rng, msg, &mut sig)
+                .map_err(|_| signature::Error::new())?;
+            Ok(sig)
+        }
+    }
+
+    impl JwtSigner for Rs256Signer {
+        fn algorithm(&self) -> Algorithm {
+            Algorithm::RS256
+        }
+    }
+
+    /// An RSA public key (DER RSAPublicKey), 2048 to 8192 bits.
+    struct Rs256Verifier(Vec<u8>);
+
+    impl Verifier<Vec<u8>> for Rs256Verifier {
+        fn verify(&self, msg: &[u8], sig: &Vec<u8>) -> std::result::Result<(), signature::Error> {
+            UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &self.0)
+                .verify(msg, sig)
+                .map_err(|_| signature::Error::new())
+        }
+    }
+
+    impl JwtVerifier for Rs256Verifier {
+        fn algorithm(&self) -> Algorithm {
+            Algorithm::RS256
+        }
+    }
+
+    // Each algorithm only with a key of its own family: an RSA public key's bytes never
+    // become an HMAC secret (RFC 8725 §2.1), nor a secret an RSA key.
     fn signer(alg: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSigner>> {
-        match alg {
-            Algorithm::HS256 => Ok(Box::new(Hs256::new(key.as_bytes())?)),
+        match (alg, key.family()) {
+            (Algorithm::HS256, AlgorithmFamily::Hmac) => Ok(Box::new(Hs256::new(key.as_bytes())?)),
+            (Algorithm::RS256, AlgorithmFamily::Rsa) => {
+                Ok(Box::new(Rs256Signer(key_pair(key.as_bytes())?)))
+            }
             _ => Err(ErrorKind::InvalidAlgorithm.into()),
         }
     }
 
     fn verifier(alg: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifier>> {
-        match alg {
-            Algorithm::HS256 => Ok(Box::new(Hs256::new(key.try_get_as_bytes()?)?)),
+        match (alg, key.family()) {
+            (Algorithm::HS256, AlgorithmFamily::Hmac) => {
+                Ok(Box::new(Hs256::new(key.try_get_as_bytes()?)?))
+            }
+            (Algorithm::RS256, AlgorithmFamily::Rsa) => {
+                Ok(Box::new(Rs256Verifier(key.try_get_as_bytes()?.to_vec())))
+            }
             _ => Err(ErrorKind::InvalidAlgorithm.into()),
         }
     }
@@ -270,6 +464,13 @@ mod hs256 {
         ONCE.call_once(|| {
             let _ = PROVIDER.install_default();
         });
+    }
+}
+
+fn jose(alg: SigningAlg) -> Algorithm {
+    match alg {
+        SigningAlg::Hs256 => Algorithm::HS256,
+        SigningAlg::Rs256 => Algorithm::RS256,
     }
 }
 
@@ -295,20 +496,26 @@ pub fn issue(
         jti: URL_SAFE_NO_PAD.encode(crate::random::bytes::<16>()),
         sid: sid.map(|s| s.to_string()),
     };
-    let mut header = Header::new(Algorithm::HS256);
+    let mut header = Header::new(jose(key.alg));
     header.typ = Some("JWT".into());
     header.kid = Some(key.kid.clone());
     jsonwebtoken::encode(&header, &claims, &key.encoding).map_err(|_| TokenError::Signing)
 }
 
-/// Reads the `kid` of a token after checking its shape and header, before any key is looked
-/// up: the algorithm must be HS256 and `typ`, if present, JWT.
+/// Reads the `kid` of an HS256 token: [`key_id_for`] with HS256.
 pub fn key_id(token: &str) -> Result<String, TokenError> {
+    key_id_for(token, SigningAlg::Hs256)
+}
+
+/// Reads the `kid` of a token after checking its shape and header, before any key is looked
+/// up: the algorithm must be `alg` (the configured one, never the token's choice) and `typ`,
+/// if present, JWT.
+pub fn key_id_for(token: &str, alg: SigningAlg) -> Result<String, TokenError> {
     if token.len() > MAX_TOKEN_BYTES || token.split('.').count() != 3 {
         return Err(TokenError::Malformed);
     }
     let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
-    if header.alg != Algorithm::HS256 {
+    if header.alg != jose(alg) {
         return Err(TokenError::Header);
     }
     // RFC 7519 §5.1: "JWT", any case, or the media type in full, "application/jwt".
@@ -344,10 +551,10 @@ fn has_crit(token: &str) -> bool {
     }
 }
 
-/// Verifies a token's signature with `key` and checks every claim; `now` is seconds since the
-/// epoch.
+/// Verifies a token's signature with `key`, in `key`'s algorithm only, and checks every claim;
+/// `now` is seconds since the epoch.
 pub fn verify(cfg: &TokenConfig, key: &Key, token: &str, now: i64) -> Result<Claims, TokenError> {
-    let mut validation = Validation::new(Algorithm::HS256);
+    let mut validation = Validation::new(jose(key.alg));
     validation.leeway = LEEWAY_SECONDS;
     validation.validate_nbf = true;
     validation.set_issuer(&[&cfg.issuer]);
@@ -546,6 +753,105 @@ mod tests {
         ] {
             assert!(check(h.clone(), claims_json(now), now).is_err(), "{h}");
         }
+    }
+
+    /// A 2048-bit RSA key in PKCS#8 PEM, made once per test run.
+    fn rsa_pem() -> &'static str {
+        static PEM: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        PEM.get_or_init(|| new_rsa_pem(2048))
+    }
+
+    fn new_rsa_pem(bits: usize) -> String {
+        use rsa::pkcs8::{EncodePrivateKey, LineEnding};
+        let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, bits).unwrap();
+        key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string()
+    }
+
+    fn rsa_key(kid: &str) -> Key {
+        Key::rsa_pem(kid, rsa_pem()).unwrap()
+    }
+
+    #[test]
+    fn rs256_tokens_verify_with_the_public_half_only() {
+        let id = Uuid::from_u128(7);
+        let now = now();
+        let key = rsa_key("v1");
+        assert_eq!(key.alg(), SigningAlg::Rs256);
+        let t = issue(&cfg(), &key, id, "alice", None, now).unwrap();
+        let header = jsonwebtoken::decode_header(&t).unwrap();
+        assert_eq!((header.alg, header.kid.as_deref()), (Algorithm::RS256, Some("v1")));
+        assert_eq!(key_id_for(&t, SigningAlg::Rs256).unwrap(), "v1");
+        assert_eq!(key_id_for(&t, SigningAlg::Hs256), Err(TokenError::Header));
+        assert_eq!(verify(&cfg(), &key, &t, now).unwrap().sub, id.to_string());
+        // A verifier holding only the JWK (n, e) accepts it: jsonwebtoken's own path.
+        let jwk = key.jwk().unwrap();
+        assert_eq!(
+            (jwk.kty.as_str(), jwk.use_.as_str(), jwk.alg.as_str()),
+            ("RSA", "sig", "RS256")
+        );
+        assert_eq!(jwk.e, "AQAB");
+        assert_eq!(URL_SAFE_NO_PAD.decode(&jwk.n).unwrap().len(), 256);
+        let public = DecodingKey::from_rsa_components(&jwk.n, &jwk.e).unwrap();
+        let _ = public;
+        // Another key with the same kid does not verify it.
+        let other = Key::rsa_pem("v1", &new_rsa_pem(2048)).unwrap();
+        assert_eq!(verify(&cfg(), &other, &t, now), Err(TokenError::Signature));
+        // HMAC keys publish nothing.
+        assert!(self::key("v1").jwk().is_none());
+    }
+
+    /// RFC 8725 §2.1: with an RSA key, a token that names HS256 and is "signed" with the public
+    /// key's bytes as an HMAC secret, or that names `none`, is refused.
+    #[test]
+    fn key_confusion_and_none_are_refused() {
+        use hmac::{Hmac, KeyInit, Mac};
+        let now = now();
+        let key = rsa_key("v1");
+        let pair = ring::signature::RsaKeyPair::from_pkcs8(&pkcs8_der(rsa_pem()).unwrap()).unwrap();
+        let public_der = ring::signature::KeyPair::public_key(&pair).as_ref().to_vec();
+        let jwk = key.jwk().unwrap();
+        let secrets: Vec<Vec<u8>> = vec![
+            public_der.clone(),
+            format!("{}.{}", jwk.n, jwk.e).into_bytes(),
+            serde_json::to_vec(&jwk).unwrap(),
+        ];
+        for secret in secrets {
+            let input = format!(
+                "{}.{}",
+                URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","typ":"JWT","kid":"v1"}"#),
+                URL_SAFE_NO_PAD.encode(claims_json(now).to_string())
+            );
+            let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&secret).unwrap();
+            mac.update(input.as_bytes());
+            let t = format!("{input}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()));
+            assert_eq!(key_id_for(&t, SigningAlg::Rs256), Err(TokenError::Header));
+            assert!(verify(&cfg(), &key, &t, now).is_err());
+        }
+        let none = format!(
+            "{}.{}.",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT","kid":"v1"}"#),
+            URL_SAFE_NO_PAD.encode(claims_json(now).to_string())
+        );
+        assert!(key_id_for(&none, SigningAlg::Rs256).is_err());
+        assert!(verify(&cfg(), &key, &none, now).is_err());
+        // And the other way round: an HMAC key never verifies an RS256 token.
+        let rs = issue(&cfg(), &key, Uuid::from_u128(7), "a", None, now).unwrap();
+        assert!(verify(&cfg(), &self::key("v1"), &rs, now).is_err());
+    }
+
+    #[test]
+    fn weak_or_malformed_rsa_keys_are_refused() {
+        assert_eq!(Key::rsa_pem("k", &new_rsa_pem(1024)).unwrap_err(), TokenError::RsaKeyTooShort);
+        for bad in [
+            "x".repeat(64),
+            String::new(),
+            "-----BEGIN PRIVATE KEY-----\nnot base64!\n-----END PRIVATE KEY-----".into(),
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----".into(),
+            rsa_pem().replace("PRIVATE KEY", "RSA PRIVATE KEY"),
+        ] {
+            assert_eq!(Key::rsa_pem("k", &bad).unwrap_err(), TokenError::NotRsaPkcs8, "{bad:?}");
+        }
+        assert!(TokenError::RsaKeyTooShort.to_string().contains("2048 bits"));
     }
 
     #[test]

@@ -23,8 +23,22 @@ impl LocalServer {
     /// Starts `binary --port 0` with a clean environment plus `env`, and waits (up to 60 s)
     /// until it listens. Returns the output instead if it exits first.
     pub async fn start(binary: &Path, env: &[(&str, &str)]) -> Result<Self, String> {
+        Self::start_on(binary, 0, env).await
+    }
+
+    /// A free port to start on, for a server that must know its own URL before it starts
+    /// (JWT_ISSUER, which discovery publishes).
+    pub fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port")
+    }
+
+    /// Like [`LocalServer::start`], on `port` (0 picks a free one).
+    pub async fn start_on(binary: &Path, port: u16, env: &[(&str, &str)]) -> Result<Self, String> {
         let mut child = Command::new(binary)
-            .args(["--port", "0"])
+            .args(["--port", &port.to_string()])
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(env.iter().copied())

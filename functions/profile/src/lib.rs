@@ -1,6 +1,6 @@
 //! `GET /profile`: the current user's profile, from the bearer token.
 //!
-//! The token must verify (HS256 only, key chosen by `kid`, issuer, audience, times, claims),
+//! The token must verify (TOKEN_SIGNING_ALG only, key chosen by `kid`, issuer, audience, times, claims),
 //! its user must still exist, be active, and not have changed their password since the token
 //! was issued, and its session must not have ended (`auth_shared::access`).
 

@@ -1,0 +1,209 @@
+//! Secrets Manager rotation of the token signing key: the four steps Secrets Manager invokes
+//! a rotation function with (`{"SecretId","ClientRequestToken","Step"}`), each idempotent, as
+//! AWS's rotation guide requires (a step may be retried):
+//!
+//! - `createSecret`: if the version named by the token already holds AWSPENDING, nothing;
+//!   otherwise put a new key there as AWSPENDING: 64 random base64url characters (HS256), or a
+//!   new 2048-bit RSA key in PKCS#8 PEM (RS256; the `rsa` crate only generates it, ring signs).
+//! - `setSecret`: nothing; the key lives in this secret only.
+//! - `testSecret`: the pending value must parse as a key of TOKEN_SIGNING_ALG and sign a token
+//!   that verifies; otherwise the step fails and AWSCURRENT stays where it is.
+//! - `finishSecret`: move AWSCURRENT to the token's version (once; Secrets Manager stages the
+//!   old one AWSPREVIOUS). The signing functions publish it at once and sign with it after
+//!   JWKS_PUBLISH_LEAD_SECONDS.
+
+#![warn(missing_docs)]
+
+use std::process::ExitCode;
+
+use auth_shared::config::{Env, SigningAlg, SigningConfig, TokenConfig};
+use auth_shared::secrets::{SecretError, SecretsClient};
+use auth_shared::token::{self, Key};
+use base64::Engine;
+use lambda_runtime::{LambdaEvent, service_fn};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+
+/// What the function keeps between invocations: the Secrets Manager client and the algorithm.
+pub struct State {
+    client: SecretsClient,
+    alg: SigningAlg,
+}
+
+/// The event Secrets Manager sends a rotation function.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RotationEvent {
+    /// The secret's ARN.
+    pub secret_id: String,
+    /// The new version's id.
+    pub client_request_token: String,
+    /// `createSecret`, `setSecret`, `testSecret` or `finishSecret`.
+    pub step: String,
+}
+
+/// Why a step failed: the invocation fails, and Secrets Manager stops the rotation.
+#[derive(Debug, thiserror::Error)]
+pub enum RotationError {
+    /// A step this function does not know.
+    #[error("unknown rotation step {0:?}")]
+    UnknownStep(String),
+    /// The token names a version that is not pending.
+    #[error("version {0} of the secret is not staged AWSPENDING")]
+    NotPending(String),
+    /// Secrets Manager refused or failed.
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    /// The pending value is not a usable key.
+    #[error("the pending version is not a usable {alg} key: {why}")]
+    BadKey {
+        /// The configured algorithm.
+        alg: &'static str,
+        /// What is wrong (never the value).
+        why: String,
+    },
+    /// A new key could not be made.
+    #[error("a new key could not be generated: {0}")]
+    Generate(String),
+}
+
+impl State {
+    /// Builds the state from the environment (TOKEN_SIGNING_ALG and the AWS configuration).
+    pub async fn from_env(env: &Env) -> Result<Self, auth_shared::lambda::StartupError> {
+        let alg = SigningConfig::from_env(env)?.alg;
+        Ok(Self { client: SecretsClient::from_env().await, alg })
+    }
+}
+
+/// Runs the Lambda loop: one rotation step per invocation.
+pub async fn run(state: Result<State, auth_shared::lambda::StartupError>) -> ExitCode {
+    auth_shared::telemetry::init();
+    let state: &'static State = match state {
+        Ok(s) => Box::leak(Box::new(s)),
+        Err(e) => {
+            tracing::error!("start-up failed: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let service = service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
+        let event: RotationEvent = serde_json::from_value(event.payload)
+            .map_err(|e| format!("not a Secrets Manager rotation event: {e}"))?;
+        handle(state, &event).await.map_err(|e| e.to_string())?;
+        Ok::<_, String>(serde_json::Value::Null)
+    });
+    match lambda_runtime::run(service).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("runtime stopped: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// One rotation step.
+pub async fn handle(state: &State, event: &RotationEvent) -> Result<(), RotationError> {
+    let (arn, token) = (event.secret_id.as_str(), event.client_request_token.as_str());
+    let stages = state.client.version_stages(arn).await?;
+    let of_token = stages.get(token).cloned().unwrap_or_default();
+    if of_token.iter().any(|s| s == "AWSCURRENT") {
+        // Finished already: every step is then a no-op.
+        tracing::info!(step = %event.step, version = token, "version is already AWSCURRENT");
+        return Ok(());
+    }
+    match event.step.as_str() {
+        "createSecret" => create(state, arn, token).await,
+        "setSecret" => Ok(()),
+        "testSecret" => test(state, arn, token).await,
+        "finishSecret" => {
+            if !of_token.iter().any(|s| s == "AWSPENDING") {
+                return Err(RotationError::NotPending(token.to_owned()));
+            }
+            let current = stages
+                .iter()
+                .find(|(_, s)| s.iter().any(|s| s == "AWSCURRENT"))
+                .map(|(v, _)| v.as_str());
+            state.client.move_stage(arn, "AWSCURRENT", token, current).await?;
+            tracing::info!(version = token, previous = ?current, "rotation finished: new AWSCURRENT");
+            Ok(())
+        }
+        other => Err(RotationError::UnknownStep(other.to_owned())),
+    }
+}
+
+async fn create(state: &State, arn: &str, token: &str) -> Result<(), RotationError> {
+    match state.client.get_version(arn, token, "AWSPENDING").await {
+        Ok(_) => {
+            tracing::info!(version = token, "createSecret: the pending version exists already");
+            return Ok(());
+        }
+        Err(SecretError::NotFound { .. }) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let alg = state.alg;
+    let value = tokio::task::spawn_blocking(move || new_key(alg))
+        .await
+        .map_err(|e| RotationError::Generate(e.to_string()))??;
+    state.client.put_pending(arn, token, &value).await?;
+    tracing::info!(version = token, alg = alg.name(), "createSecret: new key staged AWSPENDING");
+    Ok(())
+}
+
+async fn test(state: &State, arn: &str, token: &str) -> Result<(), RotationError> {
+    let pending = state.client.get_version(arn, token, "AWSPENDING").await?;
+    let bad = |why: String| RotationError::BadKey { alg: state.alg.name(), why };
+    let key = auth_shared::keys::key_from_secret(
+        token.to_owned(),
+        state.alg,
+        pending.value.expose_secret(),
+    )
+    .map_err(|e| bad(e.to_string()))?;
+    check_signs(&key).map_err(|e| bad(e.to_string()))?;
+    tracing::info!(version = token, "testSecret: the pending key signs and verifies");
+    Ok(())
+}
+
+/// Signs a token with `key` and verifies it.
+pub fn check_signs(key: &Key) -> Result<(), token::TokenError> {
+    let cfg = TokenConfig {
+        issuer: "rotation-test".into(),
+        audience: "rotation-test".into(),
+        ttl_seconds: 60,
+    };
+    let now = token::now();
+    let t = token::issue(&cfg, key, uuid::Uuid::nil(), "rotation-test", None, now)?;
+    token::verify(&cfg, key, &t, now).map(drop)
+}
+
+/// A new key's secret value for `alg`: 64 base64url characters from 48 random bytes (384
+/// bits) for HS256, a new 2048-bit RSA key in PKCS#8 PEM for RS256.
+pub fn new_key(alg: SigningAlg) -> Result<String, RotationError> {
+    match alg {
+        SigningAlg::Hs256 => Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(auth_shared::random::bytes::<48>())),
+        SigningAlg::Rs256 => {
+            use rsa::pkcs8::{EncodePrivateKey, LineEnding};
+            let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048)
+                .map_err(|e| RotationError::Generate(e.to_string()))?;
+            let pem = key
+                .to_pkcs8_pem(LineEnding::LF)
+                .map_err(|e| RotationError::Generate(e.to_string()))?;
+            Ok(pem.to_string())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_keys_parse_and_sign() {
+        let hs = new_key(SigningAlg::Hs256).unwrap();
+        assert_eq!(hs.len(), 64);
+        check_signs(&Key::parse("v", SigningAlg::Hs256, &hs).unwrap()).unwrap();
+        let rs = new_key(SigningAlg::Rs256).unwrap();
+        assert!(rs.starts_with("-----BEGIN PRIVATE KEY-----"));
+        check_signs(&Key::parse("v", SigningAlg::Rs256, &rs).unwrap()).unwrap();
+        assert!(Key::parse("v", SigningAlg::Rs256, &hs).is_err());
+    }
+}
