@@ -52,6 +52,9 @@ struct Args {
 /// The largest body the local server reads before answering 413 itself (API Gateway's own
 /// limit is 10 MB; the login handler's is 8 KiB).
 const MAX_READ_BYTES: usize = 1024 * 1024;
+/// How much of an oversized body is read (and dropped) before the 413, so the client can finish
+/// sending and read the answer: API Gateway's payload limit.
+const DRAIN_BYTES: usize = 10 * 1024 * 1024;
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
@@ -250,6 +253,17 @@ async fn problem_for_oversized(req: Request, next: Next) -> Response {
     let mut head = lambda_http::Request::new(Body::Empty);
     *head.method_mut() = req.method().clone();
     *head.uri_mut() = req.uri().clone();
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_READ_BYTES as u64) {
+        // Read what the client sends (and drop it), up to API Gateway's own 10 MB limit, before
+        // answering: a client still writing its body when the connection closes sees a reset
+        // instead of our 413.
+        let _ = axum::body::to_bytes(req.into_body(), DRAIN_BYTES).await;
+        return to_axum(api::respond_error("(body)", &head, ApiError::PayloadTooLarge));
+    }
     let resp = next.run(req).await;
     let plain = resp
         .headers()
