@@ -48,7 +48,7 @@ lint-template: tools
 
 # Everything in bench/RESULTS.md, beside the Flask original, in one run (about 10 minutes).
 bench: tools bench-tools
-	$(CARGO) build --release -p auth-local -p auth-admin -p tempdb -p health -p test-db -p login -p profile -p auth-bench --bins
+	$(CARGO) build --release -p auth-local -p auth-admin -p tempdb -p health -p test-db -p login -p profile -p refresh -p logout -p password -p auth-bench --bins
 	./target/release/tempdb -- bench/.venv/bin/python bench/run.py
 
 bench-tools: bench/.venv/.installed
