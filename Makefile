@@ -26,11 +26,14 @@ lint:
 
 # Python tools for the tests, in .venv (redone when requirements-test.txt changes),
 # Chromium for the browser tests and its WebDriver (chromedriver, which Selenium drives for the
-# session page test) when they are missing and we may install packages, and the arm64 Rust
-# target for `sam build` (installed once, before parallel builds race for it).
+# session page test) when they are missing and we may install packages, qemu-user and the arm64
+# C library to run the arm64 bootstraps `sam build` makes (and the aarch64 PBKDF2 tests), and the
+# arm64 Rust target for `sam build` (installed once, before parallel builds race for it).
 tools: $(VENV)/.installed
 	@./scripts/install-package chromium
 	@./scripts/install-package chromium-driver chromedriver
+	@./scripts/install-package qemu-user-static qemu-aarch64-static
+	@./scripts/install-package libc6-arm64-cross /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1
 	@rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
 
 $(VENV)/.installed: requirements-test.txt
