@@ -1,12 +1,16 @@
 """Checks template.yaml's wiring against what the service promises: routes to their own
 functions, runtime and architecture, build metadata, the generated signing key, least-privilege
-policies (each function may read exactly the secrets it uses), CORS, login throttling, the
-/test-db switch, the ALB option, session settings, logs, metric filters, alarms, outputs.
-Also transforms it with the real SAM translator so the generated resources are checked too.
+policies (each function may read exactly the secrets it uses, and call exactly the Secrets
+Manager actions its code calls), the signing algorithm, the issuer the JWT authorizer and
+discovery share, key rotation, CORS, login throttling, the /test-db switch, the ALB option,
+session settings, logs, metric filters, alarms, outputs. Also transforms it with the real SAM
+translator so the generated resources are checked too, and finds no dependency cycle in them.
 
 usage: check_template.py TEMPLATE
 """
 import json
+import pathlib
+import re
 import sys
 
 from cfnlint.decode import decode
@@ -29,19 +33,39 @@ def props(name):
 
 
 functions = {"HealthFunction": "health", "TestDbFunction": "test-db", "LoginFunction": "login", "ProfileFunction": "profile",
-             "RefreshFunction": "refresh", "LogoutFunction": "logout", "PasswordFunction": "password"}
+             "RefreshFunction": "refresh", "LogoutFunction": "logout", "PasswordFunction": "password",
+             "JwksFunction": "jwks", "RotateKeyFunction": "rotate-key"}
 # Functions that sign or verify tokens (and so read the signing key); the rest never see it.
 token_functions = ("LoginFunction", "ProfileFunction", "RefreshFunction", "LogoutFunction", "PasswordFunction")
+# Of those, the ones that sign (access::grant_response): a new key version signs there only
+# after JWKS_PUBLISH_LEAD_SECONDS.
+signing_functions = ("LoginFunction", "RefreshFunction", "PasswordFunction")
+# Functions with no database: no pool, no database secret, outside the VPC.
+keys_only_functions = ("JwksFunction", "RotateKeyFunction")
+# Functions whose code depends on TOKEN_SIGNING_ALG.
+alg_functions = token_functions + keys_only_functions
+# Functions that state JWT_ISSUER: in tokens (iss), in discovery (jwks).
+issuer_functions = token_functions + ("JwksFunction",)
+# The one issuer expression: https://<ApiDomainName> when there is a domain, else JwtIssuer. It
+# refers to parameters only, never to HttpApi (a function's environment that did would close
+# a cycle: HttpApi's routes refer to the functions).
+ISSUER = {"Fn::If": ["HasApiDomain", {"Fn::Sub": "https://${ApiDomainName}"}, {"Ref": "JwtIssuer"}]}
 # Functions that open or check sessions, and so get the session settings.
 session_functions = token_functions
 # Functions that hash passwords get a full vCPU; the others stay small.
 hashing_functions = ("LoginFunction", "PasswordFunction")
 # Reserved concurrency parameter (and its condition) of each function.
+# (jwks and rotate-key hold no database connection: nothing to cap.)
 reserve = {"HealthFunction": "Health", "TestDbFunction": "TestDb", "LoginFunction": "Login", "ProfileFunction": "Profile",
            "RefreshFunction": "Refresh", "LogoutFunction": "Logout", "PasswordFunction": "Password"}
-# The secrets each function may read, by the logical name that refers to them.
+# The secrets each function may read, by the logical name that refers to them (jwks: with RS256
+# only; rotate-key: with the actions of its own statement, below).
 secrets_of = {name: ({"SigningKeySecret", "DatabaseSecretArn"} if name in token_functions else {"DatabaseSecretArn"})
               for name in functions}
+secrets_of["JwksFunction"] = {"SigningKeySecret"}
+secrets_of["RotateKeyFunction"] = {"SigningKeySecret"}
+# Who may read the signing key at all.
+key_readers = set(token_functions) | set(keys_only_functions)
 g = t["Globals"]["Function"]
 check(g["Runtime"] == "provided.al2023", "runtime provided.al2023")
 check(g["Architectures"] == ["arm64"], "arm64")
@@ -53,6 +77,9 @@ for name, binary in functions.items():
     check(md["BuildMethod"] == "rust-cargolambda", f"{name} builds with cargo-lambda")
     check(md["BuildProperties"]["Binary"] == binary, f"{name} builds binary {binary}")
     check("LogGroup" in props(name)["LoggingConfig"], f"{name} logs to a log group with retention")
+    if name not in reserve:
+        check("ReservedConcurrentExecutions" not in props(name), f"{name} reserves nothing (no database connection)")
+        continue
     # Reserved concurrency from its own parameter, left unreserved when that is 0.
     stem = reserve[name]
     check(props(name).get("ReservedConcurrentExecutions")
@@ -61,6 +88,7 @@ for name, binary in functions.items():
     check(t["Conditions"].get(f"Reserve{stem}") == {"Fn::Not": [{"Fn::Equals": [{"Ref": f"{stem}ReservedConcurrency"}, 0]}]},
           f"condition Reserve{stem}")
     check(P.get(f"{stem}ReservedConcurrency", {}).get("Type") == "Number", f"parameter {stem}ReservedConcurrency")
+for name in functions:
     log_group = props(name)["LoggingConfig"].get("LogGroup", {}).get("Ref")
     check(log_group in R and R[log_group]["Type"] == "AWS::Logs::LogGroup"
           and props(log_group).get("RetentionInDays") == {"Ref": "LogRetentionDays"}, f"{name}'s log group keeps LogRetentionDays")
@@ -73,56 +101,175 @@ for name in functions:
             routes[f'{ev["Properties"]["Method"]} {ev["Properties"]["Path"]}'] = name
 expected_routes = {"GET /health": "HealthFunction", "HEAD /health": "HealthFunction",
                    "POST /login": "LoginFunction", "GET /profile": "ProfileFunction",
-                   "POST /refresh": "RefreshFunction", "POST /logout": "LogoutFunction", "POST /password": "PasswordFunction"}
+                   "POST /refresh": "RefreshFunction", "POST /logout": "LogoutFunction", "POST /password": "PasswordFunction",
+                   "GET /.well-known/jwks.json": "JwksFunction", "GET /.well-known/openid-configuration": "JwksFunction"}
 check(routes == expected_routes, f"routes {routes}")
+check("Events" not in props("RotateKeyFunction"), "rotate-key has no route: only Secrets Manager invokes it")
 check(props("TestDbRoute")["RouteKey"] == "GET /test-db", "GET /test-db route")
 check(R["TestDbRoute"]["Condition"] == "TestDbOn" and R["TestDbFunction"]["Condition"] == "TestDbOn", "/test-db can be switched off")
 check(props("TestDbRoute")["AuthorizationType"] == {"Fn::If": ["TestDbIam", "AWS_IAM", "NONE"]}, "/test-db can be IAM-only")
 check(set(P["TestDbAccess"]["AllowedValues"]) == {"public", "iam", "off"}, "TestDbAccess values")
 
-# Login and password hash passwords: a full vCPU; the others stay small.
-for name in hashing_functions:
+# Login and password hash passwords, rotate-key makes RSA keys: a full vCPU; the others stay small.
+full_cpu = hashing_functions + ("RotateKeyFunction",)
+for name in full_cpu:
     check(props(name).get("MemorySize") == 1769, f"{name} at 1769 MB")
-check(g["MemorySize"] <= 256 and all("MemorySize" not in props(n) for n in functions if n not in hashing_functions), "others small")
+check(g["MemorySize"] <= 256 and all("MemorySize" not in props(n) for n in functions if n not in full_cpu), "others small")
+# An RSA key and four Secrets Manager calls may take longer than a request's budget.
+check(props("RotateKeyFunction").get("Timeout", g["Timeout"]) >= 30, "rotate-key has time for a key and its calls")
 
-# The signing key: generated at deploy time, at least 32 bytes of entropy.
-gen = props("SigningKeySecret")["GenerateSecretString"]
+# The signing key: with HS256 generated at deploy time, at least 32 bytes of entropy; with RS256
+# no value at all (a template cannot make an RSA key): the rotation at deploy makes the first.
+gen_if = props("SigningKeySecret").get("GenerateSecretString", {}).get("Fn::If", [None, None, {}])
+gen = gen_if[2]
 check(R["SigningKeySecret"]["Type"] == "AWS::SecretsManager::Secret", "secret")
-check(gen["PasswordLength"] >= 43 and gen.get("ExcludePunctuation") is True, "62-symbol alphabet, >= 256 bits")
+check(gen_if[:2] == ["IsRs256", {"Ref": "AWS::NoValue"}], "RS256: the secret starts empty, the rotation makes the key")
+check(gen.get("PasswordLength", 0) >= 43 and gen.get("ExcludePunctuation") is True, "62-symbol alphabet, >= 256 bits")
+check("SecretString" not in props("SigningKeySecret"), "no key written into the template")
+check(t["Conditions"].get("IsRs256") == {"Fn::Equals": [{"Ref": "TokenSigningAlg"}, "RS256"]}, "condition IsRs256")
+check(P["TokenSigningAlg"].get("Default") == "HS256" and sorted(P["TokenSigningAlg"].get("AllowedValues", [])) == ["HS256", "RS256"],
+      "TokenSigningAlg: HS256 by default, or RS256")
+lead = P.get("JwksPublishLeadSeconds", {})
+check(lead.get("Type") == "Number" and int(lead.get("Default", -1)) == 7500, "JwksPublishLeadSeconds defaults to 7500")
 for name in token_functions:
     env = props(name)["Environment"]["Variables"]
     check(env.get("SECRET_ARN") == {"Ref": "SigningKeySecret"}, f"{name} gets SECRET_ARN")
-    for var, param in (("JWT_ISSUER", "JwtIssuer"), ("JWT_AUDIENCE", "JwtAudience"), ("TOKEN_TTL_SECONDS", "TokenTtlSeconds")):
+    for var, param in (("JWT_AUDIENCE", "JwtAudience"), ("TOKEN_TTL_SECONDS", "TokenTtlSeconds")):
         check(env.get(var) == {"Ref": param}, f"{name} gets {var}")
 for name in functions:
-    if name not in token_functions:
-        text = json.dumps(props(name))
-        check("SigningKeySecret" not in text, f"{name} may not read the signing key")
+    env = props(name).get("Environment", {}).get("Variables", {})
+    check((env.get("TOKEN_SIGNING_ALG") == {"Ref": "TokenSigningAlg"}) == (name in alg_functions),
+          f"{name}: TOKEN_SIGNING_ALG exactly where the code reads it")
+    check((env.get("JWT_ISSUER") == ISSUER) == (name in issuer_functions) and (name in issuer_functions or "JWT_ISSUER" not in env),
+          f"{name}: JWT_ISSUER is the one issuer expression exactly where tokens or discovery state it")
+    check((env.get("JWKS_PUBLISH_LEAD_SECONDS") == {"Ref": "JwksPublishLeadSeconds"}) == (name in signing_functions)
+          and (name in signing_functions or "JWKS_PUBLISH_LEAD_SECONDS" not in env),
+          f"{name}: JWKS_PUBLISH_LEAD_SECONDS exactly where a key is chosen to sign")
+    if name not in key_readers:
+        check("SigningKeySecret" not in json.dumps(props(name)), f"{name} may not read the signing key")
+for name in keys_only_functions:
+    env = props(name)["Environment"]["Variables"]
+    check(props(name).get("VpcConfig") == {"Ref": "AWS::NoValue"} and env.get("DATABASE_URL") == "",
+          f"{name}: no database, outside the VPC, no database URL")
+check(props("JwksFunction")["Environment"]["Variables"].get("SECRET_ARN") == {"Ref": "SigningKeySecret"}, "jwks gets SECRET_ARN")
+check(props("JwksFunction")["Environment"]["Variables"].get("JWT_AUDIENCE") == {"Ref": "JwtAudience"}, "jwks gets JWT_AUDIENCE")
+
+# The issuer: discovery's `issuer` is JWT_ISSUER (functions/jwks, config.rs), the authorizer's is
+# the same expression, so API Gateway finds its discovery document where the tokens say.
+root_dir = pathlib.Path(path).resolve().parent
+jwks_src = (root_dir / "functions/jwks/src/lib.rs").read_text()
+config_src = (root_dir / "shared/src/config.rs").read_text()
+check("let issuer = state.tokens.issuer.as_str();" in jwks_src and "jwks_uri: format!(\"{}{JWKS_PATH}\", issuer" in jwks_src,
+      "discovery states JWT_ISSUER as issuer and jwks_uri under it")
+check(re.search(r'issuer: env\.optional\("JWT_ISSUER"\)', config_src) is not None, "the issuer is read from JWT_ISSUER")
+auth = R.get("JwtAuthorizer", {})
+check(auth.get("Type") == "AWS::ApiGatewayV2::Authorizer" and auth.get("Condition") == "IsRs256", "a JWT authorizer, with RS256 only")
+ap = auth.get("Properties", {})
+check(ap.get("AuthorizerType") == "JWT" and ap.get("ApiId") == {"Ref": "HttpApi"}, "the authorizer is a JWT authorizer of HttpApi")
+check(ap.get("IdentitySource") == ["$request.header.Authorization"], "the authorizer reads the bearer token")
+check(ap.get("JwtConfiguration", {}).get("Issuer") == ISSUER, "the authorizer's issuer is discovery's (the same expression as JWT_ISSUER)")
+check(ap.get("JwtConfiguration", {}).get("Audience") == [{"Ref": "JwtAudience"}], "the authorizer's audience is JWT_AUDIENCE")
+check(t["Outputs"].get("JwtIssuer", {}).get("Value") == ISSUER, "output JwtIssuer is the same issuer")
+check(t["Outputs"].get("JwtAuthorizerId", {}).get("Condition") == "IsRs256", "output JwtAuthorizerId with RS256")
+# The custom domain serves the API at its root, so https://<domain>/.well-known/... is discovery.
+check(t["Conditions"].get("HasApiDomain") == {"Fn::Not": [{"Fn::Equals": [{"Ref": "ApiDomainName"}, ""]}]}, "condition HasApiDomain")
+check(R["ApiDomain"].get("Condition") == "HasApiDomain" and props("ApiDomain")["DomainName"] == {"Ref": "ApiDomainName"}, "the domain")
+check(props("ApiDomain")["DomainNameConfigurations"][0]["CertificateArn"] == {"Ref": "ApiCertificateArn"}, "the domain's certificate")
+mapping = props("ApiDomainMapping")
+check(R["ApiDomainMapping"].get("Condition") == "HasApiDomain" and mapping["ApiId"] == {"Ref": "HttpApi"}
+      and mapping["DomainName"] == {"Ref": "ApiDomain"} and not mapping.get("ApiMappingKey"), "HttpApi mapped at the domain's root")
+# RS256 without an https issuer, or without a rotation to make its key, is refused at deploy.
+rule = t.get("Rules", {}).get("Rs256NeedsAnHttpsIssuer", {})
+check(rule.get("RuleCondition") == {"Fn::Equals": [{"Ref": "TokenSigningAlg"}, "RS256"]} and len(rule.get("Assertions", [])) == 2,
+      "a rule: RS256 needs an https issuer and the rotation schedule")
+
+# Rotation: Secrets Manager invokes rotate-key for the signing secret, on the schedule and once at
+# deploy (for RS256 that rotation makes the first key), after its permission exists.
+rot = R.get("SigningKeyRotation", {})
+rp = rot.get("Properties", {})
+check(rot.get("Type") == "AWS::SecretsManager::RotationSchedule" and rot.get("Condition") == "HasRotation", "a rotation schedule")
+check(rp.get("SecretId") == {"Ref": "SigningKeySecret"}, "the schedule rotates the signing secret")
+check(rp.get("RotationLambdaARN") == {"Fn::GetAtt": ["RotateKeyFunction", "Arn"]}, "the schedule points at the rotation function")
+check(rp.get("RotateImmediatelyOnUpdate") is True, "rotates at deploy (the first RS256 key)")
+check(rp.get("RotationRules") == {"AutomaticallyAfterDays": {"Ref": "RotationDays"}}, "every RotationDays days")
+check(rot.get("DependsOn") in ("RotateKeyPermission", ["RotateKeyPermission"]), "the schedule waits for the invoke permission")
+check(t["Conditions"].get("HasRotation") == {"Fn::Not": [{"Fn::Equals": [{"Ref": "RotationDays"}, 0]}]}, "RotationDays 0 = no schedule")
+perm = props("RotateKeyPermission")
+check(perm["Principal"] == "secretsmanager.amazonaws.com" and perm["Action"] == "lambda:InvokeFunction"
+      and perm["FunctionName"] == {"Fn::GetAtt": ["RotateKeyFunction", "Arn"]}, "Secrets Manager may invoke rotate-key")
+check(perm.get("SourceArn") == {"Ref": "SigningKeySecret"} and "Condition" not in R["RotateKeyPermission"],
+      "for the signing secret only")
+fails = [n for n, r in R.items() if r["Type"] == "AWS::CloudWatch::Alarm" and props(n).get("MetricName") == "Errors"
+         and props(n).get("Dimensions") == [{"Name": "FunctionName", "Value": {"Ref": "RotateKeyFunction"}}]]
+check(len(fails) == 1, "an alarm on a failed rotation step")
 
 
 # Least privilege, as written: every policy is a GetSecretValue on one named secret, the database
 # secret's only when there is one, and each function names exactly the secrets it uses.
-def policy_secrets(policy):
+def policy_secrets(policy, name):
     """The secrets one template policy entry grants, or None when it is not of the allowed forms."""
     if isinstance(policy, dict) and set(policy) == {"AWSSecretsManagerGetSecretValuePolicy"}:
         ref = policy["AWSSecretsManagerGetSecretValuePolicy"].get("SecretArn", {})
         return {ref["Ref"]} if isinstance(ref, dict) and set(ref) == {"Ref"} else None
     if isinstance(policy, dict) and set(policy) == {"Fn::If"}:
         cond, then, otherwise = policy["Fn::If"]
-        granted = policy_secrets(then)
-        ok = cond == "HasDatabaseSecret" and otherwise == {"Ref": "AWS::NoValue"} and granted == {"DatabaseSecretArn"}
+        granted = policy_secrets(then, name)
+        # The database secret when there is one; jwks reads the key only with RS256.
+        allowed = {"HasDatabaseSecret": {"DatabaseSecretArn"}}
+        if name == "JwksFunction":
+            allowed["IsRs256"] = {"SigningKeySecret"}
+        ok = otherwise == {"Ref": "AWS::NoValue"} and granted is not None and allowed.get(cond) == granted
         return granted if ok else None
+    # rotate-key's own statement, its actions checked against its code below.
+    if name == "RotateKeyFunction" and isinstance(policy, dict) and set(policy) == {"Statement"}:
+        (st,) = policy["Statement"]
+        return {st["Resource"]["Ref"]} if st.get("Effect") == "Allow" and set(st["Resource"]) == {"Ref"} else None
     return None
 
 
 for name in functions:
     granted = set()
     for policy in props(name).get("Policies", []):
-        secrets = policy_secrets(policy)
+        secrets = policy_secrets(policy, name)
         check(secrets is not None, f"{name}: policy of an unexpected form {json.dumps(policy)}")
         granted |= secrets or set()
     check(granted == secrets_of[name], f"{name} may read exactly {sorted(secrets_of[name])}, not {sorted(granted)}")
 check("SECRET_ARN" not in g["Environment"]["Variables"], "no global SECRET_ARN")
+check(props("JwksFunction")["Policies"] == [{"Fn::If": ["IsRs256", {"AWSSecretsManagerGetSecretValuePolicy": {
+    "SecretArn": {"Ref": "SigningKeySecret"}}}, {"Ref": "AWS::NoValue"}]}], "jwks: the key with RS256 only, nothing with HS256")
+
+
+# The Secrets Manager actions each function's code calls, read from the code: the SDK operation
+# inside each SecretsClient method (shared/src/secrets.rs), then the methods a function's code
+# calls. The token functions and jwks read keys through shared/src/keys.rs only.
+def secrets_client_ops():
+    src = (root_dir / "shared/src/secrets.rs").read_text()
+    ops = {}
+    for m in re.finditer(r"pub async fn (\w+)\b(.*?)(?=pub async fn |\nfn |\Z)", src, re.S):
+        calls = re.findall(r"\.client\s*\.(\w+)\(\)", m.group(2))
+        if calls:
+            ops[m.group(1)] = {"secretsmanager:" + "".join(w.title() for w in c.split("_")) for c in calls}
+    return ops
+
+
+def actions_called(*files):
+    ops = secrets_client_ops()
+    called = set()
+    for f in files:
+        for method in re.findall(r"\bclient\.(\w+)\(", (root_dir / f).read_text()):
+            called |= ops.get(method, set())
+    return called
+
+
+code_actions = {"RotateKeyFunction": actions_called("functions/rotate-key/src/lib.rs"),
+                "JwksFunction": actions_called("shared/src/keys.rs", "functions/jwks/src/lib.rs")}
+check(code_actions["RotateKeyFunction"] == {"secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue",
+                                            "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage"},
+      f"rotate-key's code calls {sorted(code_actions['RotateKeyFunction'])}")
+check(code_actions["JwksFunction"] == {"secretsmanager:GetSecretValue"}, f"jwks's code calls {sorted(code_actions['JwksFunction'])}")
+(rotate_statement,) = props("RotateKeyFunction")["Policies"][0]["Statement"]
+check(set(rotate_statement["Action"]) == code_actions["RotateKeyFunction"] and len(rotate_statement["Action"]) == 4,
+      f"rotate-key may call exactly what its code calls, not {rotate_statement['Action']}")
 for name in functions:
     env = props(name).get("Environment", {}).get("Variables", {})
     check(env.get("SECRET_KEY", "") == "", f"{name}: SECRET_KEY is never given a value in AWS")
@@ -247,16 +394,102 @@ for fn in functions:
     if fn in token_functions:
         check("secretsmanager:GetSecretValue" in actions, f"{fn} role reads the key")
     check("secretsmanager:*" not in actions and '"*"' not in actions.replace('"Resource": "*"', ""), f"{fn} role has no wildcards: {actions}")
-    if fn not in token_functions:
+    if fn not in key_readers:
         check("SigningKeySecret" not in actions, f"{fn} role cannot read the key")
     granted = set()
+    # What each function's code calls: GetSecretValue (keys.rs, db.rs), rotate-key's four.
+    allowed_actions = code_actions.get(fn, {"secretsmanager:GetSecretValue"})
     for st in statements(role["Properties"].get("Policies", [])):
         acts = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
-        check(st["Effect"] == "Allow" and acts == ["secretsmanager:GetSecretValue"], f"{fn} role: only GetSecretValue, not {acts}")
+        check(st["Effect"] == "Allow" and set(acts) == allowed_actions, f"{fn} role: exactly {sorted(allowed_actions)}, not {acts}")
         granted |= refs(st["Resource"])
     check(granted == secrets_of[fn], f"{fn} role reads exactly {sorted(secrets_of[fn])}, not {sorted(granted)}")
     check(set(role["Properties"].get("ManagedPolicyArns", [])) <= set(NoPolicies().load().values()),
           f"{fn} role: only the basic execution and VPC access managed policies")
+# jwks's grant is inside Fn::If IsRs256, as generated: with HS256 its role has no statement.
+(jwks_policy,) = roles["JwksFunctionRole"]["Properties"]["Policies"]
+check(set(jwks_policy) == {"Fn::If"} and jwks_policy["Fn::If"][0] == "IsRs256" and jwks_policy["Fn::If"][2] == {"Ref": "AWS::NoValue"},
+      "jwks's role reads the key with RS256 only")
+
+
+# Across everything generated: the signing secret is readable by exactly the roles of the functions
+# that sign or verify with it, jwks and rotate-key; nothing grants Secrets Manager on "*"; no
+# resource policy opens the secret to anyone else.
+def grants_on(node, secret):
+    return [st for st in statements(node) if secret in refs(st.get("Resource"))]
+
+
+key_roles = set()
+for name, res in out["Resources"].items():
+    if res["Type"] in ("AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::User", "AWS::IAM::Group"):
+        for st in statements(res.get("Properties", {})):
+            acts = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+            if any(a.startswith("secretsmanager:") for a in acts):
+                check(st.get("Resource") != "*" and st.get("Resource") != ["*"], f"{name}: Secrets Manager on every secret")
+        if grants_on(res.get("Properties", {}), "SigningKeySecret"):
+            key_roles.add(name)
+    check(res["Type"] != "AWS::SecretsManager::ResourcePolicy", f"{name}: no resource policy on a secret")
+check(key_roles == {f"{fn}Role" for fn in key_readers}, f"the signing key is readable by {sorted(key_roles)}")
+
+
+def dependencies(node):
+    """The logical names a value depends on: Ref, GetAtt and ${...} in Sub."""
+    found = set()
+    if isinstance(node, list):
+        for item in node:
+            found |= dependencies(item)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref" and isinstance(value, str):
+                found.add(value)
+            elif key == "Fn::GetAtt":
+                found.add(value[0] if isinstance(value, list) else value.split(".")[0])
+            elif key == "Fn::Sub":
+                text, names = (value, {}) if isinstance(value, str) else (value[0], value[1])
+                found |= {v.split(".")[0] for v in re.findall(r"\$\{([^!}][^}]*)\}", text)} - set(names)
+                found |= dependencies(names)
+            else:
+                found |= dependencies(value)
+    return found
+
+
+# No cycle among the generated resources (CloudFormation would refuse the stack), and in
+# particular no function's environment refers to the API that routes to it.
+graph = {}
+for name, res in out["Resources"].items():
+    deps = dependencies(res.get("Properties", {})) | dependencies(res.get("Condition", []))
+    depends_on = res.get("DependsOn", [])
+    deps |= set([depends_on] if isinstance(depends_on, str) else depends_on)
+    graph[name] = deps & set(out["Resources"])
+state = {}
+
+
+def cycle_from(node, trail):
+    state[node] = "open"
+    for dep in sorted(graph[node]):
+        if state.get(dep) == "open":
+            return trail + [node, dep]
+        if dep not in state:
+            found = cycle_from(dep, trail + [node])
+            if found:
+                return found
+    state[node] = "done"
+    return None
+
+
+cycle = None
+for n in sorted(graph):
+    if n not in state:
+        cycle = cycle_from(n, [])
+        if cycle:
+            break
+check(not cycle, f"no dependency cycle: {' -> '.join(cycle or [])}")
+for fn in functions:
+    env_deps = dependencies(out["Resources"][fn]["Properties"].get("Environment", {}))
+    check(not env_deps & {"HttpApi", "HttpApiApiGatewayDefaultStage", "ApiDomain", "ApiDomainMapping", "JwtAuthorizer"},
+          f"{fn}'s environment refers to no API resource: {sorted(env_deps)}")
+check(dependencies(ISSUER) <= set(P), "the issuer is made of parameters only")
+
 
 # The generated API: each route integrates with its own function.
 paths = out["Resources"]["HttpApi"]["Properties"]["Body"]["paths"]
