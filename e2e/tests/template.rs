@@ -106,6 +106,33 @@ fn samconfig_names_only_real_parameters_and_prod_hides_test_db() {
     }
 }
 
+/// The README's example of a route protected by the JWT authorizer, added to the template as a
+/// user would, lints clean: the authorizer, the API and the condition it names exist, and the
+/// route is JWT-authorized by `JwtAuthorizer`.
+#[test]
+fn the_readme_protected_route_example_fits_the_template() {
+    let template = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let example = readme
+        .split("**Protecting another route with the JWT authorizer.**")
+        .nth(1)
+        .and_then(|s| s.split("```yaml\n").nth(1))
+        .and_then(|s| s.split("```").next())
+        .expect("the README's protected-route example");
+    assert!(example.contains("AuthorizationType: JWT"), "{example}");
+    assert!(example.contains("AuthorizerId: !Ref JwtAuthorizer"), "{example}");
+    assert!(template.contains("\n  JwtAuthorizer:\n"), "the template defines JwtAuthorizer");
+    let extended = template.replacen("\nOutputs:\n", &format!("\n{example}\nOutputs:\n"), 1);
+    assert_ne!(extended, template);
+    let dir = std::env::temp_dir().join(format!("readme-route-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("template.yaml");
+    std::fs::write(&path, extended).unwrap();
+    let (ok, out) = run(Command::new(venv_bin("cfn-lint")).arg(&path));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(ok && out.trim().is_empty(), "cfn-lint on the template with the README's route: {out}");
+}
+
 /// ELF machine of a binary: 0xB7 is AArch64.
 fn elf_machine(path: &Path) -> u16 {
     let bytes = std::fs::read(path).unwrap();
