@@ -15,6 +15,11 @@
 //!   the previous change returned (the chain starts from a real login), and a locked account
 //!   (429 before any hash) for the cold start without hashing.
 //!
+//! login and jwks also run with TOKEN_SIGNING_ALG=RS256 and a 2048-bit RSA key (PKCS#8 PEM,
+//! generated here) in the secret, so their cold starts include parsing and checking it.
+//! Each cold-start row carries its samples (`init_ms.samples`, `first_response_ms.samples`) for
+//! the charts.
+//!
 //!   DATABASE_URL=... cargo run --release -p auth-bench --bin lambda -- target/release [STARTS]
 
 use std::collections::VecDeque;
@@ -53,6 +58,32 @@ fn peak_rss_kib(pid: u32) -> u64 {
 fn summary(mut v: Vec<f64>) -> Value {
     let s = auth_bench::summarise(&mut v);
     json!({"median": s.median, "p10": s.p10, "p90": s.p90, "n": s.n})
+}
+
+/// [`summary`] with the samples themselves (in the order they were taken).
+fn summary_with_samples(v: Vec<f64>) -> Value {
+    let mut s = summary(v.clone());
+    s["samples"] = json!(v);
+    s
+}
+
+/// A 2048-bit RSA private key in PKCS#8 PEM, the size auth-local and the rotation function
+/// make. The `rsa` crate only generates it; ring signs.
+fn rsa_pem() -> String {
+    use rsa::pkcs8::{EncodePrivateKey, LineEnding};
+    let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).expect("RSA key");
+    key.to_pkcs8_pem(LineEnding::LF).expect("PKCS#8 PEM").to_string()
+}
+
+/// Which signing key a function's environment names.
+#[derive(Clone, Copy)]
+enum KeyKind {
+    /// None (health, test-db).
+    None,
+    /// The HS256 secret.
+    Hs256,
+    /// The RS256 secret (an RSA key), with TOKEN_SIGNING_ALG=RS256.
+    Rs256,
 }
 
 async fn start(bin: &Path, env: &[(String, String)]) -> Function {
@@ -150,7 +181,7 @@ struct Case {
     label: &'static str,
     binary: &'static str,
     feed: Feed,
-    needs_key: bool,
+    key: KeyKind,
     /// Warm invocations measured.
     warm: usize,
 }
@@ -188,16 +219,23 @@ async fn main() {
     let key = "bench-signing-key-0123456789abcdefghijklmnopqrstuvwxyz";
     let secret = sm.create_secret().name("bench/key").secret_string(key).send().await.unwrap();
     let kid = secret.version_id().unwrap().to_owned();
+    let rsa_secret =
+        sm.create_secret().name("bench/rsa-key").secret_string(rsa_pem()).send().await.unwrap();
     let signing = auth_shared::token::Key::new(&kid, key.as_bytes()).unwrap();
     let cfg = testkit::app::token_config();
     let token =
         auth_shared::token::issue(&cfg, &signing, alice, "alice", None, auth_shared::token::now())
             .unwrap();
-    let env_for = |needs_key: bool| {
+    let env_for = |key: KeyKind| {
         let mut env: Vec<(String, String)> = moto.env();
         env.push(("DATABASE_URL".into(), db.url.clone()));
-        if needs_key {
-            env.push(("SECRET_ARN".into(), secret.arn().unwrap().to_owned()));
+        match key {
+            KeyKind::None => {}
+            KeyKind::Hs256 => env.push(("SECRET_ARN".into(), secret.arn().unwrap().to_owned())),
+            KeyKind::Rs256 => {
+                env.push(("SECRET_ARN".into(), rsa_secret.arn().unwrap().to_owned()));
+                env.push(("TOKEN_SIGNING_ALG".into(), "RS256".into()));
+            }
         }
         env
     };
@@ -205,7 +243,7 @@ async fn main() {
         |user: &str, pw: &str| json_post("/login", &[], &json!({"username": user, "password": pw}));
     // Real logins, through the login binary, start the refresh and password chains.
     let (refresh_start, password_start) = {
-        let f = start(&bindir.join("login"), &env_for(true)).await;
+        let f = start(&bindir.join("login"), &env_for(KeyKind::Hs256)).await;
         let mut out = Vec::new();
         for user in ["alice", "carol"] {
             let resp = f.invoke(login(user, PW)).await.response();
@@ -240,14 +278,14 @@ async fn main() {
             label: "health",
             binary: "health",
             feed: Feed::Fixed(testkit::events::load("health-apigw.json")),
-            needs_key: false,
+            key: KeyKind::None,
             warm: 500,
         },
         Case {
             label: "test-db",
             binary: "test-db",
             feed: Feed::Fixed(testkit::events::load("test-db.json")),
-            needs_key: false,
+            key: KeyKind::None,
             warm: 500,
         },
         Case {
@@ -259,35 +297,56 @@ async fn main() {
                 &[("authorization", &format!("Bearer {token}"))],
                 None,
             )),
-            needs_key: true,
+            key: KeyKind::Hs256,
             warm: 500,
         },
         Case {
             label: "login (throttled: no hash)",
             binary: "login",
             feed: Feed::Fixed(login("locked", PW)),
-            needs_key: true,
+            key: KeyKind::Hs256,
             warm: 500,
         },
         Case {
             label: "login",
             binary: "login",
             feed: Feed::Fixed(login("alice", PW)),
-            needs_key: true,
+            key: KeyKind::Hs256,
             warm: 100,
+        },
+        Case {
+            label: "login RS256 (throttled: no hash)",
+            binary: "login",
+            feed: Feed::Fixed(login("locked", PW)),
+            key: KeyKind::Rs256,
+            warm: 500,
+        },
+        Case {
+            label: "login RS256",
+            binary: "login",
+            feed: Feed::Fixed(login("alice", PW)),
+            key: KeyKind::Rs256,
+            warm: 100,
+        },
+        Case {
+            label: "jwks RS256",
+            binary: "jwks",
+            feed: Feed::Fixed(testkit::events::load("jwks-keys.json")),
+            key: KeyKind::Rs256,
+            warm: 500,
         },
         Case {
             label: "refresh (rotation)",
             binary: "refresh",
             feed: Feed::Refresh { token: refresh_start },
-            needs_key: true,
+            key: KeyKind::Hs256,
             warm: 500,
         },
         Case {
             label: "logout (bearer, local scope)",
             binary: "logout",
             feed: Feed::Logout { access_tokens: logout_tokens },
-            needs_key: true,
+            key: KeyKind::Hs256,
             warm: warm_logout,
         },
         Case {
@@ -312,21 +371,21 @@ async fn main() {
                 )],
                 &json!({"current_password": PW, "new_password": PW2}),
             )),
-            needs_key: true,
+            key: KeyKind::Hs256,
             warm: 500,
         },
         Case {
             label: "password (real change)",
             binary: "password",
             feed: Feed::Password { access: password_start, current_is_first: true },
-            needs_key: true,
+            key: KeyKind::Hs256,
             warm: 30,
         },
     ];
     let mut results = Vec::new();
-    for Case { label, binary, mut feed, needs_key, warm: n } in cases {
+    for Case { label, binary, mut feed, key, warm: n } in cases {
         let bin = bindir.join(binary);
-        let env = env_for(needs_key);
+        let env = env_for(key);
         let (mut init, mut first) = (Vec::new(), Vec::new());
         let mut expected = None;
         for k in 0..starts {
@@ -372,8 +431,8 @@ async fn main() {
             "function": label,
             "binary": binary,
             "status": expected,
-            "init_ms": summary(init),
-            "first_response_ms": summary(first),
+            "init_ms": summary_with_samples(init),
+            "first_response_ms": summary_with_samples(first),
             "warm_ms": summary(warm),
             "warm_unexpected_status": unexpected,
             "cpu_ms_per_request": cpu_ms,
