@@ -8,7 +8,7 @@ CARGO  ?= cargo
 # nextest when installed (per-test processes, timeouts), plain cargo test otherwise.
 RUNNER := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo "$(CARGO) nextest run --workspace --no-fail-fast" || echo "$(CARGO) test --workspace --no-fail-fast")
 
-.PHONY: run test tools build lint sam-build lint-template bench bench-tools clean-tools
+.PHONY: run test tools build lint sam-build lint-template bench bench-kdf bench-tools clean-tools
 
 run:
 	$(CARGO) run -p auth-local --
@@ -49,17 +49,26 @@ lint-template: tools
 	$(VENV)/bin/cfn-lint template.yaml
 	AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam validate --lint
 
-# Everything in bench/RESULTS.md, beside the Flask original, in one run (about 10 minutes).
+# Everything in bench/RESULTS.md, beside the Flask original, in one run (about 10 minutes), and
+# its charts (bench/charts/*.svg).
 bench: tools bench-tools
-	$(CARGO) build --release -p auth-local -p auth-admin -p tempdb -p health -p test-db -p login -p profile -p refresh -p logout -p password -p auth-bench --bins
+	$(CARGO) build --release -p auth-local -p auth-admin -p tempdb -p health -p test-db -p login -p profile -p refresh -p logout -p password -p jwks -p rotate-key -p auth-bench --bins
 	./target/release/tempdb -- bench/.venv/bin/python bench/run.py
+
+# One PBKDF2 hash against this CPU's SHA-256 floor (no database, no Python): run it on a Graviton
+# instance to see the arm64 figure this machine cannot measure (README, "PBKDF2 on Graviton").
+bench-kdf:
+	$(CARGO) build --release -p auth-bench --bin kdf
+	./target/release/kdf
 
 bench-tools: bench/.venv/.installed
 	@./scripts/install-package wrk
 
-bench/.venv/.installed: bench/flask_peer/requirements.txt
+# The Flask peer's requirements, and the charts' (bench/requirements.txt, kept apart so the peer's
+# zip size counts only its own).
+bench/.venv/.installed: bench/flask_peer/requirements.txt bench/requirements.txt
 	python3 -m venv bench/.venv
-	bench/.venv/bin/pip install --quiet --disable-pip-version-check -r bench/flask_peer/requirements.txt
+	bench/.venv/bin/pip install --quiet --disable-pip-version-check -r bench/flask_peer/requirements.txt -r bench/requirements.txt
 	touch $@
 
 clean-tools:
