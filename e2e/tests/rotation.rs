@@ -2,7 +2,7 @@
 //! Runtime API with the events Secrets Manager sends, repeated; a failed testSecret leaves
 //! AWSCURRENT where it was; during and after a rotation old tokens verify, new tokens carry
 //! the new kid only after JWKS_PUBLISH_LEAD_SECONDS, and the JWKS lists pending, current and
-//! previous keys.
+//! previous keys; a secret with no value gets its first key from a rotation (a new RS256 stack).
 
 use std::time::Duration;
 
@@ -185,6 +185,45 @@ async fn an_rs256_key_rotates_through_the_four_steps() {
     assert!(stages(&sm, &arn, &token).await.contains(&"AWSCURRENT".to_owned()));
     assert_eq!(profile_status(&profile_fn, &new_token).await, 200);
     assert!(!login_fn.output().contains("panicked"));
+}
+
+/// A new RS256 stack: the template creates the signing secret with no value (CloudFormation
+/// makes no RSA keys) and its rotation schedule rotates it at deploy. The four steps on a secret
+/// with no version at all make the first key, which then signs at once and is published.
+#[tokio::test]
+async fn an_empty_secret_gets_its_first_rs256_key_from_a_rotation() {
+    let moto = Moto::start().await;
+    let sm = moto.client().await;
+    let created = sm.create_secret().name("auth/first").send().await.unwrap();
+    let arn = created.arn().unwrap().to_owned();
+    let before = sm.describe_secret().secret_id(&arn).send().await.unwrap();
+    assert!(before.version_ids_to_stages().is_none_or(|m| m.is_empty()), "an empty secret");
+    let rotate_fn = start("rotate-key", &moto, &[("TOKEN_SIGNING_ALG", "RS256")]).await;
+    let token = auth_shared::random::uuid().to_string();
+    for s in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+        rotate_fn.invoke(step(&arn, &token, s)).await.response();
+    }
+    assert!(
+        stages(&sm, &arn, &token).await.contains(&"AWSCURRENT".to_owned()),
+        "{}",
+        rotate_fn.output()
+    );
+    let current =
+        sm.get_secret_value().secret_id(&arn).version_stage("AWSCURRENT").send().await.unwrap();
+    assert!(current.secret_string().unwrap().starts_with("-----BEGIN PRIVATE KEY-----"));
+
+    let db = TestDb::new().await;
+    db.create_user("alice", "alice@example.com", PW).await;
+    let env = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("SECRET_ARN", arn.as_str()),
+        ("TOKEN_SIGNING_ALG", "RS256"),
+        ("PBKDF2_ITERATIONS", "100000"),
+    ];
+    let login_fn = start("login", &moto, &env).await;
+    let jwks_fn = start("jwks", &moto, &env).await;
+    assert_eq!(login(&login_fn).await.1, token, "the first key signs at once");
+    assert_eq!(jwks_kids(&jwks_fn).await, vec![token.clone()], "{}", jwks_fn.output());
 }
 
 #[tokio::test]
