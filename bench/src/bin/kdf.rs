@@ -155,6 +155,9 @@ fn measure(plan: Plan) -> Value {
         "arch": std::env::consts::ARCH,
         "cpu": cpu_model(),
         "sha_instructions": sha_instructions(),
+        // Where ours runs its iterations: a register path, or null for one compress256 call per
+        // compression (the portable fallback).
+        "register_path": auth_shared::kdf::register_path(),
         "iterations": plan.iterations,
         "compressions": 2 * u64::from(plan.iterations),
         "rounds": plan.rounds,
@@ -178,10 +181,13 @@ fn print_table(r: &Value) {
         r["rounds"]
     );
     println!(
-        "{} ({}), SHA-256 instructions: {}; ours equals the pbkdf2 crate: {}",
+        "{} ({}), SHA-256 instructions: {}; ours runs in: {}; ours equals the pbkdf2 crate: {}",
         r["arch"].as_str().unwrap_or("?"),
         r["cpu"].as_str().unwrap_or("?"),
         if r["sha_instructions"] == true { "yes" } else { "no" },
+        r["register_path"]
+            .as_str()
+            .map_or("one compress256 call per block".into(), |p| format!("{p} registers")),
         if r["ours_equals_pbkdf2_crate"] == true { "yes" } else { "NO" },
     );
     println!();
