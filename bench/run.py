@@ -711,10 +711,11 @@ def write_report(r, seconds, drawn=(), dest=ROOT / "bench" / "RESULTS.md"):
     lines += ["", f"Target: within 1.15× of the floor — ours {ours / r['floor_ms']:.2f}×, {mark(ours <= 1.15 * r['floor_ms'])}.", ""]
     lines += chart(drawn, "pbkdf2")
     lines += ["**What is measured where.** Every figure in this file is measured on the x86-64 machine above "
-              "(SHA-NI: ours runs the iterations in registers). The template deploys arm64 (Graviton): the "
-              "arm64 builds are proven *correct* here only under emulation (qemu-user, `-cpu max`: the test "
-              "suite runs the arm64 bootstraps and checks hashes and tokens across both), and emulation says "
-              "nothing about speed. No Graviton machine is reachable here. On one, or in an arm64 Lambda, "
+              "(SHA-NI: ours runs the iterations in registers). The template deploys arm64 (Graviton), where ours "
+              "runs them in ARMv8 SHA-2 registers: that path is proven *correct* here only under emulation "
+              "(qemu-user, `-cpu max`: `kdf-cross` runs the PBKDF2 tests on an aarch64 build against the "
+              "`pbkdf2` crate), and emulation says nothing about speed. No Graviton machine is reachable here. "
+              "On one, or in an arm64 Lambda, "
               "`make bench-kdf` (or the `kdf` binary built for aarch64; README, \"PBKDF2 on Graviton\") prints the "
               "floor and our ratio to it on that CPU.", ""]
 
