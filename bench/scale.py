@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import ARM64_PRICE_GB_S, lambda_cost  # noqa: E402  (one pricing model for all tables)
+from run import lambda_cost  # noqa: E402  (one pricing model for all tables)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,7 +67,7 @@ DB_POOL_PER_CONTAINER = 1  # DB_POOL_MAX_SIZE's default in Lambda (one invocatio
 DB_CPU_UTILISATION = 0.6  # leave headroom: plan the database's vCPUs at 60 % busy
 SECONDS_PER_MONTH = 730 * 3600
 # RDS for PostgreSQL, Graviton memory-optimised, on-demand, single-AZ, us-east-1, per hour
-# (approximate list prices; Multi-AZ doubles them): (name, vCPUs, GiB).
+# (approximate list prices; Multi-AZ doubles them): (name, vCPUs, GiB, dollars per hour).
 DB_CLASSES = [("db.r6g.large", 2, 16, 0.225), ("db.r6g.xlarge", 4, 32, 0.45), ("db.r6g.2xlarge", 8, 64, 0.899),
               ("db.r6g.4xlarge", 16, 128, 1.798), ("db.r6g.8xlarge", 32, 256, 3.597),
               ("db.r6g.12xlarge", 48, 384, 5.395), ("db.r6g.16xlarge", 64, 512, 7.194)]
