@@ -29,6 +29,7 @@ run() {
     end=$(date +%s.%N)
     secs=$(echo "$end - $start" | bc)
     echo "$label: $(cat "$DIR/out" | tail -1)"
+    grep "read and checked" "$DIR/err" | sed "s/^auth-admin: /$label: /" || true
     echo "$label: ${secs}s, $(echo "$ROWS / $secs" | bc) rows/s, peak RSS $(( $(cat "$DIR/rss") / 1024 )) MiB"
 }
 run "import" "$BIN" import "$FILE"

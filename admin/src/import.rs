@@ -10,22 +10,31 @@
 //! UTF-8, every required column, RFC 3339 dates. A refused row is written, with its line
 //! number and reason, to the report file; none is dropped silently.
 //!
-//! Rows are written in batches, each in one transaction, so a run that is killed leaves whole
-//! batches; a re-run skips the accounts already present (`--on-conflict skip`, by both keys
-//! matching one account) or overwrites their name, hash and dates (`update`), so it ends with
-//! every good row imported exactly once. Memory holds one batch and two 128-bit fingerprints
-//! per row (for the duplicate check), not the file.
+//! Every record is checked here and streamed with one binary COPY into a temporary staging
+//! table; the duplicate check runs in the database over the staged keys; the good rows are then
+//! written in batches, each in one transaction, so a run that is killed leaves whole batches; a
+//! re-run skips the accounts already present (`--on-conflict skip`, by both keys matching one
+//! account) or overwrites their name, hash and dates (`update`), so it ends with every good row
+//! imported exactly once. This process's memory is flat in the file's size (one record, the
+//! COPY buffer, one fetch of the report); the staging table costs the database's temporary
+//! disk about the file's size for the run, and is dropped at its end (or with the connection).
+//!
+//! Concurrency: the staging table is private to the connection; each batch's classification
+//! and writes run in one transaction, and an account another session creates between the two
+//! is caught by the unique keys (`ON CONFLICT DO NOTHING`) and counted as already present, so
+//! two imports of overlapping files at once still create each account once.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hasher};
 use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use auth_shared::identifier::{self, MAX_IDENTIFIER_CHARS};
 use auth_shared::password;
+use auth_shared::tokio_postgres::Client;
+use auth_shared::tokio_postgres::binary_copy::BinaryCopyInWriter;
+use auth_shared::tokio_postgres::error::SqlState;
 use auth_shared::tokio_postgres::types::Type;
-use auth_shared::tokio_postgres::{Client, Transaction};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
@@ -327,39 +336,6 @@ pub fn is_csv(path: &Path, first: Option<u8>) -> bool {
     }
 }
 
-/// Fingerprints of lookup keys seen in the file (128 bits each, so memory is 16 bytes a key).
-struct Seen {
-    keys: HashMap<u128, u64>,
-    a: std::hash::RandomState,
-    b: std::hash::RandomState,
-}
-
-impl Seen {
-    fn new() -> Self {
-        Self { keys: HashMap::new(), a: Default::default(), b: Default::default() }
-    }
-    fn print(&self, kind: u8, key: &str) -> u128 {
-        let h = |s: &std::hash::RandomState| {
-            let mut h = s.build_hasher();
-            h.write_u8(kind);
-            h.write(key.as_bytes());
-            h.finish()
-        };
-        (u128::from(h(&self.a)) << 64) | u128::from(h(&self.b))
-    }
-    /// The line that already used this key, or records it for `line`.
-    fn first(&mut self, kind: u8, key: &str, line: u64) -> Option<u64> {
-        let p = self.print(kind, key);
-        match self.keys.get(&p) {
-            Some(&l) => Some(l),
-            None => {
-                self.keys.insert(p, line);
-                None
-            }
-        }
-    }
-}
-
 /// Totals of a run.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Totals {
@@ -385,202 +361,189 @@ pub struct Options {
     pub report: PathBuf,
 }
 
-/// What the database says of a row: a new account, the same account already present (both
-/// keys, and the id if given, name one account), or a conflict with another account.
-enum Existing {
-    New,
-    Same(Uuid),
-    Conflict(String),
-}
+type DbError = auth_shared::tokio_postgres::Error;
 
-async fn existing(
-    tx: &Transaction<'_>,
-    rows: &[Row],
-) -> Result<Vec<Existing>, auth_shared::tokio_postgres::Error> {
-    let uk: Vec<&str> = rows.iter().map(|r| r.username_key.as_str()).collect();
-    let ek: Vec<&str> = rows.iter().map(|r| r.email_key.as_str()).collect();
-    let ids: Vec<Uuid> = rows.iter().filter_map(|r| r.id).collect();
-    let found = tx
-        .query_typed(
-            "SELECT id, username_key, email_key FROM users
-              WHERE username_key = ANY($1) OR email_key = ANY($2) OR id = ANY($3)",
-            &[(&uk, Type::TEXT_ARRAY), (&ek, Type::TEXT_ARRAY), (&ids, Type::UUID_ARRAY)],
-        )
-        .await?;
-    let mut by_u = HashMap::new();
-    let mut by_e = HashMap::new();
-    let mut by_id = HashMap::new();
-    for r in &found {
-        let (id, u, e): (Uuid, Option<String>, Option<String>) = (r.get(0), r.get(1), r.get(2));
-        by_id.insert(id, ());
-        if let Some(u) = u {
-            by_u.insert(u, id);
-        }
-        if let Some(e) = e {
-            by_e.insert(e, id);
-        }
-    }
-    Ok(rows
-        .iter()
-        .map(|r| {
-            let (u, e) = (by_u.get(&r.username_key), by_e.get(&r.email_key));
-            let id_taken = r.id.is_some_and(|id| by_id.contains_key(&id));
-            match (u, e) {
-                (None, None) if !id_taken => Existing::New,
-                (Some(a), Some(b)) if a == b && r.id.is_none_or(|id| id == *a) => {
-                    Existing::Same(*a)
-                }
-                (Some(_), _) if u != e => {
-                    Existing::Conflict("username belongs to another account".into())
-                }
-                (_, Some(_)) if u != e => {
-                    Existing::Conflict("email belongs to another account".into())
-                }
-                _ => Existing::Conflict("id belongs to another account".into()),
-            }
-        })
-        .collect())
-}
+/// The session's staging table: every record of the file, in line order. A good row has its
+/// checked fields and no `reason`; a refused one has its `reason` and `record` (the raw text
+/// for rows the checker refused; the row rendered as a JSON Lines record, ready to fix and
+/// import again, for rows refused later as duplicates or conflicts). Temporary, so it lives
+/// and dies with the connection and never touches another session.
+const STAGING: &str = "
+    SET temp_buffers = '64MB';
+    SET work_mem = '128MB';
+    SET jit = off;
+    CREATE TEMP TABLE import_rows (
+        line bigint PRIMARY KEY,
+        reason text,
+        record text,
+        id uuid,
+        username text,
+        email text,
+        full_name text,
+        password_hash text,
+        created_at timestamptz,
+        password_changed_at timestamptz,
+        last_login_at timestamptz,
+        disabled_at timestamptz,
+        username_key text,
+        email_key text
+    )";
 
-/// Writes (or, in a dry run, only checks) one batch in one transaction; refusals go to
-/// `refused`.
-async fn batch(
-    client: &mut Client,
-    rows: &mut Vec<Row>,
-    raws: &mut Vec<String>,
-    opts: &Options,
-    totals: &mut Totals,
-    refused: &mut Vec<Refusal>,
-) -> Result<(), auth_shared::tokio_postgres::Error> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let tx = client.transaction().await?;
-    let states = existing(&tx, rows).await?;
-    let mut new = Vec::new();
-    let mut same = Vec::new();
-    for ((row, raw), state) in rows.drain(..).zip(raws.drain(..)).zip(states) {
-        match state {
-            Existing::New => new.push(row),
-            Existing::Same(id) => same.push((id, row)),
-            Existing::Conflict(reason) => {
-                refused.push(Refusal { line: row.line, reason, record: raw });
-            }
-        }
-    }
-    if opts.dry_run {
-        totals.inserted += new.len() as u64;
-        match opts.on_conflict {
-            OnConflict::Skip => totals.skipped += same.len() as u64,
-            OnConflict::Update => totals.updated += same.len() as u64,
-        }
-        return tx.rollback().await;
-    }
-    if !new.is_empty() {
-        let ids: Vec<Option<Uuid>> = new.iter().map(|r| r.id).collect();
-        let un: Vec<&str> = new.iter().map(|r| r.username.as_str()).collect();
-        let em: Vec<&str> = new.iter().map(|r| r.email.as_str()).collect();
-        let fu: Vec<Option<&str>> = new.iter().map(|r| r.full_name.as_deref()).collect();
-        let ha: Vec<&str> = new.iter().map(|r| r.password_hash.as_str()).collect();
-        let ca: Vec<Option<OffsetDateTime>> = new.iter().map(|r| r.created_at).collect();
-        let pc: Vec<Option<OffsetDateTime>> = new.iter().map(|r| r.password_changed_at).collect();
-        let ll: Vec<Option<OffsetDateTime>> = new.iter().map(|r| r.last_login_at).collect();
-        let da: Vec<Option<OffsetDateTime>> = new.iter().map(|r| r.disabled_at).collect();
-        let uk: Vec<&str> = new.iter().map(|r| r.username_key.as_str()).collect();
-        let ek: Vec<&str> = new.iter().map(|r| r.email_key.as_str()).collect();
-        let n = tx
-            .execute_typed(
-                "INSERT INTO users (id, username, email, full_name, password_hash, created_at,
-                                    password_changed_at, last_login_at, disabled_at,
-                                    username_key, email_key)
-                 SELECT coalesce(id, gen_random_uuid()), u, e, f, h, coalesce(c, now()),
-                        coalesce(pc, c, now()), ll, da, uk, ek
-                   FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
-                               $6::timestamptz[], $7::timestamptz[], $8::timestamptz[],
-                               $9::timestamptz[], $10::text[], $11::text[])
-                        AS k(id, u, e, f, h, c, pc, ll, da, uk, ek)
-                 ON CONFLICT DO NOTHING",
-                &[
-                    (&ids, Type::UUID_ARRAY),
-                    (&un, Type::TEXT_ARRAY),
-                    (&em, Type::TEXT_ARRAY),
-                    (&fu, Type::TEXT_ARRAY),
-                    (&ha, Type::TEXT_ARRAY),
-                    (&ca, Type::TIMESTAMPTZ_ARRAY),
-                    (&pc, Type::TIMESTAMPTZ_ARRAY),
-                    (&ll, Type::TIMESTAMPTZ_ARRAY),
-                    (&da, Type::TIMESTAMPTZ_ARRAY),
-                    (&uk, Type::TEXT_ARRAY),
-                    (&ek, Type::TEXT_ARRAY),
-                ],
-            )
-            .await?;
-        totals.inserted += n;
-        totals.skipped += new.len() as u64 - n;
-    }
-    match opts.on_conflict {
-        OnConflict::Skip => totals.skipped += same.len() as u64,
-        OnConflict::Update if !same.is_empty() => {
-            let ids: Vec<Uuid> = same.iter().map(|(id, _)| *id).collect();
-            let fu: Vec<Option<&str>> = same.iter().map(|(_, r)| r.full_name.as_deref()).collect();
-            let ha: Vec<&str> = same.iter().map(|(_, r)| r.password_hash.as_str()).collect();
-            let ca: Vec<Option<OffsetDateTime>> = same.iter().map(|(_, r)| r.created_at).collect();
-            let n = tx
-                .execute_typed(
-                    "UPDATE users u SET full_name = k.f, password_hash = k.h,
-                            created_at = coalesce(k.c, u.created_at)
-                       FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[])
-                            AS k(id, f, h, c)
-                      WHERE u.id = k.id
-                        AND (u.full_name IS DISTINCT FROM k.f OR u.password_hash <> k.h
-                             OR u.created_at <> coalesce(k.c, u.created_at))",
-                    &[
-                        (&ids, Type::UUID_ARRAY),
-                        (&fu, Type::TEXT_ARRAY),
-                        (&ha, Type::TEXT_ARRAY),
-                        (&ca, Type::TIMESTAMPTZ_ARRAY),
-                    ],
-                )
-                .await?;
-            totals.updated += n;
-            totals.skipped += same.len() as u64 - n;
-        }
-        OnConflict::Update => {}
-    }
-    tx.commit().await
-}
+/// Column types of `import_rows`, in order, for the binary COPY.
+const STAGING_TYPES: [Type; 14] = [
+    Type::INT8,
+    Type::TEXT,
+    Type::TEXT,
+    Type::UUID,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TIMESTAMPTZ,
+    Type::TIMESTAMPTZ,
+    Type::TIMESTAMPTZ,
+    Type::TIMESTAMPTZ,
+    Type::TEXT,
+    Type::TEXT,
+];
+
+/// A staged row as a JSON Lines record (export's field names).
+const RECORD_JSON: &str = "json_strip_nulls(json_build_object(
+        'id', r.id, 'username', r.username, 'email', r.email, 'full_name', r.full_name,
+        'password_hash', r.password_hash, 'created_at', r.created_at,
+        'password_changed_at', r.password_changed_at, 'last_login_at', r.last_login_at,
+        'disabled_at', r.disabled_at))::text";
+
+/// The plan of a run, one set-wise pass over the staged rows (hash joins and aggregations on
+/// the database, not this process's memory), kept in `import_plan` for every good row that is
+/// not simply new: a duplicate within the file (its username key, email key or id used by an
+/// earlier line, refused or not, as a reader going down the file would see it; the first line
+/// is named), the same account already present (`same`, with its id: both keys, and the id if
+/// given, name one account), or a conflict with another account.
+const PLAN: &str = "
+    CREATE TEMP TABLE import_plan AS
+    WITH fu AS (SELECT username_key AS k, min(line) AS first FROM import_rows
+                 WHERE reason IS NULL GROUP BY 1 HAVING count(*) > 1),
+         fe AS (SELECT email_key AS k, min(line) AS first FROM import_rows
+                 WHERE reason IS NULL GROUP BY 1 HAVING count(*) > 1),
+         fi AS (SELECT id AS k, min(line) AS first FROM import_rows
+                 WHERE reason IS NULL AND id IS NOT NULL GROUP BY 1 HAVING count(*) > 1),
+         c AS (
+           SELECT r.line, fu.first AS fu, fe.first AS fe, fi.first AS fi, u.id AS uid,
+                  e.id AS eid, r.id,
+                  r.id IS NOT NULL AND EXISTS (SELECT 1 FROM users x WHERE x.id = r.id)
+                    AS id_taken
+             FROM import_rows r
+             LEFT JOIN fu ON fu.k = r.username_key
+             LEFT JOIN fe ON fe.k = r.email_key
+             LEFT JOIN fi ON fi.k = r.id
+             LEFT JOIN users u ON u.username_key = r.username_key
+             LEFT JOIN users e ON e.email_key = r.email_key
+            WHERE r.reason IS NULL),
+         s AS (
+           SELECT line, uid,
+                  CASE WHEN fu < line
+                         THEN 'duplicate username (by its normalised key) of line ' || fu
+                       WHEN fe < line
+                         THEN 'duplicate email (by its normalised key) of line ' || fe
+                       WHEN fi < line THEN 'duplicate id of line ' || fi
+                       WHEN uid IS NULL AND eid IS NULL AND NOT id_taken THEN NULL
+                       WHEN uid = eid AND (id IS NULL OR id = uid) THEN 'same'
+                       WHEN uid IS NOT NULL AND uid IS DISTINCT FROM eid
+                         THEN 'username belongs to another account'
+                       WHEN eid IS NOT NULL AND uid IS DISTINCT FROM eid
+                         THEN 'email belongs to another account'
+                       ELSE 'id belongs to another account' END AS state
+             FROM c)
+    SELECT line, state, uid FROM s WHERE state IS NOT NULL;
+    ALTER TABLE import_plan ADD PRIMARY KEY (line);
+    ANALYZE import_rows, import_plan";
+
+/// One batch, in one transaction: of the next `$2` good rows after line `$1` (a range of the
+/// staging table's primary key, so each batch reads only its own rows), those that are new or
+/// (with `$3`, update) already present; the new ones inserted, the present ones overwritten. `{ON}`
+/// is empty on the fast path (a plain INSERT, about half the cost of a speculative one); when
+/// another session created one of the accounts since the plan was made, that fails with a
+/// unique violation and the batch is run again with `ON CONFLICT DO NOTHING`, where such a row
+/// is refused, naming why, rather than counted (a re-run classifies it). Returns the batch's
+/// last line and size, and the counts (new, inserted, same, updated, refused).
+const BATCH_SQL: &str = "
+    WITH range AS (SELECT * FROM import_rows WHERE line > $1 AND reason IS NULL
+                    ORDER BY line LIMIT $2),
+         b AS (SELECT r.*, p.state, p.uid
+                 FROM range r
+                 LEFT JOIN LATERAL (SELECT state, uid FROM import_plan p WHERE p.line = r.line
+                                    OFFSET 0) p
+                   ON true
+                WHERE p.state IS NULL OR (p.state = 'same' AND $3)),
+         ins AS (
+           INSERT INTO users (id, username, email, full_name, password_hash, created_at,
+                              password_changed_at, last_login_at, disabled_at,
+                              username_key, email_key)
+           SELECT coalesce(id, gen_random_uuid()), username, email, full_name, password_hash,
+                  coalesce(created_at, now()), coalesce(password_changed_at, created_at, now()),
+                  last_login_at, disabled_at, username_key, email_key
+             FROM b WHERE state IS NULL
+               {ON}
+           RETURNING username_key),
+         lost AS (
+           INSERT INTO import_plan (line, state)
+           SELECT line, 'an account with this username, email or id was created by someone else '
+                        || 'during the import: import again to classify this row'
+             FROM b WHERE state IS NULL AND username_key NOT IN (SELECT username_key FROM ins)
+           RETURNING 1),
+         upd AS (
+           UPDATE users u SET full_name = b.full_name, password_hash = b.password_hash,
+                              created_at = coalesce(b.created_at, u.created_at)
+             FROM b
+            WHERE b.state = 'same' AND u.id = b.uid
+              AND (u.full_name IS DISTINCT FROM b.full_name
+                   OR u.password_hash <> b.password_hash
+                   OR u.created_at <> coalesce(b.created_at, u.created_at))
+           RETURNING 1)
+    SELECT (SELECT max(line) FROM range), (SELECT count(*) FROM range),
+           count(*) FILTER (WHERE state IS NULL), (SELECT count(*) FROM ins),
+           count(*) FILTER (WHERE state = 'same'), (SELECT count(*) FROM upd),
+           (SELECT count(*) FROM lost)
+      FROM b";
 
 /// Progress on stderr: a bar with rows/s on a terminal, a plain line every few seconds
-/// otherwise.
+/// otherwise. `len` is in bytes while reading, rows while writing.
 struct Progress {
     bar: Option<indicatif::ProgressBar>,
+    what: &'static str,
     started: Instant,
     last: Instant,
 }
 
 impl Progress {
-    fn new(total_bytes: u64) -> Self {
+    fn new(what: &'static str, len: u64) -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
-            let b = indicatif::ProgressBar::new(total_bytes);
+            let b = indicatif::ProgressBar::new(len);
             b.set_style(
                 indicatif::ProgressStyle::with_template(
-                    "{bar:40} {percent:>3}% {msg} {elapsed_precise} (eta {eta})",
+                    "{prefix:8} {bar:40} {percent:>3}% {msg} {elapsed_precise} (eta {eta})",
                 )
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
+            b.set_prefix(what);
             b
         });
-        Self { bar, started: Instant::now(), last: Instant::now() }
+        Self { bar, what, started: Instant::now(), last: Instant::now() }
     }
 
-    fn update(&mut self, bytes: u64, t: &Totals) {
-        let rate = t.read as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
+    /// `position` in the bar's unit; `rows` done so far, `refused` of them refused.
+    fn update(&mut self, position: u64, rows: u64, refused: u64) {
+        let rate = rows as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
         if let Some(b) = &self.bar {
-            b.set_position(bytes);
-            b.set_message(format!("{} rows, {rate:.0} rows/s, {} refused", t.read, t.refused));
+            b.set_position(position);
+            b.set_message(format!("{rows} rows, {rate:.0} rows/s, {refused} refused"));
         } else if self.last.elapsed() >= Duration::from_secs(5) {
             self.last = Instant::now();
-            eprintln!("auth-admin: {} rows read, {rate:.0} rows/s, {} refused", t.read, t.refused);
+            eprintln!(
+                "auth-admin: {}: {rows} rows, {rate:.0} rows/s, {refused} refused",
+                self.what
+            );
         }
     }
 
@@ -605,8 +568,10 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-/// Imports (or checks) `path`; returns the totals, with every refused row in the report file.
-pub async fn run(client: &mut Client, path: &Path, opts: &Options) -> Result<Totals, String> {
+/// Reads and checks every record of `path` into the staging table with one binary COPY, so
+/// PostgreSQL stores rows while this process parses the next ones. Returns (records, refused).
+async fn stage(client: &Client, path: &Path) -> Result<(u64, u64), String> {
+    let db = |e: DbError| format!("database error: {e}");
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut first = [0u8; 1];
@@ -617,61 +582,201 @@ pub async fn run(client: &mut Client, path: &Path, opts: &Options) -> Result<Tot
     let count = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let input = Counting { inner: file, n: count.clone() };
     let mut reader = Reader::new(std::io::BufReader::with_capacity(1 << 20, input), csv_format)?;
-    let mut report = std::io::BufWriter::new(create_private(&opts.report)?);
-    let mut seen = Seen::new();
-    let mut totals = Totals::default();
-    let mut progress = Progress::new(size);
-    let (mut rows, mut raws, mut refused) = (Vec::new(), Vec::new(), Vec::new());
-    let write_refusals = |report: &mut std::io::BufWriter<std::fs::File>,
-                          refused: &mut Vec<Refusal>,
-                          totals: &mut Totals| {
-        for r in refused.drain(..) {
-            totals.refused += 1;
-            let line = serde_json::to_string(&r).unwrap_or_default();
-            writeln!(report, "{line}").map_err(|e| format!("writing the report: {e}"))?;
-        }
-        Ok::<_, String>(())
-    };
+    client.batch_execute(STAGING).await.map_err(db)?;
+    let sink = client
+        .copy_in(
+            "COPY import_rows (line, reason, record, id, username, email, full_name,
+                               password_hash, created_at, password_changed_at, last_login_at,
+                               disabled_at, username_key, email_key) FROM STDIN BINARY",
+        )
+        .await
+        .map_err(db)?;
+    let mut writer = std::pin::pin!(BinaryCopyInWriter::new(sink, &STAGING_TYPES));
+    let mut progress = Progress::new("reading", size);
+    let (mut read, mut refused) = (0u64, 0u64);
+    let none = None::<&str>;
     while let Some((line, fields, raw)) = reader.next_record() {
-        totals.read += 1;
-        let row = fields.and_then(|f| check(line, f)).and_then(|row| {
-            let u = seen.first(0, &row.username_key, line);
-            let e = seen.first(1, &row.email_key, line);
-            let i = row.id.and_then(|id| seen.first(2, &id.to_string(), line));
-            match (u, e, i) {
-                (Some(l), _, _) => {
-                    Err(format!("duplicate username (by its normalised key) of line {l}"))
-                }
-                (_, Some(l), _) => {
-                    Err(format!("duplicate email (by its normalised key) of line {l}"))
-                }
-                (_, _, Some(l)) => Err(format!("duplicate id of line {l}")),
-                _ => Ok(row),
+        read += 1;
+        let line_i = i64::try_from(line).map_err(|_| "too many lines".to_owned())?;
+        match fields.and_then(|f| check(line, f)) {
+            Ok(r) => {
+                writer
+                    .as_mut()
+                    .write(&[
+                        &line_i,
+                        &none,
+                        &none,
+                        &r.id,
+                        &r.username,
+                        &r.email,
+                        &r.full_name,
+                        &r.password_hash,
+                        &r.created_at,
+                        &r.password_changed_at,
+                        &r.last_login_at,
+                        &r.disabled_at,
+                        &r.username_key,
+                        &r.email_key,
+                    ])
+                    .await
             }
-        });
-        match row {
-            Ok(row) => {
-                rows.push(row);
-                raws.push(raw);
+            Err(reason) => {
+                refused += 1;
+                let nothing = None::<OffsetDateTime>;
+                writer
+                    .as_mut()
+                    .write(&[
+                        &line_i,
+                        &reason,
+                        &raw,
+                        &None::<Uuid>,
+                        &none,
+                        &none,
+                        &none,
+                        &none,
+                        &nothing,
+                        &nothing,
+                        &nothing,
+                        &nothing,
+                        &none,
+                        &none,
+                    ])
+                    .await
             }
-            Err(reason) => refused.push(Refusal { line, reason, record: raw }),
         }
-        if rows.len() >= BATCH {
-            batch(client, &mut rows, &mut raws, opts, &mut totals, &mut refused)
-                .await
-                .map_err(|e| format!("database error: {e}"))?;
-            refused.sort_by_key(|r| r.line);
-            write_refusals(&mut report, &mut refused, &mut totals)?;
-            progress.update(count.load(std::sync::atomic::Ordering::Relaxed), &totals);
+        .map_err(db)?;
+        if read % 4096 == 0 {
+            progress.update(count.load(std::sync::atomic::Ordering::Relaxed), read, refused);
         }
     }
-    batch(client, &mut rows, &mut raws, opts, &mut totals, &mut refused)
-        .await
-        .map_err(|e| format!("database error: {e}"))?;
-    refused.sort_by_key(|r| r.line);
-    write_refusals(&mut report, &mut refused, &mut totals)?;
-    report.flush().map_err(|e| format!("writing the report: {e}"))?;
+    writer.as_mut().finish().await.map_err(db)?;
     progress.finish();
+    Ok((read, refused))
+}
+
+/// Runs one batch of `sql` ([`BATCH_SQL`]) in its own transaction.
+async fn batch(
+    client: &mut Client,
+    sql: &str,
+    after: i64,
+    limit: i64,
+    update: bool,
+) -> Result<auth_shared::tokio_postgres::Row, DbError> {
+    let tx = client.transaction().await?;
+    let r = tx.query_one(sql, &[&after, &limit, &update]).await?;
+    tx.commit().await?;
+    Ok(r)
+}
+
+/// Imports (or checks) `path`; returns the totals, with every refused row in the report file.
+///
+/// Four steps, so this process's memory stays flat in the file's size: every record is
+/// checked and staged (one COPY into a temporary table); one set-wise pass plans every row
+/// ([`PLAN`]: duplicates within the file, accounts present, conflicts); the rows to write go
+/// in transactions of [`BATCH`] rows; the report is written last, in line order, through a
+/// cursor. A run that is killed leaves whole batches; a re-run finds them present. A dry run
+/// stops after the plan, which is why it refuses exactly the rows a real run would.
+pub async fn run(client: &mut Client, path: &Path, opts: &Options) -> Result<Totals, String> {
+    let db = |e: DbError| format!("database error: {e}");
+    let mut report = std::io::BufWriter::new(create_private(&opts.report)?);
+    let t0 = Instant::now();
+    let (read, _) = stage(client, path).await?;
+    let t1 = Instant::now();
+    client.batch_execute(PLAN).await.map_err(db)?;
+    let t2 = Instant::now();
+    let counts = client
+        .query_one(
+            "SELECT (SELECT count(*) FROM import_rows WHERE reason IS NULL)
+                  - (SELECT count(*) FROM import_plan),
+                    (SELECT count(*) FROM import_plan WHERE state = 'same')",
+            &[],
+        )
+        .await
+        .map_err(db)?;
+    let (new, same) = (counts.get::<_, i64>(0) as u64, counts.get::<_, i64>(1) as u64);
+    let mut totals = Totals { read, ..Totals::default() };
+    if opts.dry_run {
+        totals.inserted = new;
+        match opts.on_conflict {
+            OnConflict::Skip => totals.skipped = same,
+            OnConflict::Update => totals.updated = same,
+        }
+    } else {
+        let update = opts.on_conflict == OnConflict::Update;
+        let mut progress = Progress::new("writing", new + if update { same } else { 0 });
+        let fast = BATCH_SQL.replace("{ON}", "");
+        let careful = BATCH_SQL.replace("{ON}", "ON CONFLICT DO NOTHING");
+        let limit = BATCH as i64;
+        let (mut after, mut done, mut lost) = (0i64, 0u64, 0u64);
+        loop {
+            // A unique violation (an account created by another session since the plan) or
+            // a deadlock with another import rolls the batch back; it is run again carefully.
+            let (mut sql, mut tries) = (&fast, 0);
+            let r = loop {
+                match batch(client, sql, after, limit, update).await {
+                    Err(e)
+                        if tries < 5
+                            && [SqlState::UNIQUE_VIOLATION, SqlState::T_R_DEADLOCK_DETECTED]
+                                .iter()
+                                .any(|c| e.code() == Some(c)) =>
+                    {
+                        (sql, tries) = (&careful, tries + 1);
+                    }
+                    other => break other,
+                }
+            }
+            .map_err(db)?;
+            let Some(last) = r.get::<_, Option<i64>>(0) else { break };
+            let n = |i: usize| r.get::<_, i64>(i) as u64;
+            totals.inserted += n(3);
+            totals.updated += n(5);
+            lost += n(6);
+            after = last;
+            done += n(1);
+            progress.update(done, done, lost);
+        }
+        totals.skipped = same - totals.updated;
+        progress.finish();
+    }
+    let t3 = Instant::now();
+    let tx = client.transaction().await.map_err(db)?;
+    tx.batch_execute(&format!(
+        "DECLARE refused NO SCROLL CURSOR FOR
+           SELECT r.line, coalesce(r.reason, p.state), coalesce(r.record, {RECORD_JSON})
+             FROM import_rows r LEFT JOIN import_plan p USING (line)
+            WHERE r.reason IS NOT NULL OR p.state <> 'same'
+            ORDER BY r.line"
+    ))
+    .await
+    .map_err(db)?;
+    loop {
+        let rows = tx.query("FETCH 10000 FROM refused", &[]).await.map_err(db)?;
+        if rows.is_empty() {
+            break;
+        }
+        for r in &rows {
+            let refusal = Refusal {
+                line: r.get::<_, i64>(0) as u64,
+                reason: r.get(1),
+                record: r.get::<_, Option<String>>(2).unwrap_or_default(),
+            };
+            totals.refused += 1;
+            let line = serde_json::to_string(&refusal).unwrap_or_default();
+            writeln!(report, "{line}").map_err(|e| format!("writing the report: {e}"))?;
+        }
+    }
+    tx.batch_execute("CLOSE refused; DROP TABLE import_rows, import_plan").await.map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    report.flush().map_err(|e| format!("writing the report: {e}"))?;
+    let s = |a: Instant, b: Instant| (b - a).as_secs_f64();
+    eprintln!(
+        "auth-admin: read and checked in {:.1} s, planned in {:.1} s, written in {:.1} s, \
+         reported in {:.1} s",
+        s(t0, t1),
+        s(t1, t2),
+        s(t2, t3),
+        s(t3, Instant::now())
+    );
     Ok(totals)
 }
 

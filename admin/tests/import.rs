@@ -274,3 +274,62 @@ async fn an_export_imported_into_a_fresh_database_logs_in() {
         assert_eq!(status, want, "{line}");
     }
 }
+
+/// `N rows read: I inserted, U updated, P already present, R refused` → (I, P, R).
+fn totals(out: &str) -> (u64, u64, u64) {
+    let n = |word: &str| -> u64 {
+        let i = out.find(word).unwrap_or_else(|| panic!("no {word:?} in {out}"));
+        out[..i].split_whitespace().last().unwrap().parse().unwrap()
+    };
+    (n(" inserted"), n(" already present"), n(" refused"))
+}
+
+#[tokio::test]
+async fn concurrent_imports_of_overlapping_files_create_each_account_once_and_lose_no_row() {
+    // Two operators import overlapping files at once. Each account must be created once; a
+    // row the other run created after this run planned is either found present or refused
+    // with a reason (never counted as imported, never dropped), and a re-run settles it.
+    let db = TestDb::new().await;
+    let d = dir();
+    let hash = auth_shared::password::hash_with_salt("pw", b"0123456789abcdef", 1000);
+    let write = |name: &str, range: std::ops::Range<u32>| {
+        let mut text = String::new();
+        for i in range {
+            let row = json!({"username": format!("c{i}"), "email": format!("c{i}@example.com"),
+                             "password_hash": hash});
+            text.push_str(&row.to_string());
+            text.push('\n');
+        }
+        let path = d.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let (a, b) = (write("a.jsonl", 0..12_000), write("b.jsonl", 6_000..18_000));
+    let (ra, rb) = (d.join("a.refused.jsonl"), d.join("b.refused.jsonl"));
+    let run = |file: &PathBuf, report: &PathBuf| {
+        let (file, report) =
+            (file.to_str().unwrap().to_owned(), report.to_str().unwrap().to_owned());
+        let url = db.url.clone();
+        async move { admin(&url, &["import", &file, "--report", &report]).await }
+    };
+    let ((ca, oa, ea), (cb, ob, eb)) = tokio::join!(run(&a, &ra), run(&b, &rb));
+    let c = db.client().await;
+    let count: i64 = c.query_one("SELECT count(*) FROM users", &[]).await.unwrap().get(0);
+    assert_eq!(count, 18_000, "{oa}{ea}{ob}{eb}");
+    let (ia, pa, fa) = totals(&oa);
+    let (ib, pb, fb) = totals(&ob);
+    assert_eq!(ia + ib, 18_000, "each account created by exactly one run: {oa}{ob}");
+    assert_eq!((ia + pa + fa, ib + pb + fb), (12_000, 12_000), "every row accounted for");
+    for (code, refused, report) in [(ca, fa, &ra), (cb, fb, &rb)] {
+        assert_eq!(code, if refused > 0 { 5 } else { 0 });
+        let reasons = refusals(report);
+        assert_eq!(reasons.len() as u64, refused);
+        assert!(reasons.iter().all(|(_, r)| r.contains("during the import")), "{reasons:?}");
+    }
+    // A re-run of each finds every row present.
+    for (file, report) in [(&a, &ra), (&b, &rb)] {
+        let (code, out, err) = run(file, report).await;
+        assert_eq!(code, 0, "{out}{err}");
+        assert_eq!(totals(&out), (0, 12_000, 0), "{out}");
+    }
+}
