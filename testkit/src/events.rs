@@ -256,25 +256,33 @@ async fn fill_placeholders(
     serde_json::from_str(&text).expect("the event stays JSON")
 }
 
+/// The environment the sample events are sent with: `db`, the test signing key and hashing
+/// policy, and a consumed refresh token counted as reuse at once (the consumed-token sample's
+/// case).
+pub fn sample_env(db: &crate::TestDb) -> Vec<(&'static str, String)> {
+    vec![
+        ("DATABASE_URL", db.url.clone()),
+        ("SECRET_KEY", TEST_KEY.to_owned()),
+        ("PBKDF2_ITERATIONS", crate::pg::TEST_POLICY.iterations.to_string()),
+        ("REFRESH_REUSE_INTERVAL_SECONDS", "0".to_owned()),
+    ]
+}
+
 /// Sends every sample event of `function` to its real binary through the Runtime API emulator
 /// and checks each response against the status `events/README.md` promises, plus the headers
 /// every response carries.
 pub async fn check_samples(function: &str, binary: &str) {
+    check_program_samples(function, &crate::runtime_api::Program::native(Path::new(binary))).await;
+}
+
+/// [`check_samples`] for a binary started some other way: an arm64 bootstrap under qemu.
+pub async fn check_program_samples(function: &str, program: &crate::runtime_api::Program) {
     let db = crate::TestDb::new().await;
     let (username, email, password) = SAMPLE_USER;
     let user_id = db.create_user(username, email, password).await;
-    let iterations = crate::pg::TEST_POLICY.iterations.to_string();
-    let f = crate::runtime_api::Function::start(
-        Path::new(binary),
-        &[
-            ("DATABASE_URL", &db.url),
-            ("SECRET_KEY", TEST_KEY),
-            ("PBKDF2_ITERATIONS", &iterations),
-            // A consumed refresh token is reuse at once (the consumed-token sample's case).
-            ("REFRESH_REUSE_INTERVAL_SECONDS", "0"),
-        ],
-    )
-    .await;
+    let env = sample_env(&db);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let f = crate::runtime_api::Function::launch(program, &env).await;
     let samples: Vec<Sample> = samples().into_iter().filter(|s| s.function == function).collect();
     assert!(!samples.is_empty(), "events/README.md lists no event for {function}");
     for sample in samples {
@@ -284,8 +292,9 @@ pub async fn check_samples(function: &str, binary: &str) {
         assert_eq!(
             status,
             u64::from(sample.status),
-            "{}: got {resp}\nfunction output:\n{}",
+            "{} ({}): got {resp}\nfunction output:\n{}",
             sample.file,
+            program.name,
             f.output()
         );
         assert_eq!(

@@ -203,6 +203,7 @@ impl RuntimeApi {
 pub struct Function {
     /// The emulator it polls.
     pub api: RuntimeApi,
+    name: String,
     child: Child,
     output: crate::Output,
 }
@@ -224,24 +225,68 @@ pub fn lambda_env(name: &str, api: &RuntimeApi) -> Vec<(String, String)> {
     .collect()
 }
 
+/// A function binary and how to start it: directly (the x86-64 builds the tests run), or
+/// under qemu-user (the arm64 bootstraps `sam build` makes for Graviton).
+#[derive(Debug, Clone)]
+pub struct Program {
+    /// The function's name (AWS_LAMBDA_FUNCTION_NAME), for messages too.
+    pub name: String,
+    /// The command line: the binary itself, or the emulator and its arguments before it.
+    pub command: Vec<std::ffi::OsString>,
+}
+
+/// The qemu-user binary that runs arm64 programs here (`make tools` installs it).
+pub const QEMU_AARCH64: &str = "qemu-aarch64-static";
+/// Where Debian's libc6-arm64-cross puts the arm64 C library (`make tools` installs it).
+pub const ARM64_SYSROOT: &str = "/usr/aarch64-linux-gnu";
+
+impl Program {
+    /// `binary`, run directly; named after its file.
+    pub fn native(binary: &Path) -> Self {
+        let name = binary.file_name().and_then(|n| n.to_str()).unwrap_or("function");
+        Self { name: name.to_owned(), command: vec![binary.into()] }
+    }
+
+    /// An arm64 `binary` (a `bootstrap`), run under qemu-user with `cpu` (`max` has the ARMv8
+    /// SHA-2 instructions and everything else qemu emulates) and the arm64 C library.
+    pub fn arm64(name: &str, binary: &Path, cpu: &str) -> Self {
+        assert!(
+            Path::new(ARM64_SYSROOT).join("lib/ld-linux-aarch64.so.1").is_file(),
+            "{ARM64_SYSROOT} lacks the arm64 C library: run `make tools` \
+             (apt-get install qemu-user-static libc6-arm64-cross)"
+        );
+        let command = [QEMU_AARCH64, "-cpu", cpu, "-L", ARM64_SYSROOT]
+            .into_iter()
+            .map(std::ffi::OsString::from)
+            .chain([binary.as_os_str().to_owned()])
+            .collect();
+        Self { name: name.to_owned(), command }
+    }
+}
+
 impl Function {
     /// Starts `binary` with a clean environment: Lambda's variables plus `env`.
     pub async fn start(binary: &Path, env: &[(&str, &str)]) -> Self {
+        Self::launch(&Program::native(binary), env).await
+    }
+
+    /// Starts `program` with a clean environment: Lambda's variables plus `env`.
+    pub async fn launch(program: &Program, env: &[(&str, &str)]) -> Self {
         let api = RuntimeApi::start().await;
-        let name = binary.file_name().and_then(|n| n.to_str()).unwrap_or("function");
-        let mut cmd = Command::new(binary);
-        cmd.env_clear()
+        let (first, args) = program.command.split_first().expect("a command line");
+        let mut cmd = Command::new(first);
+        cmd.args(args)
+            .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .envs(lambda_env(name, &api))
+            .envs(lambda_env(&program.name, &api))
             .envs(env.iter().map(|(k, v)| (*k, *v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        let mut child =
-            cmd.spawn().unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("starting {program:?}: {e}"));
         let output = crate::capture_output(&mut child);
-        Self { api, child, output }
+        Self { api, name: program.name.clone(), child, output }
     }
 
     /// Sends one event and waits (up to 30 s) for the answer.
@@ -249,7 +294,7 @@ impl Function {
         match self.api.invoke(event, Duration::from_secs(30)).await {
             Some(outcome) => outcome,
             None => {
-                panic!("the function did not answer within 30 s; its output:\n{}", self.output())
+                panic!("{} did not answer within 30 s; its output:\n{}", self.name, self.output())
             }
         }
     }
