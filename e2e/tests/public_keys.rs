@@ -115,6 +115,20 @@ async fn bad_signing_settings_stop_start_up_with_one_line() {
             "{binary}: {out}"
         );
     }
+    // jwks publishes from the public keys' secret only: given the signing secret it refuses to
+    // start, and with RS256 it needs SIGNING_PUBLIC_SECRET_ARN; so does the rotation function,
+    // which writes it.
+    let out = startup_failure(
+        "jwks",
+        &db,
+        &[("TOKEN_SIGNING_ALG", "RS256"), ("SECRET_ARN", "arn:aws:secretsmanager:signing")],
+    )
+    .await;
+    assert!(out.contains("SECRET_ARN is set, but jwks does not read the signing secret"), "{out}");
+    let out = startup_failure("jwks", &db, &[("TOKEN_SIGNING_ALG", "RS256")]).await;
+    assert!(out.contains("SIGNING_PUBLIC_SECRET_ARN is not set"), "{out}");
+    let out = startup_failure("rotate-key", &db, &[("TOKEN_SIGNING_ALG", "RS256")]).await;
+    assert!(out.contains("SIGNING_PUBLIC_SECRET_ARN is not set"), "{out}");
     // auth-local refuses the same, before it listens.
     let err = LocalServer::start(
         &testkit::binary("auth-local"),

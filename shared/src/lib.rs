@@ -15,6 +15,7 @@ pub mod keys;
 pub mod lambda;
 pub mod migrate;
 pub mod password;
+pub mod public_keys;
 pub mod random;
 pub mod route;
 pub mod secrets;

@@ -94,7 +94,7 @@ impl SecretsClient {
 }
 
 /// What a rotation needs beside reading: the version stages, reading a version by id, adding
-/// a version, and moving a stage (the rotation function's calls).
+/// a version, and moving or removing a stage (the rotation function's calls).
 impl SecretsClient {
     /// The secret's versions and their stages (DescribeSecret's VersionIdsToStages).
     pub async fn version_stages(
@@ -136,23 +136,25 @@ impl SecretsClient {
         })
     }
 
-    /// Adds version `version_id` holding `value`, staged AWSPENDING (idempotent for the same
-    /// token and value, as PutSecretValue is).
-    pub async fn put_pending(
+    /// Adds version `version_id` holding `value`, staged `stage` (AWSPENDING for a new key;
+    /// AWSCURRENT moves that stage to it, and Secrets Manager stages the old one AWSPREVIOUS).
+    /// Idempotent for the same token and value, as PutSecretValue is.
+    pub async fn put_version(
         &self,
         arn: &str,
         version_id: &str,
         value: &str,
+        stage: &str,
     ) -> Result<(), SecretError> {
         self.client
             .put_secret_value()
             .secret_id(arn)
             .client_request_token(version_id)
             .secret_string(value)
-            .version_stages("AWSPENDING")
+            .version_stages(stage)
             .send()
             .await
-            .map_err(|e| classify(arn, "AWSPENDING", e))?;
+            .map_err(|e| classify(arn, stage, e))?;
         Ok(())
     }
 
@@ -171,6 +173,24 @@ impl SecretsClient {
             .version_stage(stage)
             .move_to_version_id(to)
             .set_remove_from_version_id(from.map(str::to_owned))
+            .send()
+            .await
+            .map_err(|e| classify(arn, stage, e))?;
+        Ok(())
+    }
+
+    /// Takes `stage` off version `from`, leaving it on no version.
+    pub async fn remove_stage(
+        &self,
+        arn: &str,
+        stage: &str,
+        from: &str,
+    ) -> Result<(), SecretError> {
+        self.client
+            .update_secret_version_stage()
+            .secret_id(arn)
+            .version_stage(stage)
+            .remove_from_version_id(from)
             .send()
             .await
             .map_err(|e| classify(arn, stage, e))?;

@@ -12,6 +12,7 @@ use crate::db::{Db, DbConfig};
 use crate::keys::Keys;
 use crate::lambda::StartupError;
 use crate::password::Policy;
+use crate::public_keys::{PublicKeySource, PublicKeys};
 use crate::sessions::SessionConfig;
 
 /// The pool size inside Lambda: one request at a time per container.
@@ -84,7 +85,8 @@ impl TokenState {
 }
 
 /// The state of the jwks function: the token settings (the issuer, for discovery) and, with
-/// RS256, the key versions whose public halves it publishes. No database. With HS256 it
+/// RS256, the public keys it publishes, read from the public keys' secret
+/// (SIGNING_PUBLIC_SECRET_ARN), never from the signing secret. No database. With HS256 it
 /// holds no key and reads no secret: there is nothing public to publish.
 #[derive(Clone)]
 pub struct PublicKeysState {
@@ -92,31 +94,31 @@ pub struct PublicKeysState {
     pub tokens: TokenConfig,
     /// TOKEN_SIGNING_ALG.
     pub alg: SigningAlg,
-    /// The key versions (RS256 only).
-    pub keys: Option<Arc<Keys>>,
+    /// The public keys (RS256 only).
+    pub keys: Option<Arc<PublicKeys>>,
 }
 
 impl PublicKeysState {
     /// Builds the state from the environment: the token settings, TOKEN_SIGNING_ALG and, with
-    /// RS256, the keys (read now from Secrets Manager).
+    /// RS256, the public keys (read now from SIGNING_PUBLIC_SECRET_ARN).
     pub async fn from_env(env: &Env) -> Result<Self, StartupError> {
         let tokens = TokenConfig::from_env(env)?;
         let signing = SigningConfig::from_env(env)?;
         let keys = match signing.alg {
             SigningAlg::Hs256 => None,
             SigningAlg::Rs256 => {
-                let source = KeySource::require_from_env(env)?;
-                Some(Arc::new(Keys::load(&source, &signing).await?))
+                let source = PublicKeySource::from_env(env)?;
+                Some(Arc::new(PublicKeys::load(&source).await?))
             }
         };
         Ok(Self { tokens, alg: signing.alg, keys })
     }
 
-    /// Builds the state from existing parts (local server, tests): the keys are published
-    /// when they are RS256 keys.
+    /// Builds the state from existing parts (local server, tests): the public halves of the
+    /// keys are published when they are RS256 keys.
     pub fn new(tokens: TokenConfig, keys: Arc<Keys>) -> Self {
         let alg = keys.alg();
-        let keys = (alg == SigningAlg::Rs256).then_some(keys);
+        let keys = (alg == SigningAlg::Rs256).then(|| Arc::new(PublicKeys::in_process(keys)));
         Self { tokens, alg, keys }
     }
 }

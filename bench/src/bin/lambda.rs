@@ -16,7 +16,8 @@
 //!   (429 before any hash) for the cold start without hashing.
 //!
 //! login and jwks also run with TOKEN_SIGNING_ALG=RS256 and a 2048-bit RSA key (PKCS#8 PEM,
-//! generated here) in the secret, so their cold starts include parsing and checking it.
+//! generated here) in the secret, so their cold starts include parsing and checking it; jwks
+//! reads its public half from the public keys' secret (SIGNING_PUBLIC_SECRET_ARN), as deployed.
 //! Each cold-start row carries its samples (`init_ms.samples`, `first_response_ms.samples`) for
 //! the charts.
 //!
@@ -84,6 +85,8 @@ enum KeyKind {
     Hs256,
     /// The RS256 secret (an RSA key), with TOKEN_SIGNING_ALG=RS256.
     Rs256,
+    /// The public keys' secret of that RSA key (jwks), with TOKEN_SIGNING_ALG=RS256.
+    Rs256Public,
 }
 
 async fn start(bin: &Path, env: &[(String, String)]) -> Function {
@@ -219,8 +222,23 @@ async fn main() {
     let key = "bench-signing-key-0123456789abcdefghijklmnopqrstuvwxyz";
     let secret = sm.create_secret().name("bench/key").secret_string(key).send().await.unwrap();
     let kid = secret.version_id().unwrap().to_owned();
+    let rsa_key = rsa_pem();
     let rsa_secret =
-        sm.create_secret().name("bench/rsa-key").secret_string(rsa_pem()).send().await.unwrap();
+        sm.create_secret().name("bench/rsa-key").secret_string(&rsa_key).send().await.unwrap();
+    // Its public half, as the rotation function writes it: the same version id, AWSCURRENT.
+    let rsa_kid = rsa_secret.version_id().unwrap();
+    let public_secret = sm.create_secret().name("bench/rsa-public").send().await.unwrap();
+    let public_value = auth_shared::public_keys::public_value(
+        &auth_shared::token::Key::rsa_pem(rsa_kid, &rsa_key).unwrap(),
+    )
+    .unwrap();
+    sm.put_secret_value()
+        .secret_id(public_secret.arn().unwrap())
+        .client_request_token(rsa_kid)
+        .secret_string(public_value)
+        .send()
+        .await
+        .unwrap();
     let signing = auth_shared::token::Key::new(&kid, key.as_bytes()).unwrap();
     let cfg = testkit::app::token_config();
     let token =
@@ -234,6 +252,11 @@ async fn main() {
             KeyKind::Hs256 => env.push(("SECRET_ARN".into(), secret.arn().unwrap().to_owned())),
             KeyKind::Rs256 => {
                 env.push(("SECRET_ARN".into(), rsa_secret.arn().unwrap().to_owned()));
+                env.push(("TOKEN_SIGNING_ALG".into(), "RS256".into()));
+            }
+            KeyKind::Rs256Public => {
+                let arn = public_secret.arn().unwrap().to_owned();
+                env.push(("SIGNING_PUBLIC_SECRET_ARN".into(), arn));
                 env.push(("TOKEN_SIGNING_ALG".into(), "RS256".into()));
             }
         }
@@ -332,7 +355,7 @@ async fn main() {
             label: "jwks RS256",
             binary: "jwks",
             feed: Feed::Fixed(testkit::events::load("jwks-keys.json")),
-            key: KeyKind::Rs256,
+            key: KeyKind::Rs256Public,
             warm: 500,
         },
         Case {

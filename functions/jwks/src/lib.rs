@@ -5,7 +5,9 @@
 //! The JWKS lists the public halves of the AWSCURRENT, AWSPREVIOUS and AWSPENDING versions of
 //! an RS256 signing key, so a verifier knows a key before it signs anything
 //! (JWKS_PUBLISH_LEAD_SECONDS); with HS256 it is empty, since an HMAC key has no public half.
-//! No database. One function, two routes: each has its [`Route`], and [`handle`] (what the
+//! It reads them from the public keys' secret (SIGNING_PUBLIC_SECRET_ARN, which the rotation
+//! function keeps in step with the signing secret; see `auth_shared::public_keys`), never from
+//! the signing secret: it holds no private key. No database. One function, two routes: each has its [`Route`], and [`handle`] (what the
 //! Lambda binary runs behind both) dispatches by path.
 
 #![warn(missing_docs)]
@@ -18,7 +20,7 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 
-/// What the function keeps between invocations: the issuer and, with RS256, the key versions.
+/// What the function keeps between invocations: the issuer and, with RS256, the public keys.
 pub use auth_shared::state::PublicKeysState as State;
 
 /// How long a verifier may cache either document. Short beside the publishing lead
@@ -85,12 +87,22 @@ fn cacheable(mut resp: Response<Body>) -> Response<Body> {
     resp
 }
 
+/// The Cache-Control of an RS256 key set with no key (a public keys' secret not written yet):
+/// not to be cached, so verifiers see the keys as soon as a rotation writes them.
+pub const EMPTY_CACHE_CONTROL_VALUE: &str = "no-store";
+
 async fn jwks(state: &State) -> Result<Response<Body>, ApiError> {
     let keys = match &state.keys {
-        Some(keys) => keys.current().await.published().filter_map(|k| k.jwk()).collect(),
+        Some(keys) => keys.jwks().await.to_vec(),
         None => Vec::new(),
     };
-    Ok(cacheable(http::json(StatusCode::OK, &KeySet { keys })))
+    let empty_rs256 = keys.is_empty() && state.keys.is_some();
+    let mut resp = cacheable(http::json(StatusCode::OK, &KeySet { keys }));
+    if empty_rs256 {
+        resp.headers_mut()
+            .insert(CACHE_CONTROL, HeaderValue::from_static(EMPTY_CACHE_CONTROL_VALUE));
+    }
+    Ok(resp)
 }
 
 async fn discovery(state: &State) -> Result<Response<Body>, ApiError> {

@@ -11,12 +11,29 @@
 //! - `finishSecret`: move AWSCURRENT to the token's version (once; Secrets Manager stages the
 //!   old one AWSPREVIOUS). The signing functions publish it at once and sign with it after
 //!   JWKS_PUBLISH_LEAD_SECONDS.
+//!
+//! With RS256 it also keeps the public keys' secret (SIGNING_PUBLIC_SECRET_ARN), the only one
+//! the jwks function reads, in step with the signing secret: the same version ids, each
+//! holding the public half of the key of that id as a JWK (`auth_shared::public_keys`), and
+//! the same stages.
+//!
+//! - `createSecret` puts the pending key's public half there as AWSPENDING, unless that
+//!   version exists already (also when the signing version existed: a retried step completes
+//!   what a failed one began). If the public secret has no version of the signing AWSCURRENT
+//!   (a key made before the public secret existed), it first copies that key's public half
+//!   there as AWSCURRENT, so the key that keeps signing during the lead time stays published.
+//! - `testSecret` also checks that the public pending version is the pending key's public half.
+//! - `finishSecret` moves AWSCURRENT of the public secret first (the old version becomes
+//!   AWSPREVIOUS there too) and takes AWSPENDING off it, then moves the signing secret's: if
+//!   the second move fails, the retried step finds the public one done and does the rest.
 
 #![warn(missing_docs)]
 
+use std::collections::HashMap;
 use std::process::ExitCode;
 
-use auth_shared::config::{Env, SigningAlg, SigningConfig, TokenConfig};
+use auth_shared::config::{ConfigError, Env, SigningAlg, SigningConfig, TokenConfig};
+use auth_shared::public_keys::{self, PUBLIC_SECRET_VAR};
 use auth_shared::secrets::{SecretError, SecretsClient};
 use auth_shared::token::{self, Key};
 use base64::Engine;
@@ -24,10 +41,12 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
-/// What the function keeps between invocations: the Secrets Manager client and the algorithm.
+/// What the function keeps between invocations: the Secrets Manager client, the algorithm and
+/// (RS256) the public keys' secret.
 pub struct State {
     client: SecretsClient,
     alg: SigningAlg,
+    public: Option<String>,
 }
 
 /// The event Secrets Manager sends a rotation function.
@@ -65,13 +84,26 @@ pub enum RotationError {
     /// A new key could not be made.
     #[error("a new key could not be generated: {0}")]
     Generate(String),
+    /// The public keys' secret does not hold the pending key's public half.
+    #[error("the public keys' secret does not hold the pending key's public half: {0}")]
+    PublicKey(String),
 }
 
 impl State {
-    /// Builds the state from the environment (TOKEN_SIGNING_ALG and the AWS configuration).
+    /// Builds the state from the environment (TOKEN_SIGNING_ALG, with RS256
+    /// SIGNING_PUBLIC_SECRET_ARN, and the AWS configuration).
     pub async fn from_env(env: &Env) -> Result<Self, auth_shared::lambda::StartupError> {
         let alg = SigningConfig::from_env(env)?.alg;
-        Ok(Self { client: SecretsClient::from_env().await, alg })
+        let public = match alg {
+            SigningAlg::Hs256 => None,
+            SigningAlg::Rs256 => Some(env.optional(PUBLIC_SECRET_VAR)?.ok_or_else(|| {
+                ConfigError::new(
+                    PUBLIC_SECRET_VAR,
+                    "is not set (with RS256 the rotation writes the public keys there, for jwks)",
+                )
+            })?),
+        };
+        Ok(Self { client: SecretsClient::from_env().await, alg, public })
     }
 }
 
@@ -111,17 +143,17 @@ pub async fn handle(state: &State, event: &RotationEvent) -> Result<(), Rotation
         return Ok(());
     }
     match event.step.as_str() {
-        "createSecret" => create(state, arn, token).await,
+        "createSecret" => create(state, arn, token, current_of(&stages)).await,
         "setSecret" => Ok(()),
         "testSecret" => test(state, arn, token).await,
         "finishSecret" => {
             if !of_token.iter().any(|s| s == "AWSPENDING") {
                 return Err(RotationError::NotPending(token.to_owned()));
             }
-            let current = stages
-                .iter()
-                .find(|(_, s)| s.iter().any(|s| s == "AWSCURRENT"))
-                .map(|(v, _)| v.as_str());
+            if let Some(public) = &state.public {
+                finish_public(state, public, token).await?;
+            }
+            let current = current_of(&stages);
             state.client.move_stage(arn, "AWSCURRENT", token, current).await?;
             tracing::info!(version = token, previous = ?current, "rotation finished: new AWSCURRENT");
             Ok(())
@@ -130,34 +162,140 @@ pub async fn handle(state: &State, event: &RotationEvent) -> Result<(), Rotation
     }
 }
 
-async fn create(state: &State, arn: &str, token: &str) -> Result<(), RotationError> {
-    match state.client.get_version(arn, token, "AWSPENDING").await {
-        Ok(_) => {
+/// The version staged AWSCURRENT, if any.
+fn current_of(stages: &HashMap<String, Vec<String>>) -> Option<&str> {
+    stages.iter().find(|(_, s)| s.iter().any(|s| s == "AWSCURRENT")).map(|(v, _)| v.as_str())
+}
+
+async fn create(
+    state: &State,
+    arn: &str,
+    token: &str,
+    current: Option<&str>,
+) -> Result<(), RotationError> {
+    let public_stages = match &state.public {
+        Some(public) => {
+            let mut public_stages = state.client.version_stages(public).await?;
+            if let Some(current) = current.filter(|c| !public_stages.contains_key(*c)) {
+                backfill_current(state, arn, public, current).await?;
+                public_stages = state.client.version_stages(public).await?;
+            }
+            Some(public_stages)
+        }
+        None => None,
+    };
+    let value = match state.client.get_version(arn, token, "AWSPENDING").await {
+        Ok(v) => {
             tracing::info!(version = token, "createSecret: the pending version exists already");
+            v.value
+        }
+        Err(SecretError::NotFound { .. }) => {
+            let alg = state.alg;
+            let value = tokio::task::spawn_blocking(move || new_key(alg))
+                .await
+                .map_err(|e| RotationError::Generate(e.to_string()))??;
+            state.client.put_version(arn, token, &value, "AWSPENDING").await?;
+            tracing::info!(
+                version = token,
+                alg = alg.name(),
+                "createSecret: new key staged AWSPENDING"
+            );
+            value.into()
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if let (Some(public), Some(public_stages)) = (&state.public, public_stages) {
+        if public_stages.contains_key(token) {
+            tracing::info!(version = token, "createSecret: the public version exists already");
             return Ok(());
         }
-        Err(SecretError::NotFound { .. }) => {}
-        Err(e) => return Err(e.into()),
+        let key = pending_key(state, token, value.expose_secret())?;
+        let jwk = public_keys::public_value(&key)
+            .ok_or_else(|| RotationError::PublicKey("an HMAC key has no public half".into()))?;
+        state.client.put_version(public, token, &jwk, "AWSPENDING").await?;
+        tracing::info!(version = token, "createSecret: its public half staged AWSPENDING");
     }
-    let alg = state.alg;
-    let value = tokio::task::spawn_blocking(move || new_key(alg))
-        .await
-        .map_err(|e| RotationError::Generate(e.to_string()))??;
-    state.client.put_pending(arn, token, &value).await?;
-    tracing::info!(version = token, alg = alg.name(), "createSecret: new key staged AWSPENDING");
     Ok(())
+}
+
+/// Copies the public half of the signing AWSCURRENT into the public keys' secret as version
+/// `current`, staged AWSCURRENT: the key made before the public secret existed keeps signing
+/// during the lead time, so it must stay published. A current that is no RS256 key (a switch
+/// from HS256) has no public half: one line, and nothing copied.
+async fn backfill_current(
+    state: &State,
+    arn: &str,
+    public: &str,
+    current: &str,
+) -> Result<(), RotationError> {
+    let value = state.client.get_version(arn, current, "AWSCURRENT").await?;
+    match auth_shared::keys::key_from_secret(
+        current.to_owned(),
+        state.alg,
+        value.value.expose_secret(),
+    ) {
+        Ok(key) => {
+            let jwk = public_keys::public_value(&key)
+                .ok_or_else(|| RotationError::PublicKey("an HMAC key has no public half".into()))?;
+            state.client.put_version(public, current, &jwk, "AWSCURRENT").await?;
+            tracing::info!(
+                version = current,
+                "createSecret: the current key's public half copied to the public keys' secret"
+            );
+        }
+        Err(e) => tracing::warn!(
+            version = current,
+            error = %e,
+            "createSecret: the current version is no key of this algorithm; no public half to copy"
+        ),
+    }
+    Ok(())
+}
+
+/// finishSecret on the public keys' secret: AWSCURRENT to `token` (the old version becomes
+/// AWSPREVIOUS), then AWSPENDING off it, so the public secret shows no rotation under way
+/// (jwks would only read the same version twice). Each part only when not done yet.
+async fn finish_public(state: &State, public: &str, token: &str) -> Result<(), RotationError> {
+    let stages = state.client.version_stages(public).await?;
+    let Some(of_token) = stages.get(token) else {
+        return Err(RotationError::PublicKey(format!("it has no version {token}")));
+    };
+    if !of_token.iter().any(|s| s == "AWSCURRENT") {
+        let current = current_of(&stages);
+        state.client.move_stage(public, "AWSCURRENT", token, current).await?;
+        tracing::info!(version = token, previous = ?current, "public keys' secret: new AWSCURRENT");
+    }
+    if of_token.iter().any(|s| s == "AWSPENDING") {
+        state.client.remove_stage(public, "AWSPENDING", token).await?;
+    }
+    Ok(())
+}
+
+fn pending_key(state: &State, token: &str, value: &str) -> Result<Key, RotationError> {
+    let bad = |why: String| RotationError::BadKey { alg: state.alg.name(), why };
+    auth_shared::keys::key_from_secret(token.to_owned(), state.alg, value)
+        .map_err(|e| bad(e.to_string()))
 }
 
 async fn test(state: &State, arn: &str, token: &str) -> Result<(), RotationError> {
     let pending = state.client.get_version(arn, token, "AWSPENDING").await?;
-    let bad = |why: String| RotationError::BadKey { alg: state.alg.name(), why };
-    let key = auth_shared::keys::key_from_secret(
-        token.to_owned(),
-        state.alg,
-        pending.value.expose_secret(),
-    )
-    .map_err(|e| bad(e.to_string()))?;
-    check_signs(&key).map_err(|e| bad(e.to_string()))?;
+    let key = pending_key(state, token, pending.value.expose_secret())?;
+    check_signs(&key)
+        .map_err(|e| RotationError::BadKey { alg: state.alg.name(), why: e.to_string() })?;
+    if let Some(public) = &state.public {
+        let published = state
+            .client
+            .get_version(public, token, "AWSPENDING")
+            .await
+            .map_err(|e| RotationError::PublicKey(e.to_string()))?;
+        let jwk = public_keys::jwk_from_value(token, published.value.expose_secret())
+            .map_err(|e| RotationError::PublicKey(e.to_string()))?;
+        if Some(jwk) != key.jwk() {
+            return Err(RotationError::PublicKey(format!(
+                "version {token} holds another key's public half"
+            )));
+        }
+    }
     tracing::info!(version = token, "testSecret: the pending key signs and verifies");
     Ok(())
 }
