@@ -58,14 +58,17 @@ hashing_functions = ("LoginFunction", "PasswordFunction")
 # (jwks and rotate-key hold no database connection: nothing to cap.)
 reserve = {"HealthFunction": "Health", "TestDbFunction": "TestDb", "LoginFunction": "Login", "ProfileFunction": "Profile",
            "RefreshFunction": "Refresh", "LogoutFunction": "Logout", "PasswordFunction": "Password"}
-# The secrets each function may read, by the logical name that refers to them (jwks: with RS256
-# only; rotate-key: with the actions of its own statement, below).
+# The secrets each function may read, by the logical name that refers to them (jwks: the public
+# keys' secret, with RS256 only; rotate-key: with the actions of its own statements, below).
 secrets_of = {name: ({"SigningKeySecret", "DatabaseSecretArn"} if name in token_functions else {"DatabaseSecretArn"})
               for name in functions}
-secrets_of["JwksFunction"] = {"SigningKeySecret"}
-secrets_of["RotateKeyFunction"] = {"SigningKeySecret"}
-# Who may read the signing key at all.
-key_readers = set(token_functions) | set(keys_only_functions)
+secrets_of["JwksFunction"] = {"SigningPublicKeySecret"}
+secrets_of["RotateKeyFunction"] = {"SigningKeySecret", "SigningPublicKeySecret"}
+# Who may read the signing key (the private keys) at all: the functions that sign or verify, and
+# the rotation function. Not jwks: it publishes from the public keys' secret.
+key_readers = set(token_functions) | {"RotateKeyFunction"}
+# Who may read the public keys' secret: jwks, which publishes it, and rotate-key, which writes it.
+public_key_readers = {"JwksFunction", "RotateKeyFunction"}
 g = t["Globals"]["Function"]
 check(g["Runtime"] == "provided.al2023", "runtime provided.al2023")
 check(g["Architectures"] == ["arm64"], "arm64")
@@ -127,6 +130,12 @@ check(gen_if[:2] == ["IsRs256", {"Ref": "AWS::NoValue"}], "RS256: the secret sta
 check(gen.get("PasswordLength", 0) >= 43 and gen.get("ExcludePunctuation") is True, "62-symbol alphabet, >= 256 bits")
 check("SecretString" not in props("SigningKeySecret"), "no key written into the template")
 check(t["Conditions"].get("IsRs256") == {"Fn::Equals": [{"Ref": "TokenSigningAlg"}, "RS256"]}, "condition IsRs256")
+# The public keys' secret: RS256 only, created with no value (rotate-key writes every version).
+pub = R.get("SigningPublicKeySecret", {})
+check(pub.get("Type") == "AWS::SecretsManager::Secret" and pub.get("Condition") == "IsRs256", "the public keys' secret, with RS256 only")
+check(not {"GenerateSecretString", "SecretString"} & set(pub.get("Properties", {})), "the public keys' secret starts with no value")
+check(t["Outputs"].get("SigningPublicKeySecretArn", {}).get("Condition") == "IsRs256"
+      and t["Outputs"]["SigningPublicKeySecretArn"].get("Value") == {"Ref": "SigningPublicKeySecret"}, "output SigningPublicKeySecretArn")
 check(P["TokenSigningAlg"].get("Default") == "HS256" and sorted(P["TokenSigningAlg"].get("AllowedValues", [])) == ["HS256", "RS256"],
       "TokenSigningAlg: HS256 by default, or RS256")
 lead = P.get("JwksPublishLeadSeconds", {})
@@ -147,11 +156,20 @@ for name in functions:
           f"{name}: JWKS_PUBLISH_LEAD_SECONDS exactly where a key is chosen to sign")
     if name not in key_readers:
         check("SigningKeySecret" not in json.dumps(props(name)), f"{name} may not read the signing key")
+    if name not in public_key_readers:
+        check("SigningPublicKeySecret" not in json.dumps(props(name)), f"{name} has no use for the public keys' secret")
 for name in keys_only_functions:
     env = props(name)["Environment"]["Variables"]
     check(props(name).get("VpcConfig") == {"Ref": "AWS::NoValue"} and env.get("DATABASE_URL") == "",
           f"{name}: no database, outside the VPC, no database URL")
-check(props("JwksFunction")["Environment"]["Variables"].get("SECRET_ARN") == {"Ref": "SigningKeySecret"}, "jwks gets SECRET_ARN")
+# jwks and rotate-key find the public keys' secret in SIGNING_PUBLIC_SECRET_ARN (RS256; empty with
+# HS256, when the secret does not exist); jwks is not told where the signing secret is.
+PUBLIC_ARN = {"Fn::If": ["IsRs256", {"Ref": "SigningPublicKeySecret"}, ""]}
+for name in ("JwksFunction", "RotateKeyFunction"):
+    check(props(name)["Environment"]["Variables"].get("SIGNING_PUBLIC_SECRET_ARN") == PUBLIC_ARN,
+          f"{name} gets SIGNING_PUBLIC_SECRET_ARN")
+check("SECRET_ARN" not in props("JwksFunction")["Environment"]["Variables"], "jwks gets no SECRET_ARN")
+check("SIGNING_PUBLIC_SECRET_ARN" not in g["Environment"]["Variables"], "no global SIGNING_PUBLIC_SECRET_ARN")
 check(props("JwksFunction")["Environment"]["Variables"].get("JWT_AUDIENCE") == {"Ref": "JwtAudience"}, "jwks gets JWT_AUDIENCE")
 
 # The issuer: discovery's `issuer` is JWT_ISSUER (functions/jwks, config.rs), the authorizer's is
@@ -214,13 +232,14 @@ def policy_secrets(policy, name):
     if isinstance(policy, dict) and set(policy) == {"Fn::If"}:
         cond, then, otherwise = policy["Fn::If"]
         granted = policy_secrets(then, name)
-        # The database secret when there is one; jwks reads the key only with RS256.
+        # The database secret when there is one; jwks and rotate-key use the public keys' secret
+        # only with RS256 (it exists only then).
         allowed = {"HasDatabaseSecret": {"DatabaseSecretArn"}}
-        if name == "JwksFunction":
-            allowed["IsRs256"] = {"SigningKeySecret"}
+        if name in ("JwksFunction", "RotateKeyFunction"):
+            allowed["IsRs256"] = {"SigningPublicKeySecret"}
         ok = otherwise == {"Ref": "AWS::NoValue"} and granted is not None and allowed.get(cond) == granted
         return granted if ok else None
-    # rotate-key's own statement, its actions checked against its code below.
+    # rotate-key's own statements, their actions checked against its code below.
     if name == "RotateKeyFunction" and isinstance(policy, dict) and set(policy) == {"Statement"}:
         (st,) = policy["Statement"]
         return {st["Resource"]["Ref"]} if st.get("Effect") == "Allow" and set(st["Resource"]) == {"Ref"} else None
@@ -236,12 +255,14 @@ for name in functions:
     check(granted == secrets_of[name], f"{name} may read exactly {sorted(secrets_of[name])}, not {sorted(granted)}")
 check("SECRET_ARN" not in g["Environment"]["Variables"], "no global SECRET_ARN")
 check(props("JwksFunction")["Policies"] == [{"Fn::If": ["IsRs256", {"AWSSecretsManagerGetSecretValuePolicy": {
-    "SecretArn": {"Ref": "SigningKeySecret"}}}, {"Ref": "AWS::NoValue"}]}], "jwks: the key with RS256 only, nothing with HS256")
+    "SecretArn": {"Ref": "SigningPublicKeySecret"}}}, {"Ref": "AWS::NoValue"}]}],
+      "jwks: GetSecretValue on the public keys' secret with RS256 only, nothing with HS256")
 
 
 # The Secrets Manager actions each function's code calls, read from the code: the SDK operation
 # inside each SecretsClient method (shared/src/secrets.rs), then the methods a function's code
-# calls. The token functions and jwks read keys through shared/src/keys.rs only.
+# calls. The token functions read keys through shared/src/keys.rs only, jwks through
+# shared/src/public_keys.rs only (which reads the public keys' secret, never the signing one).
 def secrets_client_ops():
     src = (root_dir / "shared/src/secrets.rs").read_text()
     ops = {}
@@ -262,14 +283,30 @@ def actions_called(*files):
 
 
 code_actions = {"RotateKeyFunction": actions_called("functions/rotate-key/src/lib.rs"),
-                "JwksFunction": actions_called("shared/src/keys.rs", "functions/jwks/src/lib.rs")}
+                "JwksFunction": actions_called("shared/src/public_keys.rs", "functions/jwks/src/lib.rs")}
+# jwks's code never loads the signing key from Secrets Manager: its state (shared/src/state.rs,
+# PublicKeysState) reads SIGNING_PUBLIC_SECRET_ARN through public_keys.rs, which refuses SECRET_ARN.
+public_src = (root_dir / "shared/src/public_keys.rs").read_text()
+state_src = (root_dir / "shared/src/state.rs").read_text()
+jwks_state = state_src[state_src.index("pub struct PublicKeysState"):state_src.index("pub struct HashState")]
+check(not any(re.search(r"\bKeys::load\b|\bKeySource::require_from_env\b|\bKeySource::SecretsManager \{ arn", src)
+              for src in (public_src, jwks_src, jwks_state)),
+      "jwks's code never loads the signing key from Secrets Manager")
+check('pub const PUBLIC_SECRET_VAR: &str = "SIGNING_PUBLIC_SECRET_ARN";' in public_src and 'env.optional("SECRET_ARN")' in public_src
+      and "PublicKeySource::from_env(env)" in jwks_state, "jwks reads SIGNING_PUBLIC_SECRET_ARN and refuses SECRET_ARN")
 check(code_actions["RotateKeyFunction"] == {"secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue",
                                             "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage"},
       f"rotate-key's code calls {sorted(code_actions['RotateKeyFunction'])}")
 check(code_actions["JwksFunction"] == {"secretsmanager:GetSecretValue"}, f"jwks's code calls {sorted(code_actions['JwksFunction'])}")
-(rotate_statement,) = props("RotateKeyFunction")["Policies"][0]["Statement"]
-check(set(rotate_statement["Action"]) == code_actions["RotateKeyFunction"] and len(rotate_statement["Action"]) == 4,
-      f"rotate-key may call exactly what its code calls, not {rotate_statement['Action']}")
+rotate_policies = props("RotateKeyFunction")["Policies"]
+check(len(rotate_policies) == 2, "rotate-key: one statement on the signing secret, one on the public keys' secret (RS256)")
+(rotate_statement,) = rotate_policies[0]["Statement"]
+check(rotate_statement["Resource"] == {"Ref": "SigningKeySecret"}, "rotate-key's first statement: the signing secret")
+(public_statement,) = rotate_policies[1]["Fn::If"][1]["Statement"]
+check(public_statement["Resource"] == {"Ref": "SigningPublicKeySecret"}, "rotate-key's second statement: the public keys' secret")
+for st in (rotate_statement, public_statement):
+    check(set(st["Action"]) == code_actions["RotateKeyFunction"] and len(st["Action"]) == 4,
+          f"rotate-key may call exactly what its code calls, not {st['Action']}")
 for name in functions:
     env = props(name).get("Environment", {}).get("Variables", {})
     check(env.get("SECRET_KEY", "") == "", f"{name}: SECRET_KEY is never given a value in AWS")
@@ -409,7 +446,12 @@ for fn in functions:
 # jwks's grant is inside Fn::If IsRs256, as generated: with HS256 its role has no statement.
 (jwks_policy,) = roles["JwksFunctionRole"]["Properties"]["Policies"]
 check(set(jwks_policy) == {"Fn::If"} and jwks_policy["Fn::If"][0] == "IsRs256" and jwks_policy["Fn::If"][2] == {"Ref": "AWS::NoValue"},
-      "jwks's role reads the key with RS256 only")
+      "jwks's role reads the public keys with RS256 only")
+jwks_statements = list(statements(roles["JwksFunctionRole"]["Properties"].get("Policies", [])))
+check(len(jwks_statements) == 1 and jwks_statements[0]["Effect"] == "Allow"
+      and refs(jwks_statements[0]["Resource"]) == {"SigningPublicKeySecret"}
+      and set(jwks_statements[0]["Action"] if isinstance(jwks_statements[0]["Action"], list) else [jwks_statements[0]["Action"]])
+      == {"secretsmanager:GetSecretValue"}, "jwks's role: GetSecretValue on the public keys' secret, and nothing else")
 
 
 # Across everything generated: the signing secret is readable by exactly the roles of the functions
@@ -430,6 +472,18 @@ for name, res in out["Resources"].items():
             key_roles.add(name)
     check(res["Type"] != "AWS::SecretsManager::ResourcePolicy", f"{name}: no resource policy on a secret")
 check(key_roles == {f"{fn}Role" for fn in key_readers}, f"the signing key is readable by {sorted(key_roles)}")
+check("JwksFunctionRole" not in key_roles, "jwks cannot read the signing secret")
+public_roles = {name for name, res in out["Resources"].items()
+                if res["Type"].startswith("AWS::IAM::") and grants_on(res.get("Properties", {}), "SigningPublicKeySecret")}
+check(public_roles == {f"{fn}Role" for fn in public_key_readers}, f"the public keys' secret is readable by {sorted(public_roles)}")
+# Only rotate-key writes it (PutSecretValue, UpdateSecretVersionStage); jwks only reads.
+public_writers = {name for name, res in out["Resources"].items() if res["Type"].startswith("AWS::IAM::")
+                  for st in grants_on(res.get("Properties", {}), "SigningPublicKeySecret")
+                  if {"secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage"} & set(st["Action"] if isinstance(st["Action"], list) else [st["Action"]])}
+check(public_writers == {"RotateKeyFunctionRole"}, f"only rotate-key writes the public keys' secret, not {sorted(public_writers)}")
+# Nothing rotates it on its own: it changes only with the signing secret's rotation.
+check(all(props(n).get("SecretId") != {"Ref": "SigningPublicKeySecret"} for n, r in R.items()
+          if r["Type"] == "AWS::SecretsManager::RotationSchedule"), "the public keys' secret has no rotation schedule of its own")
 
 
 def dependencies(node):
