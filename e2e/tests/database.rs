@@ -312,7 +312,13 @@ async fn a_silent_database_gets_503_within_the_connect_deadline() {
 #[tokio::test]
 async fn two_hundred_concurrent_logins_lose_nothing() {
     let db = testkit::TestDb::new().await;
-    let pool = db.db(10);
+    // Waits long enough that a loaded machine queues rather than refuses: this test is about
+    // losing nothing, not about deadlines (those have their own tests).
+    let settings = ConnectSettings::from_url(&db.url).unwrap();
+    let mut cfg = db_config(settings.clone(), 10);
+    cfg.connect_timeout = Duration::from_secs(60);
+    cfg.statement_timeout = Duration::from_secs(60);
+    let pool = Arc::new(Db::with_settings(settings, cfg).unwrap());
     let keys = Arc::new(Keys::local(TEST_KEY.as_bytes()).unwrap());
     let state = Arc::new(login::State::new(pool, keys, token_config(), TEST_POLICY));
     let mut ids = Vec::new();

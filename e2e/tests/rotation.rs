@@ -18,8 +18,9 @@ use testkit::moto::Moto;
 use testkit::runtime_api::{Function, Outcome};
 
 const PW: &str = "correct horse battery staple";
-/// The publishing lead in this test: short, but longer than a cache refresh.
-const LEAD_SECONDS: u64 = 4;
+/// The publishing lead in this test: short, but longer than a cache refresh and than the
+/// rotation steps take on a loaded machine (RSA key generation, several invocations).
+const LEAD_SECONDS: u64 = 12;
 
 async fn start(binary: &str, moto: &Moto, env: &[(&str, &str)]) -> Function {
     let mut all: Vec<(String, String)> = moto.env();

@@ -354,30 +354,32 @@ async fn a_password_change_racing_refreshes_leaves_no_old_token_alive() {
 #[tokio::test]
 async fn sessions_expire_and_ended_ones_are_removed() {
     // Lifetimes far below what configuration allows, to see them pass in a test.
+    // Margins of seconds, not milliseconds: a loaded CI machine takes hundreds of milliseconds
+    // for a login and a refresh.
     let absolute =
-        SessionConfig { ttl_seconds: 2, idle_timeout_seconds: 0, reuse_interval_seconds: 0 };
+        SessionConfig { ttl_seconds: 4, idle_timeout_seconds: 0, reuse_interval_seconds: 0 };
     let app = App::new(absolute, 2).await;
     app.user("ida").await;
     let (access, token) = app.login("ida", PASSWORD).await;
     let (status, doc) = app.refresh(&token).await;
     assert_eq!(status, 200);
-    assert!(doc["refresh_expires_in"].as_u64().is_some_and(|s| s <= 2), "{doc}");
-    tokio::time::sleep(Duration::from_millis(2200)).await;
+    assert!(doc["refresh_expires_in"].as_u64().is_some_and(|s| s <= 4), "{doc}");
+    tokio::time::sleep(Duration::from_millis(4200)).await;
     assert_eq!(app.refresh(&s(&doc["refresh_token"])).await.0, 401, "past the absolute end");
     assert_eq!(app.profile(&access).await, 401);
 
     let idle =
-        SessionConfig { ttl_seconds: 3600, idle_timeout_seconds: 1, reuse_interval_seconds: 0 };
+        SessionConfig { ttl_seconds: 3600, idle_timeout_seconds: 4, reuse_interval_seconds: 0 };
     let app = App::new(idle, 2).await;
     app.user("jo").await;
     let (_, token) = app.login("jo", PASSWORD).await;
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let (status, doc) = app.refresh(&token).await;
     assert_eq!(status, 200, "a refresh within the idle limit keeps it alive");
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let (status, doc) = app.refresh(&s(&doc["refresh_token"])).await;
     assert_eq!(status, 200, "{doc}");
-    tokio::time::sleep(Duration::from_millis(1300)).await;
+    tokio::time::sleep(Duration::from_millis(4300)).await;
     assert_eq!(app.refresh(&s(&doc["refresh_token"])).await.0, 401, "idle too long");
 
     // Sessions over for a day are removed (logins run the purge now and then), their tokens
