@@ -10,25 +10,31 @@
 //! UTF-8, every required column, RFC 3339 dates. A refused row is written, with its line
 //! number and reason, to the report file; none is dropped silently.
 //!
-//! Every record is checked here and streamed with one binary COPY into a temporary staging
-//! table; the duplicate check runs in the database over the staged keys; the good rows are then
-//! written in batches, each in one transaction, so a run that is killed leaves whole batches; a
-//! re-run skips the accounts already present (`--on-conflict skip`, by both keys matching one
-//! account) or overwrites their name, hash and dates (`update`), so it ends with every good row
-//! imported exactly once. This process's memory is flat in the file's size (one record, the
-//! COPY buffer, one fetch of the report); the staging table costs the database's temporary
-//! disk about the file's size for the run, and is dropped at its end (or with the connection).
+//! Every record is checked here and streamed with one binary COPY into a staging table (an
+//! unlogged table of the run's own, `auth_import_rows_<backend pid>`); duplicates within the
+//! file and accounts already present are found by one set-wise pass in the database; the good
+//! rows are then written in batches of 5,000, each in one transaction, by two connections at
+//! once, so a run that is killed leaves whole batches; a re-run skips the accounts already
+//! present (`--on-conflict skip`, by both keys matching one account) or overwrites their name,
+//! hash and dates (`update`), so it ends with every good row imported exactly once. This
+//! process's memory is flat in the file's size (one record, the COPY buffer, one fetch of the
+//! report); the staging tables cost the database about the file's size on disk for the run and
+//! are dropped at its end (a killed run's are dropped by the next run).
 //!
-//! Concurrency: the staging table is private to the connection; each batch's classification
-//! and writes run in one transaction, and an account another session creates between the two
-//! is caught by the unique keys (`ON CONFLICT DO NOTHING`) and counted as already present, so
-//! two imports of overlapping files at once still create each account once.
+//! Concurrency, and what each step locks: staging and planning touch only the run's own
+//! tables; a batch inserts (row locks on new index entries) and, with `update`, updates the
+//! accounts it names, in one transaction. The plan is made before the writes, so an account
+//! another session creates in between meets the unique keys: the batch fails as a whole, is
+//! run again with `ON CONFLICT DO NOTHING`, and such a row is refused with that reason (never
+//! counted as imported). Two imports of overlapping files at once therefore create each
+//! account once and lose no row silently; the two writers of one run take disjoint ranges.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use auth_shared::db::Db;
 use auth_shared::identifier::{self, MAX_IDENTIFIER_CHARS};
 use auth_shared::password;
 use auth_shared::tokio_postgres::Client;
@@ -363,16 +369,31 @@ pub struct Options {
 
 type DbError = auth_shared::tokio_postgres::Error;
 
-/// The session's staging table: every record of the file, in line order. A good row has its
-/// checked fields and no `reason`; a refused one has its `reason` and `record` (the raw text
-/// for rows the checker refused; the row rendered as a JSON Lines record, ready to fix and
-/// import again, for rows refused later as duplicates or conflicts). Temporary, so it lives
-/// and dies with the connection and never touches another session.
+/// Settings of each connection of a run: room for the plan's hash aggregations, and no JIT
+/// (it costs tens of milliseconds a batch and gains nothing here).
+const SESSION: &str = "SET work_mem = '128MB'; SET jit = off";
+
+/// Drops the staging tables of runs whose connection is gone (a killed run's leftovers).
+const SWEEP: &str = "
+    DO $$
+    DECLARE t regclass;
+    BEGIN
+      FOR t IN SELECT c.oid::regclass FROM pg_class c
+                WHERE c.relkind = 'r' AND c.relname ~ '^auth_import_(rows|plan)_[0-9]+$'
+                  AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a
+                                   WHERE a.pid = substring(c.relname from '[0-9]+$')::int)
+      LOOP
+        EXECUTE 'DROP TABLE IF EXISTS ' || t;
+      END LOOP;
+    END $$";
+
+/// The run's staging table `{rows}` (`auth_import_rows_<backend pid>`): every record of the
+/// file, in line order. A good row has its checked fields and no `reason`; a refused one has
+/// its `reason` and `record` (the raw text). Unlogged (no WAL: it is rebuilt from the file if
+/// lost) and a plain table rather than a temporary one, so that the run's second connection
+/// can write from it; dropped at the end of the run, or by the next run if this one is killed.
 const STAGING: &str = "
-    SET temp_buffers = '64MB';
-    SET work_mem = '128MB';
-    SET jit = off;
-    CREATE TEMP TABLE import_rows (
+    CREATE UNLOGGED TABLE {rows} (
         line bigint PRIMARY KEY,
         reason text,
         record text,
@@ -389,7 +410,7 @@ const STAGING: &str = "
         email_key text
     )";
 
-/// Column types of `import_rows`, in order, for the binary COPY.
+/// Column types of the staging table, in order, for the binary COPY.
 const STAGING_TYPES: [Type; 14] = [
     Type::INT8,
     Type::TEXT,
@@ -415,25 +436,25 @@ const RECORD_JSON: &str = "json_strip_nulls(json_build_object(
         'disabled_at', r.disabled_at))::text";
 
 /// The plan of a run, one set-wise pass over the staged rows (hash joins and aggregations on
-/// the database, not this process's memory), kept in `import_plan` for every good row that is
+/// the database, not this process's memory), kept in `{plan}` for every good row that is
 /// not simply new: a duplicate within the file (its username key, email key or id used by an
 /// earlier line, refused or not, as a reader going down the file would see it; the first line
 /// is named), the same account already present (`same`, with its id: both keys, and the id if
 /// given, name one account), or a conflict with another account.
 const PLAN: &str = "
-    CREATE TEMP TABLE import_plan AS
-    WITH fu AS (SELECT username_key AS k, min(line) AS first FROM import_rows
+    CREATE UNLOGGED TABLE {plan} AS
+    WITH fu AS (SELECT username_key AS k, min(line) AS first FROM {rows}
                  WHERE reason IS NULL GROUP BY 1 HAVING count(*) > 1),
-         fe AS (SELECT email_key AS k, min(line) AS first FROM import_rows
+         fe AS (SELECT email_key AS k, min(line) AS first FROM {rows}
                  WHERE reason IS NULL GROUP BY 1 HAVING count(*) > 1),
-         fi AS (SELECT id AS k, min(line) AS first FROM import_rows
+         fi AS (SELECT id AS k, min(line) AS first FROM {rows}
                  WHERE reason IS NULL AND id IS NOT NULL GROUP BY 1 HAVING count(*) > 1),
          c AS (
            SELECT r.line, fu.first AS fu, fe.first AS fe, fi.first AS fi, u.id AS uid,
                   e.id AS eid, r.id,
                   r.id IS NOT NULL AND EXISTS (SELECT 1 FROM users x WHERE x.id = r.id)
                     AS id_taken
-             FROM import_rows r
+             FROM {rows} r
              LEFT JOIN fu ON fu.k = r.username_key
              LEFT JOIN fe ON fe.k = r.email_key
              LEFT JOIN fi ON fi.k = r.id
@@ -456,23 +477,23 @@ const PLAN: &str = "
                        ELSE 'id belongs to another account' END AS state
              FROM c)
     SELECT line, state, uid FROM s WHERE state IS NOT NULL;
-    ALTER TABLE import_plan ADD PRIMARY KEY (line);
-    ANALYZE import_rows, import_plan";
+    ALTER TABLE {plan} ADD PRIMARY KEY (line);
+    ANALYZE {rows}, {plan}";
 
-/// One batch, in one transaction: of the next `$2` good rows after line `$1` (a range of the
-/// staging table's primary key, so each batch reads only its own rows), those that are new or
-/// (with `$3`, update) already present; the new ones inserted, the present ones overwritten. `{ON}`
+/// One batch, in one transaction: of the good rows with lines in (`$1`, `$2`] (a range of the
+/// staging table's primary key holding [`BATCH`] good rows, so each batch reads only its own
+/// rows), those that are new or (with `$3`, update) already present; the new ones inserted,
+/// the present ones overwritten. `{ON}`
 /// is empty on the fast path (a plain INSERT, about half the cost of a speculative one); when
 /// another session created one of the accounts since the plan was made, that fails with a
 /// unique violation and the batch is run again with `ON CONFLICT DO NOTHING`, where such a row
 /// is refused, naming why, rather than counted (a re-run classifies it). Returns the batch's
 /// last line and size, and the counts (new, inserted, same, updated, refused).
 const BATCH_SQL: &str = "
-    WITH range AS (SELECT * FROM import_rows WHERE line > $1 AND reason IS NULL
-                    ORDER BY line LIMIT $2),
+    WITH range AS (SELECT * FROM {rows} WHERE line > $1 AND line <= $2 AND reason IS NULL),
          b AS (SELECT r.*, p.state, p.uid
                  FROM range r
-                 LEFT JOIN LATERAL (SELECT state, uid FROM import_plan p WHERE p.line = r.line
+                 LEFT JOIN LATERAL (SELECT state, uid FROM {plan} p WHERE p.line = r.line
                                     OFFSET 0) p
                    ON true
                 WHERE p.state IS NULL OR (p.state = 'same' AND $3)),
@@ -487,7 +508,7 @@ const BATCH_SQL: &str = "
                {ON}
            RETURNING username_key),
          lost AS (
-           INSERT INTO import_plan (line, state)
+           INSERT INTO {plan} (line, state)
            SELECT line, 'an account with this username, email or id was created by someone else '
                         || 'during the import: import again to classify this row'
              FROM b WHERE state IS NULL AND username_key NOT IN (SELECT username_key FROM ins)
@@ -570,7 +591,7 @@ impl<R: Read> Read for Counting<R> {
 
 /// Reads and checks every record of `path` into the staging table with one binary COPY, so
 /// PostgreSQL stores rows while this process parses the next ones. Returns (records, refused).
-async fn stage(client: &Client, path: &Path) -> Result<(u64, u64), String> {
+async fn stage(client: &Client, t: &Tables, path: &Path) -> Result<(u64, u64), String> {
     let db = |e: DbError| format!("database error: {e}");
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -582,13 +603,13 @@ async fn stage(client: &Client, path: &Path) -> Result<(u64, u64), String> {
     let count = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let input = Counting { inner: file, n: count.clone() };
     let mut reader = Reader::new(std::io::BufReader::with_capacity(1 << 20, input), csv_format)?;
-    client.batch_execute(STAGING).await.map_err(db)?;
+    client.batch_execute(&t.sql(STAGING)).await.map_err(db)?;
     let sink = client
-        .copy_in(
-            "COPY import_rows (line, reason, record, id, username, email, full_name,
-                               password_hash, created_at, password_changed_at, last_login_at,
-                               disabled_at, username_key, email_key) FROM STDIN BINARY",
-        )
+        .copy_in(&t.sql(
+            "COPY {rows} (line, reason, record, id, username, email, full_name, password_hash,
+                          created_at, password_changed_at, last_login_at, disabled_at,
+                          username_key, email_key) FROM STDIN BINARY",
+        ))
         .await
         .map_err(db)?;
     let mut writer = std::pin::pin!(BinaryCopyInWriter::new(sink, &STAGING_TYPES));
@@ -654,45 +675,127 @@ async fn stage(client: &Client, path: &Path) -> Result<(u64, u64), String> {
     Ok((read, refused))
 }
 
-/// Runs one batch of `sql` ([`BATCH_SQL`]) in its own transaction.
+/// The run's two tables, named after its first connection's backend process id (unique
+/// among live sessions, which is how [`SWEEP`] tells a killed run's leftovers).
+struct Tables {
+    rows: String,
+    plan: String,
+}
+
+impl Tables {
+    /// `sql` with `{rows}` and `{plan}` named.
+    fn sql(&self, sql: &str) -> String {
+        sql.replace("{rows}", &self.rows).replace("{plan}", &self.plan)
+    }
+}
+
+/// Runs one batch of `sql` ([`BATCH_SQL`]) for lines in (`after`, `upto`] in its own
+/// transaction.
 async fn batch(
     client: &mut Client,
     sql: &str,
-    after: i64,
-    limit: i64,
+    (after, upto): (i64, i64),
     update: bool,
 ) -> Result<auth_shared::tokio_postgres::Row, DbError> {
     let tx = client.transaction().await?;
-    let r = tx.query_one(sql, &[&after, &limit, &update]).await?;
+    let r = tx.query_one(sql, &[&after, &upto, &update]).await?;
     tx.commit().await?;
     Ok(r)
+}
+
+/// What the writers share: the next range to take, and the running counts.
+struct Writing {
+    ranges: Vec<(i64, i64)>,
+    next: std::cell::Cell<usize>,
+    totals: std::cell::RefCell<(Totals, u64, u64)>,
+    progress: std::cell::RefCell<Progress>,
+}
+
+/// One writer: takes ranges until none is left, each in one transaction. A unique violation
+/// (an account created by another session since the plan) or a deadlock with another import
+/// rolls the batch back, and it is run again with `ON CONFLICT DO NOTHING`.
+async fn writer(client: &mut Client, t: &Tables, w: &Writing, update: bool) -> Result<(), DbError> {
+    client.batch_execute(SESSION).await?;
+    let fast = t.sql(&BATCH_SQL.replace("{ON}", ""));
+    let careful = t.sql(&BATCH_SQL.replace("{ON}", "ON CONFLICT DO NOTHING"));
+    loop {
+        let i = w.next.get();
+        let Some(&range) = w.ranges.get(i) else { return Ok(()) };
+        w.next.set(i + 1);
+        let (mut sql, mut tries) = (&fast, 0);
+        let r = loop {
+            match batch(client, sql, range, update).await {
+                Err(e)
+                    if tries < 5
+                        && [SqlState::UNIQUE_VIOLATION, SqlState::T_R_DEADLOCK_DETECTED]
+                            .iter()
+                            .any(|c| e.code() == Some(c)) =>
+                {
+                    (sql, tries) = (&careful, tries + 1);
+                }
+                other => break other?,
+            }
+        };
+        let n = |i: usize| r.get::<_, i64>(i) as u64;
+        let mut guard = w.totals.borrow_mut();
+        let (totals, done, lost) = &mut *guard;
+        totals.inserted += n(3);
+        totals.updated += n(5);
+        *lost += n(6);
+        *done += n(1);
+        w.progress.borrow_mut().update(*done, *done, *lost);
+    }
 }
 
 /// Imports (or checks) `path`; returns the totals, with every refused row in the report file.
 ///
 /// Four steps, so this process's memory stays flat in the file's size: every record is
-/// checked and staged (one COPY into a temporary table); one set-wise pass plans every row
-/// ([`PLAN`]: duplicates within the file, accounts present, conflicts); the rows to write go
-/// in transactions of [`BATCH`] rows; the report is written last, in line order, through a
-/// cursor. A run that is killed leaves whole batches; a re-run finds them present. A dry run
-/// stops after the plan, which is why it refuses exactly the rows a real run would.
-pub async fn run(client: &mut Client, path: &Path, opts: &Options) -> Result<Totals, String> {
-    let db = |e: DbError| format!("database error: {e}");
+/// checked and staged (one binary COPY into an unlogged table); one set-wise pass plans every
+/// row ([`PLAN`]: duplicates within the file, accounts present, conflicts); the rows to write
+/// go in transactions of [`BATCH`] good rows, by two connections at once (PostgreSQL
+/// maintains the three unique indexes on two cores); the report is written last, in line
+/// order, through a cursor. A run that is killed leaves whole batches; a re-run finds them
+/// present. A dry run stops after the plan, which is why it refuses exactly the rows a real
+/// run would. `db` needs room for two connections.
+pub async fn run(db: &Db, path: &Path, opts: &Options) -> Result<Totals, String> {
+    let dberr = |e: DbError| format!("database error: {e}");
+    let mut main = db.checkout().await.map_err(|e| e.to_string())?;
+    main.batch_execute(SESSION).await.map_err(dberr)?;
+    main.batch_execute(SWEEP).await.map_err(dberr)?;
+    let pid: i32 = main.query_one("SELECT pg_backend_pid()", &[]).await.map_err(dberr)?.get(0);
+    let t =
+        Tables { rows: format!("auth_import_rows_{pid}"), plan: format!("auth_import_plan_{pid}") };
+    let result = steps(db, &mut main, &t, path, opts).await;
+    // Whatever happened, the run's tables go (a run killed here is swept by the next).
+    let _ = main.batch_execute(&t.sql("DROP TABLE IF EXISTS {rows}, {plan}")).await;
+    result
+}
+
+async fn steps(
+    db: &Db,
+    main: &mut Client,
+    t: &Tables,
+    path: &Path,
+    opts: &Options,
+) -> Result<Totals, String> {
+    let dberr = |e: DbError| format!("database error: {e}");
     let mut report = std::io::BufWriter::new(create_private(&opts.report)?);
     let t0 = Instant::now();
-    let (read, _) = stage(client, path).await?;
+    let (read, _) = stage(main, t, path).await?;
     let t1 = Instant::now();
-    client.batch_execute(PLAN).await.map_err(db)?;
+    main.batch_execute(&t.sql(PLAN)).await.map_err(dberr)?;
     let t2 = Instant::now();
-    let counts = client
+    let counts = main
         .query_one(
-            "SELECT (SELECT count(*) FROM import_rows WHERE reason IS NULL)
-                  - (SELECT count(*) FROM import_plan),
-                    (SELECT count(*) FROM import_plan WHERE state = 'same')",
+            &t.sql(
+                "SELECT (SELECT count(*) FROM {rows} WHERE reason IS NULL)
+                      - (SELECT count(*) FROM {plan}),
+                        (SELECT count(*) FROM {plan} WHERE state = 'same')",
+            ),
             &[],
         )
         .await
-        .map_err(db)?;
+        .map_err(dberr)?;
     let (new, same) = (counts.get::<_, i64>(0) as u64, counts.get::<_, i64>(1) as u64);
     let mut totals = Totals { read, ..Totals::default() };
     if opts.dry_run {
@@ -703,54 +806,63 @@ pub async fn run(client: &mut Client, path: &Path, opts: &Options) -> Result<Tot
         }
     } else {
         let update = opts.on_conflict == OnConflict::Update;
-        let mut progress = Progress::new("writing", new + if update { same } else { 0 });
-        let fast = BATCH_SQL.replace("{ON}", "");
-        let careful = BATCH_SQL.replace("{ON}", "ON CONFLICT DO NOTHING");
-        let limit = BATCH as i64;
-        let (mut after, mut done, mut lost) = (0i64, 0u64, 0u64);
-        loop {
-            // A unique violation (an account created by another session since the plan) or
-            // a deadlock with another import rolls the batch back; it is run again carefully.
-            let (mut sql, mut tries) = (&fast, 0);
-            let r = loop {
-                match batch(client, sql, after, limit, update).await {
-                    Err(e)
-                        if tries < 5
-                            && [SqlState::UNIQUE_VIOLATION, SqlState::T_R_DEADLOCK_DETECTED]
-                                .iter()
-                                .any(|c| e.code() == Some(c)) =>
-                    {
-                        (sql, tries) = (&careful, tries + 1);
-                    }
-                    other => break other,
-                }
-            }
-            .map_err(db)?;
-            let Some(last) = r.get::<_, Option<i64>>(0) else { break };
-            let n = |i: usize| r.get::<_, i64>(i) as u64;
-            totals.inserted += n(3);
-            totals.updated += n(5);
-            lost += n(6);
-            after = last;
-            done += n(1);
-            progress.update(done, done, lost);
+        // Ranges of the staging table's lines holding BATCH good rows each.
+        let ends = main
+            .query(
+                &t.sql(
+                    "SELECT line FROM (SELECT line, row_number() OVER (ORDER BY line) AS n
+                                         FROM {rows} WHERE reason IS NULL) x
+                      WHERE n % $1 = 0 ORDER BY line",
+                ),
+                &[&(BATCH as i64)],
+            )
+            .await
+            .map_err(dberr)?;
+        let mut ranges = Vec::with_capacity(ends.len() + 1);
+        let mut after = 0i64;
+        for r in &ends {
+            let upto: i64 = r.get(0);
+            ranges.push((after, upto));
+            after = upto;
         }
-        totals.skipped = same - totals.updated;
-        progress.finish();
+        ranges.push((after, i64::MAX));
+        let w = Writing {
+            ranges,
+            next: std::cell::Cell::new(0),
+            totals: std::cell::RefCell::new((Totals::default(), 0, 0)),
+            progress: std::cell::RefCell::new(Progress::new(
+                "writing",
+                new + if update { same } else { 0 },
+            )),
+        };
+        // A second connection if the pool gives one soon (DB_POOL_MAX may say 1); else one
+        // writer does it all.
+        match tokio::time::timeout(Duration::from_secs(5), db.checkout()).await {
+            Ok(Ok(mut second)) => {
+                tokio::try_join!(writer(main, t, &w, update), writer(&mut second, t, &w, update))
+                    .map_err(dberr)?;
+            }
+            _ => writer(main, t, &w, update).await.map_err(dberr)?,
+        }
+        w.progress.borrow().finish();
+        let (written, _, _) = w.totals.into_inner();
+        totals.inserted = written.inserted;
+        totals.updated = written.updated;
+        totals.skipped = same - written.updated;
     }
     let t3 = Instant::now();
-    let tx = client.transaction().await.map_err(db)?;
-    tx.batch_execute(&format!(
+    let tx = main.transaction().await.map_err(dberr)?;
+    tx.batch_execute(&t.sql(&format!(
         "DECLARE refused NO SCROLL CURSOR FOR
            SELECT r.line, coalesce(r.reason, p.state), coalesce(r.record, {RECORD_JSON})
-             FROM import_rows r LEFT JOIN import_plan p USING (line)
+             FROM {{rows}} r LEFT JOIN {{plan}} p USING (line)
             WHERE r.reason IS NOT NULL OR p.state <> 'same'
             ORDER BY r.line"
-    ))
+    )))
     .await
-    .map_err(db)?;
+    .map_err(dberr)?;
     loop {
-        let rows = tx.query("FETCH 10000 FROM refused", &[]).await.map_err(db)?;
+        let rows = tx.query("FETCH 10000 FROM refused", &[]).await.map_err(dberr)?;
         if rows.is_empty() {
             break;
         }
@@ -765,8 +877,8 @@ pub async fn run(client: &mut Client, path: &Path, opts: &Options) -> Result<Tot
             writeln!(report, "{line}").map_err(|e| format!("writing the report: {e}"))?;
         }
     }
-    tx.batch_execute("CLOSE refused; DROP TABLE import_rows, import_plan").await.map_err(db)?;
-    tx.commit().await.map_err(db)?;
+    tx.batch_execute("CLOSE refused").await.map_err(dberr)?;
+    tx.commit().await.map_err(dberr)?;
     report.flush().map_err(|e| format!("writing the report: {e}"))?;
     let s = |a: Instant, b: Instant| (b - a).as_secs_f64();
     eprintln!(

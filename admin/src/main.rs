@@ -213,7 +213,12 @@ fn main() -> ExitCode {
 }
 
 async fn connect(env: &Env) -> Result<Db, Failure> {
-    let cfg = DbConfig::from_env(env, 1)?;
+    connect_with(env, 1).await
+}
+
+/// A pool of up to `connections` (import writes on two).
+async fn connect_with(env: &Env, connections: usize) -> Result<Db, Failure> {
+    let cfg = DbConfig::from_env(env, connections)?;
     Db::connect(cfg).await.map_err(|e| match e {
         auth_shared::db::DbSetupError::Config(c) => Failure::Config(c),
         other => Failure::Unreachable(other.to_string()),
@@ -247,10 +252,9 @@ async fn run(command: Command) -> Result<(), Failure> {
                 name.push(".refused.jsonl");
                 name.into()
             });
-            let db = connect(&env).await?;
-            let mut client = db.checkout().await?;
+            let db = connect_with(&env, 2).await?;
             let opts = import::Options { dry_run, on_conflict, report: report.clone() };
-            let t = import::run(&mut client, &file, &opts).await.map_err(Failure::Other)?;
+            let t = import::run(&db, &file, &opts).await.map_err(Failure::Other)?;
             let verb = if dry_run { "would be " } else { "" };
             println!(
                 "{} rows read: {} {verb}inserted, {} {verb}updated, {} already present, {} refused",

@@ -229,6 +229,13 @@ async fn a_killed_import_re_run_imports_every_row_once() {
     let total: i64 = c.query_one("SELECT count(*) FROM users", &[]).await.unwrap().get(0);
     assert_eq!(total, rows);
     assert!(out.contains(&format!("{} inserted", rows - partial)), "{out}");
+    // The killed run's staging tables were swept by the next one, which dropped its own.
+    let left: i64 = c
+        .query_one("SELECT count(*) FROM pg_class WHERE relname LIKE 'auth\\_import\\_%'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0, "no staging table is left behind");
 }
 
 #[tokio::test]
