@@ -83,14 +83,23 @@ impl SecretsClient {
             .send()
             .await
             .map_err(|e| classify(arn, stage, e))?;
-        let value =
-            out.secret_string.ok_or_else(|| SecretError::NotAString { arn: arn.to_owned() })?;
-        Ok(SecretValue {
-            version_id: out.version_id.unwrap_or_else(|| stage.to_owned()),
-            value: value.into(),
-            created_at: out.created_date.map(|d| d.secs()),
-        })
+        value_of(arn, stage, out)
     }
+}
+
+/// A GetSecretValue answer as a [`SecretValue`]; `fallback_id` names it when the answer has
+/// no version id. Errors: [`SecretError::NotAString`] for a binary secret.
+fn value_of(
+    arn: &str,
+    fallback_id: &str,
+    out: aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput,
+) -> Result<SecretValue, SecretError> {
+    let value = out.secret_string.ok_or_else(|| SecretError::NotAString { arn: arn.to_owned() })?;
+    Ok(SecretValue {
+        version_id: out.version_id.unwrap_or_else(|| fallback_id.to_owned()),
+        value: value.into(),
+        created_at: out.created_date.map(|d| d.secs()),
+    })
 }
 
 /// What a rotation needs beside reading: the version stages, reading a version by id, adding
@@ -127,13 +136,7 @@ impl SecretsClient {
             .send()
             .await
             .map_err(|e| classify(arn, stage, e))?;
-        let value =
-            out.secret_string.ok_or_else(|| SecretError::NotAString { arn: arn.to_owned() })?;
-        Ok(SecretValue {
-            version_id: out.version_id.unwrap_or_else(|| version_id.to_owned()),
-            value: value.into(),
-            created_at: out.created_date.map(|d| d.secs()),
-        })
+        value_of(arn, version_id, out)
     }
 
     /// Adds version `version_id` holding `value`, staged `stage` (AWSPENDING for a new key;
