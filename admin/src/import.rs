@@ -7,8 +7,11 @@
 //! service would check it: the identifiers' lookup keys (computed here, as `users::create`
 //! does), no '@' in a username key, no duplicate key within the file or against another
 //! account in the database, a hash in a format the service verifies (`password::parse`), valid
-//! UTF-8, every required column, RFC 3339 dates. A refused row is written, with its line
-//! number and reason, to the report file; none is dropped silently.
+//! UTF-8, every required column and no more fields than the header names, RFC 3339 dates, no
+//! line break inside a CSV field (an unterminated quote would otherwise take in the rows after
+//! it). A refused row is written, with its line number (the physical line, as an editor counts
+//! it, empty lines included) and reason, to the report file; none is dropped silently. A UTF-8
+//! byte order mark at the start of either format is skipped.
 //!
 //! Every record is checked here and streamed with one binary COPY into a staging table (an
 //! unlogged table of the run's own, `auth_import_rows_<backend pid>`); duplicates within the
@@ -29,9 +32,12 @@
 //! counted as imported). Two imports of overlapping files at once therefore create each
 //! account once and lose no row silently; the two writers of one run take disjoint ranges.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use auth_shared::db::Db;
@@ -214,16 +220,63 @@ pub fn check(line: u64, f: Fields) -> Result<Row, String> {
 /// A record as read: its number, its fields or why it could not be read, its raw text.
 pub type Record = (u64, Result<Fields, String>, String);
 
-/// Reads records one at a time, CSV or JSON Lines.
+/// Remembers where each line that is not blank starts (byte offset, 1-based line number) in
+/// what the CSV parser has read and not yet passed, so a record's physical line follows from
+/// the parser's byte position. The csv crate's own line count leaves out the empty lines it
+/// skips, and a record's position is where the parser began, before those lines (and before a
+/// CRLF's `\n`): the record's first line is the first line with content at or after it. The
+/// memory is the parser's read-ahead, not the file.
+pub struct LineIndex<R> {
+    inner: R,
+    offset: u64,
+    line: u64,
+    /// The start of the current line while only `\r`s have been seen on it.
+    pending: Option<u64>,
+    starts: Rc<RefCell<VecDeque<(u64, u64)>>>,
+}
+
+impl<R: Read> Read for LineIndex<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let k = self.inner.read(buf)?;
+        let mut starts = self.starts.borrow_mut();
+        for (i, &b) in buf[..k].iter().enumerate() {
+            let at = self.offset + i as u64;
+            match b {
+                b'\n' => {
+                    self.line += 1;
+                    self.pending = Some(at + 1);
+                }
+                b'\r' => {}
+                _ => {
+                    if let Some(start) = self.pending.take() {
+                        starts.push_back((start, self.line));
+                    }
+                }
+            }
+        }
+        self.offset += k as u64;
+        Ok(k)
+    }
+}
+
+/// The UTF-8 byte order mark some editors and spreadsheet programs write at a file's start.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Reads records one at a time, CSV or JSON Lines, each with the physical line (1-based) it
+/// starts on. A UTF-8 byte order mark at the start is skipped.
 pub enum Reader<R: Read> {
-    /// CSV with a header row.
+    /// CSV with a header row (RFC 4180; fields may be quoted).
     Csv {
         /// The reader.
-        reader: csv::Reader<R>,
+        reader: csv::Reader<LineIndex<R>>,
+        /// Where the lines not yet passed start.
+        starts: Rc<RefCell<VecDeque<(u64, u64)>>>,
         /// Column index of each known field.
         columns: HashMap<String, usize>,
-        /// Records read.
-        n: u64,
+        /// Fields in the header row: a record must have exactly as many.
+        width: usize,
+        /// The last line of the last record (an unreadable record is said to start on the next).
+        last_line: u64,
     },
     /// One JSON object per line.
     Jsonl {
@@ -235,49 +288,92 @@ pub enum Reader<R: Read> {
 }
 
 impl<R: Read> Reader<R> {
-    /// A CSV reader (the header row is read now) or a JSON Lines one.
+    /// A CSV reader (the header row is read now; an error names what is wrong with it) or a
+    /// JSON Lines one.
     pub fn new(input: R, csv_format: bool) -> Result<Self, String> {
         if !csv_format {
             return Ok(Self::Jsonl { reader: BufReader::new(input), n: 0 });
         }
+        let starts = Rc::new(RefCell::new(VecDeque::new()));
+        let input = LineIndex {
+            inner: input,
+            offset: 0,
+            line: 1,
+            pending: Some(0),
+            starts: starts.clone(),
+        };
         let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
         let header = reader.byte_headers().map_err(|e| format!("reading the header: {e}"))?;
         let mut columns = HashMap::new();
         for (i, name) in header.iter().enumerate() {
-            let name =
-                String::from_utf8_lossy(name).trim().trim_start_matches('\u{feff}').to_lowercase();
-            columns.insert(name, i);
+            let name = name.strip_prefix(BOM).unwrap_or(name);
+            let name = String::from_utf8_lossy(name).trim().to_lowercase();
+            if !name.is_empty() && columns.insert(name.clone(), i).is_some() {
+                return Err(format!("the header names the {name:?} column twice"));
+            }
         }
         for need in ["username", "email", "password_hash"] {
             if !columns.contains_key(need) {
                 return Err(format!("the header has no {need:?} column"));
             }
         }
-        Ok(Self::Csv { reader, columns, n: 1 })
+        let width = header.len();
+        let last_line = header.position().map_or(1, |p| p.line());
+        Ok(Self::Csv { reader, starts, columns, width, last_line })
     }
 
     /// The next record, `None` at the end.
     pub fn next_record(&mut self) -> Option<Record> {
         match self {
-            Self::Csv { reader, columns, n } => {
+            Self::Csv { reader, starts, columns, width, last_line } => {
                 let mut rec = csv::ByteRecord::new();
                 loop {
-                    *n += 1;
                     match reader.read_byte_record(&mut rec) {
                         Ok(false) => return None,
-                        Ok(true) if rec.len() == 1 && rec[0].is_empty() => continue,
                         Ok(true) => {}
                         Err(e) => {
-                            return Some((*n, Err(format!("unreadable CSV: {e}")), String::new()));
+                            *last_line += 1;
+                            return Some((
+                                *last_line,
+                                Err(format!("unreadable CSV: {e}")),
+                                String::new(),
+                            ));
                         }
                     }
-                    let line = rec.position().map_or(*n, |p| p.line());
+                    let start = rec.position().map_or(0, |p| p.byte());
+                    let mut at = starts.borrow_mut();
+                    while at.front().is_some_and(|&(offset, _)| offset < start) {
+                        at.pop_front();
+                    }
+                    let line = at.front().map_or(*last_line + 1, |&(_, line)| line);
+                    drop(at);
+                    let breaks: u64 =
+                        rec.iter().map(|f| memchr::memchr_iter(b'\n', f).count() as u64).sum();
+                    // A last field ending in a line break ran into the end of the file.
+                    let trailing = rec.iter().last().is_some_and(|f| f.ends_with(b"\n"));
+                    *last_line = line + breaks - u64::from(trailing && breaks > 0);
+                    if rec.len() == 1 && rec[0].iter().all(u8::is_ascii_whitespace) {
+                        continue;
+                    }
                     let raw = rec.iter().map(String::from_utf8_lossy).collect::<Vec<_>>().join(",");
-                    let header_len = columns.values().max().map_or(0, |m| m + 1);
-                    if rec.len() < header_len {
+                    if breaks > 0 {
+                        let end = *last_line;
                         return Some((
                             line,
-                            Err(format!("missing columns: {} of {header_len}", rec.len())),
+                            Err(format!(
+                                "a quoted field runs over lines {line} to {end}: no field may \
+                                 hold a line break (an unterminated quote takes in the rows \
+                                 after it)"
+                            )),
+                            raw,
+                        ));
+                    }
+                    if rec.len() != *width {
+                        let what =
+                            if rec.len() < *width { "missing columns" } else { "extra fields" };
+                        return Some((
+                            line,
+                            Err(format!("{what}: {} fields, the header has {width}", rec.len())),
                             raw,
                         ));
                     }
@@ -317,11 +413,15 @@ impl<R: Read> Reader<R> {
                             return Some((*n, Err(format!("unreadable: {e}")), String::new()));
                         }
                     }
-                    if buf.iter().all(u8::is_ascii_whitespace) {
+                    let text = match buf.strip_prefix(BOM) {
+                        Some(rest) if *n == 1 => rest,
+                        _ => &buf[..],
+                    };
+                    if text.iter().all(u8::is_ascii_whitespace) {
                         continue;
                     }
-                    let raw = String::from_utf8_lossy(&buf).trim_end().to_owned();
-                    let fields = match std::str::from_utf8(&buf) {
+                    let raw = String::from_utf8_lossy(text).trim_end().to_owned();
+                    let fields = match std::str::from_utf8(text) {
                         Err(_) => Err("not valid UTF-8".to_owned()),
                         Ok(s) => serde_json::from_str::<Fields>(s)
                             .map_err(|e| format!("not a JSON object of strings: {e}")),
@@ -333,12 +433,16 @@ impl<R: Read> Reader<R> {
     }
 }
 
-/// CSV unless the name or the first byte says JSON Lines.
-pub fn is_csv(path: &Path, first: Option<u8>) -> bool {
+/// CSV unless the name says JSON Lines or the file's start (`head`: its first bytes) is a
+/// `{`, after any byte order mark and white space.
+pub fn is_csv(path: &Path, head: &[u8]) -> bool {
     match path.extension().and_then(|e| e.to_str()).map(str::to_lowercase).as_deref() {
         Some("csv") => true,
         Some("jsonl" | "ndjson" | "json") => false,
-        _ => first != Some(b'{'),
+        _ => {
+            let head = head.strip_prefix(BOM).unwrap_or(head);
+            head.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{')
+        }
     }
 }
 
@@ -595,11 +699,11 @@ async fn stage(client: &Client, t: &Tables, path: &Path) -> Result<(u64, u64), S
     let db = |e: DbError| format!("database error: {e}");
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut first = [0u8; 1];
-    let peek = std::fs::File::open(path)
-        .and_then(|mut f| f.read(&mut first))
+    let mut head = Vec::with_capacity(4096);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(4096).read_to_end(&mut head))
         .map_err(|e| format!("{}: {e}", path.display()))?;
-    let csv_format = is_csv(path, (peek == 1).then_some(first[0]));
+    let csv_format = is_csv(path, &head);
     let count = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let input = Counting { inner: file, n: count.clone() };
     let mut reader = Reader::new(std::io::BufReader::with_capacity(1 << 20, input), csv_format)?;
@@ -988,6 +1092,79 @@ mod tests {
         assert_eq!((a.username_key.as_str(), a.email_key.as_str()), ("alice", "alice@example.com"));
         assert_eq!(a.created_at, b.created_at);
         assert_eq!((a.full_name, a.password_hash), (b.full_name, b.password_hash));
+    }
+
+    /// (line, Ok(username) or Err(reason)) of every record.
+    fn lines(bytes: &[u8], csv_format: bool) -> Vec<(u64, Result<String, String>)> {
+        let mut r = Reader::new(bytes, csv_format).expect("a reader");
+        let mut out = Vec::new();
+        while let Some((line, fields, _)) = r.next_record() {
+            out.push((line, fields.and_then(|f| check(line, f)).map(|row| row.username)));
+        }
+        out
+    }
+
+    const H: &str = "pbkdf2_sha256$10000$seasalt$FQCNpiZpTb0zub+HBsH6TOwyRxJ19FwvjbweatNmK/Y=";
+
+    #[test]
+    fn csv_records_carry_their_physical_line_past_empty_lines_crlf_and_quoted_newlines() {
+        let csv = format!(
+            "\u{feff}username,email,password_hash\r\nl2,l2@example.com,{H}\r\n\r\nl4,l4@example.com,{H}\n\n  \n\n\
+             l9,l9@example.com,{H}\n\"l10\",\"l10@example.com\",{H}\nl11,l11@example.com,bad\n"
+        );
+        let got = lines(csv.as_bytes(), true);
+        let at: Vec<u64> = got.iter().map(|(l, _)| *l).collect();
+        assert_eq!(at, [2, 4, 8, 9, 10], "{got:?}");
+        assert_eq!(got[0].1.as_deref(), Ok("l2"));
+        assert!(got[4].1.is_err());
+    }
+
+    #[test]
+    fn csv_records_wider_or_narrower_than_the_header_are_refused() {
+        let csv = format!(
+            "username,email,password_hash\na,a@example.com,{H},surplus\nb,b@example.com\nc,c@example.com,{H}\n"
+        );
+        let got = lines(csv.as_bytes(), true);
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0].0, 2);
+        assert!(
+            got[0].1.as_ref().unwrap_err().contains("extra fields: 4 fields, the header has 3")
+        );
+        assert!(got[1].1.as_ref().unwrap_err().contains("missing columns: 2 fields"));
+        assert_eq!((got[2].0, got[2].1.as_deref()), (4, Ok("c")));
+    }
+
+    #[test]
+    fn an_unterminated_quote_is_one_refused_record_naming_the_lines_it_took_in() {
+        let csv = format!(
+            "username,email,password_hash\nok,ok@example.com,{H}\nbad,\"bad@example.com,{H}\n\
+             x,x@example.com,{H}\ny,y@example.com,{H}\n"
+        );
+        let got = lines(csv.as_bytes(), true);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!((got[0].0, got[0].1.as_deref()), (2, Ok("ok")));
+        assert_eq!(got[1].0, 3);
+        let why = got[1].1.as_ref().unwrap_err();
+        assert!(why.contains("lines 3 to 5"), "{why}");
+    }
+
+    #[test]
+    fn a_header_naming_a_column_twice_is_refused() {
+        let err = Reader::new(&b"username,email,password_hash,Email\n"[..], true).err();
+        assert!(err.expect("refused").contains("\"email\" column twice"));
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped_in_json_lines_and_in_sniffing() {
+        let jsonl = format!(
+            "\u{feff}{{\"username\":\"b1\",\"email\":\"b1@example.com\",\"password_hash\":\"{H}\"}}\n\n\
+             {{\"username\":\"b3\",\"email\":\"b3@example.com\",\"password_hash\":\"{H}\"}}\n"
+        );
+        assert!(!is_csv(Path::new("users"), jsonl.as_bytes()));
+        assert!(!is_csv(Path::new("users.txt"), b" \n {\"username\""));
+        assert!(is_csv(Path::new("users"), "\u{feff}username,email".as_bytes()));
+        let got = lines(jsonl.as_bytes(), false);
+        assert_eq!(got, [(1, Ok("b1".to_owned())), (3, Ok("b3".to_owned()))]);
     }
 
     proptest! {

@@ -105,13 +105,26 @@ fn mixed_csv() -> (Vec<u8>, usize, BTreeSet<u64>) {
         format!("dated,dated@example.com,,{h},yesterday\n").into_bytes(), // bad created_at
         format!("nomail,not-an-email,,{h},\n").into_bytes(),
         format!("capped,capped@example.com,,$2b$15${},\n", &"a".repeat(53)).into_bytes(),
+        format!("wide,wide@example.com,,{h},,surplus\n").into_bytes(), // extra fields
     ];
     let mut bad = BTreeSet::new();
     for row in bad_rows {
-        line += 1;
+        // Empty lines count as lines: the report names the line an editor shows.
+        out.extend_from_slice(b"\n\n");
+        line += 3;
         bad.insert(line);
         out.extend_from_slice(&row);
     }
+    // An unterminated quote takes in the row after it: one refusal, at the quote's line.
+    let bare = vectors
+        .iter()
+        .map(|v| v["hash"].as_str().unwrap())
+        .find(|h| !h.contains(['"', ',']))
+        .expect("a hash that needs no quotes");
+    out.extend_from_slice(
+        format!("quote,\"quote@example.com,,{bare},\nlast,last@example.com,,{bare},\n").as_bytes(),
+    );
+    bad.insert(line + 1);
     (out, good, bad)
 }
 
@@ -145,6 +158,8 @@ async fn a_mixed_file_dry_run_real_run_and_re_run() {
         "created_at",
         "email address",
         "cost",
+        "extra fields",
+        &*format!("lines {} to {}", bad.last().unwrap(), bad.last().unwrap() + 1),
     ] {
         assert!(reasons.iter().any(|r| r.contains(want)), "no refusal for {want}: {reasons:?}");
     }
