@@ -350,7 +350,7 @@ impl<R: Read> Reader<R> {
                     let breaks: u64 =
                         rec.iter().map(|f| memchr::memchr_iter(b'\n', f).count() as u64).sum();
                     // A last field ending in a line break ran into the end of the file.
-                    let trailing = rec.iter().last().is_some_and(|f| f.ends_with(b"\n"));
+                    let trailing = rec.iter().next_back().is_some_and(|f| f.ends_with(b"\n"));
                     *last_line = line + breaks - u64::from(trailing && breaks > 0);
                     if rec.len() == 1 && rec[0].iter().all(u8::is_ascii_whitespace) {
                         continue;

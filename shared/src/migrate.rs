@@ -37,6 +37,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "sessions",
         sql: include_str!("../migrations/0004_sessions.sql"),
     },
+    Migration {
+        version: 5,
+        name: "refresh_in_one_round_trip",
+        sql: include_str!("../migrations/0005_refresh_in_one_round_trip.sql"),
+    },
 ];
 
 /// The advisory lock key held while migrating ("authmigr").

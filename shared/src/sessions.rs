@@ -8,7 +8,8 @@
 //! after a lost response, two tabs racing); later, it is taken as stolen and ends the session.
 //!
 //! # What each operation locks (why two of them cannot both win)
-//! - **refresh** first takes the session's row lock (`SELECT ... FOR UPDATE`), then reads the
+//! - **refresh** (one call of the migration's `auth_refresh`, one round trip) first takes the
+//!   session's row lock (`SELECT ... FOR UPDATE`), then reads the
 //!   token and session in a new statement (under READ COMMITTED only a new statement sees what
 //!   the lock's previous holder committed), and holds the lock until commit, across consuming
 //!   the token, inserting its successor and moving `refreshed_at`. Concurrent refreshes of one session therefore run
@@ -170,6 +171,8 @@ pub enum Refresh {
         username: String,
         /// The new token and the session.
         grant: Grant,
+        /// The account's times, for the access token's `iat`.
+        times: crate::users::LoginRecord,
     },
     /// A consumed token came back after the reuse interval: the session is now ended.
     Reused {
@@ -184,90 +187,62 @@ pub enum Refresh {
 }
 
 /// A session that is still usable, as SQL over `sessions s` (and `users u`), with the idle
-/// timeout as parameter `$idle`.
+/// timeout as parameter `$idle`: the migration's `auth_session_usable`, the rule's one spelling.
 macro_rules! alive {
     ($idle:literal) => {
         concat!(
-            "(s.ended_at IS NULL AND s.expires_at > now() AND (",
+            "auth_session_usable(s.ended_at, s.expires_at, s.refreshed_at, u.disabled_at, ",
             $idle,
-            " = 0 OR s.refreshed_at > now() - make_interval(secs => ",
-            $idle,
-            ")) AND u.disabled_at IS NULL)"
+            ")"
         )
     };
 }
 
-/// Rotates the refresh token whose hash is `hash`. Must run in a transaction: it takes the
-/// session's row lock (see the module docs) and holds it until commit.
+/// Rotates the refresh token whose hash is `hash`, in one round trip: the migration's
+/// `auth_refresh` takes the session's row lock, then reads the token, session and account in
+/// a statement of its own (under READ COMMITTED only a new statement sees what the lock's
+/// previous holder committed), then consumes the token, inserts its successor and moves
+/// `refreshed_at`, all in the caller's transaction (or its own, called alone), holding the lock
+/// until commit. See the module docs for what this locks.
 pub async fn refresh(
-    tx: &impl GenericClient,
+    c: &impl GenericClient,
     hash: &[u8; 32],
     cfg: &SessionConfig,
 ) -> Result<Refresh, Error> {
-    // First the session's lock, alone. Under READ COMMITTED a statement that waited for a
-    // lock still reads everything else as of its start, so the token is read again below, by a
-    // new statement that sees whatever the lock's previous holder committed (a password change
-    // that replaced this session's tokens, a refresh that consumed this one).
-    const LOCK: &str = "
-        SELECT id FROM sessions
-         WHERE id = (SELECT session_id FROM refresh_tokens WHERE token_hash = $1) FOR UPDATE";
-    const READ: &str = concat!(
-        "SELECT s.id, s.user_id, u.username, rt.consumed_at IS NOT NULL, ",
-        "coalesce(rt.consumed_at > now() - make_interval(secs => $2), false), ",
-        alive!("$3"),
-        " FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id ",
-        "JOIN users u ON u.id = s.user_id WHERE rt.token_hash = $1"
-    );
-    let hash = &hash[..];
-    if tx.query_typed_opt(LOCK, &[(&hash, Type::BYTEA)]).await?.is_none() {
-        return Ok(Refresh::Refused("unknown"));
-    }
-    let Some(row) = tx
-        .query_typed_opt(
-            READ,
-            &[(&hash, Type::BYTEA), (&cfg.reuse(), Type::FLOAT8), (&cfg.idle(), Type::FLOAT8)],
-        )
-        .await?
-    else {
-        return Ok(Refresh::Refused("unknown"));
-    };
-    let (session_id, user_id): (Uuid, Uuid) = (row.try_get(0)?, row.try_get(1)?);
-    let username: String = row.try_get(2)?;
-    let (consumed, in_grace, alive): (bool, bool, bool) =
-        (row.try_get(3)?, row.try_get(4)?, row.try_get(5)?);
-    if !alive {
-        return Ok(Refresh::Refused("session_ended"));
-    }
-    if consumed && !in_grace {
-        end_one(tx, session_id, "refresh_token_reused").await?;
-        return Ok(Refresh::Reused { user_id, session_id });
-    }
-    const ROTATE: &str = "
-        WITH consumed AS (
-            UPDATE refresh_tokens SET consumed_at = coalesce(consumed_at, now()) WHERE token_hash = $1
-        ), fresh AS (
-            INSERT INTO refresh_tokens (token_hash, session_id) VALUES ($3, $2)
-        )
-        UPDATE sessions SET refreshed_at = now() WHERE id = $2
-        RETURNING extract(epoch FROM expires_at - now())::float8";
+    const SQL: &str = "SELECT outcome, session_id, user_id, username, expires_in, db_now, \
+                       created_at, password_changed_at FROM auth_refresh($1, $2, $3, $4)";
     let (token, new_hash) = new_refresh_token();
-    let row = tx
+    let row = c
         .query_typed_one(
-            ROTATE,
-            &[(&hash, Type::BYTEA), (&session_id, Type::UUID), (&&new_hash[..], Type::BYTEA)],
+            SQL,
+            &[
+                (&&hash[..], Type::BYTEA),
+                (&&new_hash[..], Type::BYTEA),
+                (&cfg.reuse(), Type::FLOAT8),
+                (&cfg.idle(), Type::FLOAT8),
+            ],
         )
         .await?;
-    let grant =
-        Grant { session_id, refresh_token: token, refresh_expires_in: seconds_left(&row, 0)? };
-    Ok(Refresh::Rotated { user_id, username, grant })
-}
-
-async fn end_one(c: &impl GenericClient, session_id: Uuid, reason: &str) -> Result<u64, Error> {
-    c.execute_typed(
-        "UPDATE sessions SET ended_at = now(), end_reason = $2 WHERE id = $1 AND ended_at IS NULL",
-        &[(&session_id, Type::UUID), (&reason, Type::TEXT)],
-    )
-    .await
+    let outcome: &str = row.try_get(0)?;
+    Ok(match outcome {
+        "rotated" => Refresh::Rotated {
+            user_id: row.try_get(2)?,
+            username: row.try_get(3)?,
+            grant: Grant {
+                session_id: row.try_get(1)?,
+                refresh_token: token,
+                refresh_expires_in: seconds_left(&row, 4)?,
+            },
+            times: crate::users::LoginRecord {
+                now: row.try_get(5)?,
+                created_at: row.try_get(6)?,
+                password_changed_at: row.try_get(7)?,
+            },
+        },
+        "reused" => Refresh::Reused { user_id: row.try_get(2)?, session_id: row.try_get(1)? },
+        "session_ended" => Refresh::Refused("session_ended"),
+        _ => Refresh::Refused("unknown"),
+    })
 }
 
 /// Ends the session of a refresh token, whatever state the token is in (RFC 7009: the caller

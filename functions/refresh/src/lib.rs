@@ -56,25 +56,14 @@ async fn refresh(state: &State, req: &Request) -> Result<Response<Body>, ApiErro
         return Err(ApiError::InvalidGrant);
     };
     let cfg = state.sessions;
+    // One statement, its own transaction: the rotation and its locks are all in the
+    // database function it calls (see `sessions::refresh`).
     let outcome = state
         .db
-        .run(move |c| {
-            Box::pin(async move {
-                let tx = c.transaction().await?;
-                let outcome = sessions::refresh(&tx, &hash, &cfg).await?;
-                let times = match &outcome {
-                    Refresh::Rotated { user_id, .. } => {
-                        Some(auth_shared::users::times(&tx, *user_id).await?)
-                    }
-                    _ => None,
-                };
-                tx.commit().await?;
-                Ok((outcome, times))
-            })
-        })
+        .run(move |c| Box::pin(async move { sessions::refresh(&*c, &hash, &cfg).await }))
         .await?;
     match outcome {
-        (Refresh::Rotated { user_id, username, grant }, Some(times)) => {
+        Refresh::Rotated { user_id, username, grant, times } => {
             tracing::info!(
                 event = "token_refreshed",
                 user_id = %user_id,
@@ -83,7 +72,7 @@ async fn refresh(state: &State, req: &Request) -> Result<Response<Body>, ApiErro
             );
             access::grant_response(state, user_id, &username, &grant, &times).await
         }
-        (Refresh::Reused { user_id, session_id }, _) => {
+        Refresh::Reused { user_id, session_id } => {
             tracing::warn!(
                 event = "refresh_token_reused",
                 user_id = %user_id,
@@ -92,10 +81,9 @@ async fn refresh(state: &State, req: &Request) -> Result<Response<Body>, ApiErro
             );
             Err(ApiError::InvalidGrant)
         }
-        (Refresh::Refused(reason), _) => {
+        Refresh::Refused(reason) => {
             tracing::info!(reason, "refresh refused");
             Err(ApiError::InvalidGrant)
         }
-        (Refresh::Rotated { .. }, None) => Err(ApiError::Internal("rotation without times".into())),
     }
 }
