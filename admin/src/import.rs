@@ -11,7 +11,10 @@
 //! line break inside a CSV field (an unterminated quote would otherwise take in the rows after
 //! it). A refused row is written, with its line number (the physical line, as an editor counts
 //! it, empty lines included) and reason, to the report file; none is dropped silently. A UTF-8
-//! byte order mark at the start of either format is skipped.
+//! byte order mark at the start of either format is skipped. A file that cannot be read as a
+//! whole (empty, UTF-16, a header without the required columns) stops the run first
+//! ([`ImportError::Input`]). The report is written under a temporary name and renamed into
+//! place at the end, so a run that stops early leaves an earlier report alone.
 //!
 //! Every record is checked here and streamed with one binary COPY into a staging table (an
 //! unlogged table of the run's own, `auth_import_rows_<backend pid>`); duplicates within the
@@ -126,6 +129,23 @@ pub struct Fields {
     pub disabled_at: Option<String>,
 }
 
+impl Fields {
+    /// Every field with its column name.
+    fn named(&self) -> [(&'static str, Option<&str>); 9] {
+        [
+            ("username", self.username.as_deref()),
+            ("email", self.email.as_deref()),
+            ("full_name", self.full_name.as_deref()),
+            ("password_hash", self.password_hash.as_deref()),
+            ("created_at", self.created_at.as_deref()),
+            ("id", self.id.as_deref()),
+            ("password_changed_at", self.password_changed_at.as_deref()),
+            ("last_login_at", self.last_login_at.as_deref()),
+            ("disabled_at", self.disabled_at.as_deref()),
+        ]
+    }
+}
+
 fn date(what: &str, s: Option<&str>) -> Result<Option<OffsetDateTime>, String> {
     let Some(s) = s.map(str::trim).filter(|s| !s.is_empty()) else { return Ok(None) };
     if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
@@ -156,6 +176,13 @@ fn text(what: &str, s: &str, max: usize) -> Result<(), String> {
 
 /// Checks one record's fields (line `line`); the keys are computed here.
 pub fn check(line: u64, f: Fields) -> Result<Row, String> {
+    for (name, value) in f.named() {
+        if value.is_some_and(|v| v.contains('\0')) {
+            return Err(format!(
+                "{name} contains a NUL character, which PostgreSQL text cannot hold"
+            ));
+        }
+    }
     let missing: Vec<&str> = [
         ("username", f.username.is_none()),
         ("email", f.email.is_none()),
@@ -222,15 +249,18 @@ pub type Record = (u64, Result<Fields, String>, String);
 
 /// Remembers where each line that is not blank starts (byte offset, 1-based line number) in
 /// what the CSV parser has read and not yet passed, so a record's physical line follows from
-/// the parser's byte position. The csv crate's own line count leaves out the empty lines it
-/// skips, and a record's position is where the parser began, before those lines (and before a
-/// CRLF's `\n`): the record's first line is the first line with content at or after it. The
-/// memory is the parser's read-ahead, not the file.
+/// the parser's byte position. A line ends at `\n`, `\r\n` or a lone `\r`, as for the csv
+/// crate and editors. The csv crate's own line count leaves out the empty lines it skips, and
+/// a record's position is where the parser began, before those lines (and before a CRLF's
+/// `\n`): the record's first line is the first line with content at or after it. The memory is
+/// the parser's read-ahead, not the file.
 pub struct LineIndex<R> {
     inner: R,
     offset: u64,
     line: u64,
-    /// The start of the current line while only `\r`s have been seen on it.
+    /// The last byte read was a `\r` (a `\n` next completes the same line break).
+    after_cr: bool,
+    /// The start of the current line while nothing has been seen on it.
     pending: Option<u64>,
     starts: Rc<RefCell<VecDeque<(u64, u64)>>>,
 }
@@ -242,21 +272,43 @@ impl<R: Read> Read for LineIndex<R> {
         for (i, &b) in buf[..k].iter().enumerate() {
             let at = self.offset + i as u64;
             match b {
-                b'\n' => {
+                b'\n' if self.after_cr => self.pending = Some(at + 1),
+                b'\n' | b'\r' => {
                     self.line += 1;
                     self.pending = Some(at + 1);
                 }
-                b'\r' => {}
                 _ => {
                     if let Some(start) = self.pending.take() {
                         starts.push_back((start, self.line));
                     }
                 }
             }
+            self.after_cr = b == b'\r';
         }
         self.offset += k as u64;
         Ok(k)
     }
+}
+
+/// Line breaks in `field`: `\n`, `\r\n` and lone `\r` count one each.
+fn line_breaks(field: &[u8]) -> u64 {
+    let lf = memchr::memchr_iter(b'\n', field).count();
+    let lone_cr =
+        memchr::memchr_iter(b'\r', field).filter(|&i| field.get(i + 1) != Some(&b'\n')).count();
+    (lf + lone_cr) as u64
+}
+
+/// A CSV record as CSV again (quoted where it must be), for the report.
+fn csv_text(rec: &csv::ByteRecord) -> String {
+    let mut w =
+        csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(vec![]);
+    let text = w.write_byte_record(rec).ok().and_then(|()| w.into_inner().ok()).unwrap_or_default();
+    String::from_utf8_lossy(&text).trim_end_matches('\n').to_owned()
+}
+
+/// Text the staging table can hold: PostgreSQL text has no NUL.
+fn storable(raw: String) -> String {
+    if raw.contains('\0') { raw.replace('\0', "\u{fffd}") } else { raw }
 }
 
 /// The UTF-8 byte order mark some editors and spreadsheet programs write at a file's start.
@@ -299,6 +351,7 @@ impl<R: Read> Reader<R> {
             inner: input,
             offset: 0,
             line: 1,
+            after_cr: false,
             pending: Some(0),
             starts: starts.clone(),
         };
@@ -314,7 +367,10 @@ impl<R: Read> Reader<R> {
         }
         for need in ["username", "email", "password_hash"] {
             if !columns.contains_key(need) {
-                return Err(format!("the header has no {need:?} column"));
+                return Err(format!(
+                    "the header (the first line that is not empty, {:?}) has no {need:?} column",
+                    csv_text(header)
+                ));
             }
         }
         let width = header.len();
@@ -327,7 +383,7 @@ impl<R: Read> Reader<R> {
         match self {
             Self::Csv { reader, starts, columns, width, last_line } => {
                 let mut rec = csv::ByteRecord::new();
-                loop {
+                {
                     match reader.read_byte_record(&mut rec) {
                         Ok(false) => return None,
                         Ok(true) => {}
@@ -345,24 +401,19 @@ impl<R: Read> Reader<R> {
                     while at.front().is_some_and(|&(offset, _)| offset < start) {
                         at.pop_front();
                     }
-                    let line = at.front().map_or(*last_line + 1, |&(_, line)| line);
+                    // Strictly after the last record's lines, whatever the bytes say: the line
+                    // is the staging table's key.
+                    let line = at.front().map_or(0, |&(_, line)| line).max(*last_line + 1);
                     drop(at);
-                    let breaks: u64 =
-                        rec.iter().map(|f| memchr::memchr_iter(b'\n', f).count() as u64).sum();
-                    // A last field ending in a line break ran into the end of the file.
-                    let trailing = rec.iter().next_back().is_some_and(|f| f.ends_with(b"\n"));
-                    *last_line = line + breaks - u64::from(trailing && breaks > 0);
-                    if rec.len() == 1 && rec[0].iter().all(u8::is_ascii_whitespace) {
-                        continue;
-                    }
-                    let raw = rec.iter().map(String::from_utf8_lossy).collect::<Vec<_>>().join(",");
+                    let breaks: u64 = rec.iter().map(line_breaks).sum();
+                    *last_line = line + breaks;
+                    let raw = csv_text(&rec);
                     if breaks > 0 {
-                        let end = *last_line;
                         return Some((
                             line,
                             Err(format!(
-                                "a quoted field runs over lines {line} to {end}: no field may \
-                                 hold a line break (an unterminated quote takes in the rows \
+                                "a quoted field holds {breaks} line break(s), from line {line} on: no field \
+                                 may hold a line break (an unterminated quote takes in the rows \
                                  after it)"
                             )),
                             raw,
@@ -398,7 +449,7 @@ impl<R: Read> Reader<R> {
                             disabled_at: get("disabled_at")?,
                         })
                     })();
-                    return Some((line, fields, raw));
+                    Some((line, fields, raw))
                 }
             }
             Self::Jsonl { reader, n } => {
@@ -433,6 +484,22 @@ impl<R: Read> Reader<R> {
     }
 }
 
+/// The file's start: its first bytes up to and including the first one that is not white
+/// space (or a byte order mark), however many blank lines come first.
+fn head(path: &Path) -> std::io::Result<Vec<u8>> {
+    let mut f = std::fs::File::open(path)?;
+    let mut head = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let k = f.read(&mut chunk)?;
+        head.extend_from_slice(&chunk[..k]);
+        let body = head.strip_prefix(BOM).unwrap_or(&head);
+        if k == 0 || body.iter().any(|b| !b.is_ascii_whitespace()) {
+            return Ok(head);
+        }
+    }
+}
+
 /// CSV unless the name says JSON Lines or the file's start (`head`: its first bytes) is a
 /// `{`, after any byte order mark and white space.
 pub fn is_csv(path: &Path, head: &[u8]) -> bool {
@@ -443,6 +510,41 @@ pub fn is_csv(path: &Path, head: &[u8]) -> bool {
             let head = head.strip_prefix(BOM).unwrap_or(head);
             head.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{')
         }
+    }
+}
+
+/// Why a run stopped before its report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportError {
+    /// The file (or the report's path) cannot be used as given: nothing was written. Exit 5.
+    Input(String),
+    /// Anything else (the database, the disk). Exit 1.
+    Other(String),
+}
+
+impl From<String> for ImportError {
+    fn from(m: String) -> Self {
+        Self::Other(m)
+    }
+}
+
+impl std::fmt::Display for ImportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Input(m) | Self::Other(m) => f.write_str(m),
+        }
+    }
+}
+
+/// A database error as the operator needs it: the server's message and detail, not only
+/// "db error".
+fn dberr(e: DbError) -> String {
+    match e.as_db_error() {
+        Some(d) => match d.detail() {
+            Some(detail) => format!("database error: {} ({detail})", d.message()),
+            None => format!("database error: {}", d.message()),
+        },
+        None => format!("database error: {e}"),
     }
 }
 
@@ -621,16 +723,19 @@ const BATCH_SQL: &str = "
            UPDATE users u SET full_name = b.full_name, password_hash = b.password_hash,
                               created_at = coalesce(b.created_at, u.created_at)
              FROM b
-            WHERE b.state = 'same' AND u.id = b.uid
-              AND (u.full_name IS DISTINCT FROM b.full_name
-                   OR u.password_hash <> b.password_hash
-                   OR u.created_at <> coalesce(b.created_at, u.created_at))
+            WHERE b.state = 'same' AND u.id = b.uid AND {CHANGED}
            RETURNING 1)
     SELECT (SELECT max(line) FROM range), (SELECT count(*) FROM range),
            count(*) FILTER (WHERE state IS NULL), (SELECT count(*) FROM ins),
            count(*) FILTER (WHERE state = 'same'), (SELECT count(*) FROM upd),
            (SELECT count(*) FROM lost)
       FROM b";
+
+/// Whether `--on-conflict update` changes the present account `u` with the row `b`: the one
+/// spelling for the write ([`BATCH_SQL`]) and the dry run's count.
+const CHANGED: &str = "(u.full_name IS DISTINCT FROM b.full_name
+                      OR u.password_hash <> b.password_hash
+                      OR u.created_at <> coalesce(b.created_at, u.created_at))";
 
 /// Progress on stderr: a bar with rows/s on a terminal, a plain line every few seconds
 /// otherwise. `len` is in bytes while reading, rows while writing.
@@ -695,18 +800,25 @@ impl<R: Read> Read for Counting<R> {
 
 /// Reads and checks every record of `path` into the staging table with one binary COPY, so
 /// PostgreSQL stores rows while this process parses the next ones. Returns (records, refused).
-async fn stage(client: &Client, t: &Tables, path: &Path) -> Result<(u64, u64), String> {
-    let db = |e: DbError| format!("database error: {e}");
+async fn stage(client: &Client, t: &Tables, path: &Path) -> Result<(u64, u64), ImportError> {
+    let db = dberr;
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut head = Vec::with_capacity(4096);
-    std::fs::File::open(path)
-        .and_then(|f| f.take(4096).read_to_end(&mut head))
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let head = head(path).map_err(|e| ImportError::Input(format!("{}: {e}", path.display())))?;
+    if head.iter().all(u8::is_ascii_whitespace) || head == BOM {
+        return Err(ImportError::Input(format!("{} is empty", path.display())));
+    }
+    if head.starts_with(b"\xFF\xFE") || head.starts_with(b"\xFE\xFF") {
+        return Err(ImportError::Input(format!(
+            "{} is UTF-16: save it as UTF-8 and import again",
+            path.display()
+        )));
+    }
     let csv_format = is_csv(path, &head);
     let count = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let input = Counting { inner: file, n: count.clone() };
-    let mut reader = Reader::new(std::io::BufReader::with_capacity(1 << 20, input), csv_format)?;
+    let mut reader = Reader::new(std::io::BufReader::with_capacity(1 << 20, input), csv_format)
+        .map_err(ImportError::Input)?;
     client.batch_execute(&t.sql(STAGING)).await.map_err(db)?;
     let sink = client
         .copy_in(&t.sql(
@@ -753,7 +865,7 @@ async fn stage(client: &Client, t: &Tables, path: &Path) -> Result<(u64, u64), S
                     .write(&[
                         &line_i,
                         &reason,
-                        &raw,
+                        &storable(raw),
                         &None::<Uuid>,
                         &none,
                         &none,
@@ -820,8 +932,9 @@ struct Writing {
 /// rolls the batch back, and it is run again with `ON CONFLICT DO NOTHING`.
 async fn writer(client: &mut Client, t: &Tables, w: &Writing, update: bool) -> Result<(), DbError> {
     client.batch_execute(SESSION).await?;
-    let fast = t.sql(&BATCH_SQL.replace("{ON}", ""));
-    let careful = t.sql(&BATCH_SQL.replace("{ON}", "ON CONFLICT DO NOTHING"));
+    let sql = BATCH_SQL.replace("{CHANGED}", CHANGED);
+    let fast = t.sql(&sql.replace("{ON}", ""));
+    let careful = t.sql(&sql.replace("{ON}", "ON CONFLICT DO NOTHING"));
     loop {
         let i = w.next.get();
         let Some(&range) = w.ranges.get(i) else { return Ok(()) };
@@ -861,18 +974,67 @@ async fn writer(client: &mut Client, t: &Tables, w: &Writing, update: bool) -> R
 /// order, through a cursor. A run that is killed leaves whole batches; a re-run finds them
 /// present. A dry run stops after the plan, which is why it refuses exactly the rows a real
 /// run would. `db` needs room for two connections.
-pub async fn run(db: &Db, path: &Path, opts: &Options) -> Result<Totals, String> {
-    let dberr = |e: DbError| format!("database error: {e}");
+pub async fn run(db: &Db, path: &Path, opts: &Options) -> Result<Totals, ImportError> {
+    let report = Report::create(path, &opts.report)?;
     let mut main = db.checkout().await.map_err(|e| e.to_string())?;
     main.batch_execute(SESSION).await.map_err(dberr)?;
     main.batch_execute(SWEEP).await.map_err(dberr)?;
     let pid: i32 = main.query_one("SELECT pg_backend_pid()", &[]).await.map_err(dberr)?.get(0);
     let t =
         Tables { rows: format!("auth_import_rows_{pid}"), plan: format!("auth_import_plan_{pid}") };
-    let result = steps(db, &mut main, &t, path, opts).await;
+    let result = steps(db, &mut main, &t, path, opts, report.file()?).await;
     // Whatever happened, the run's tables go (a run killed here is swept by the next).
     let _ = main.batch_execute(&t.sql("DROP TABLE IF EXISTS {rows}, {plan}")).await;
-    result
+    let totals = result?;
+    report.keep()?;
+    Ok(totals)
+}
+
+/// The report file, written under a temporary name beside it and renamed over it only when
+/// the run gets to the end: a run that stops early leaves an earlier report as it was.
+struct Report {
+    partial: PathBuf,
+    path: PathBuf,
+}
+
+impl Report {
+    /// Checks that `path` is not the input file (a rename would replace it) and creates the
+    /// partial file (so an unwritable place is found before anything is written).
+    fn create(input: &Path, path: &Path) -> Result<Self, ImportError> {
+        if let (Ok(a), Ok(b)) = (std::fs::canonicalize(input), std::fs::canonicalize(path))
+            && a == b
+        {
+            return Err(ImportError::Input(format!(
+                "the report {} is the input file: choose another --report",
+                path.display()
+            )));
+        }
+        let mut name = path.file_name().unwrap_or_default().to_os_string();
+        name.push(format!(".partial-{}", std::process::id()));
+        let partial = path.with_file_name(name);
+        create_private(&partial).map_err(ImportError::Input)?;
+        Ok(Self { partial, path: path.to_owned() })
+    }
+
+    fn file(&self) -> Result<std::fs::File, String> {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&self.partial)
+            .map_err(|e| format!("{}: {e}", self.partial.display()))
+    }
+
+    fn keep(self) -> Result<(), String> {
+        std::fs::rename(&self.partial, &self.path)
+            .map_err(|e| format!("{}: {e}", self.path.display()))?;
+        std::mem::forget(self);
+        Ok(())
+    }
+}
+
+impl Drop for Report {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.partial);
+    }
 }
 
 async fn steps(
@@ -881,9 +1043,9 @@ async fn steps(
     t: &Tables,
     path: &Path,
     opts: &Options,
-) -> Result<Totals, String> {
-    let dberr = |e: DbError| format!("database error: {e}");
-    let mut report = std::io::BufWriter::new(create_private(&opts.report)?);
+    report: std::fs::File,
+) -> Result<Totals, ImportError> {
+    let mut report = std::io::BufWriter::new(report);
     let t0 = Instant::now();
     let (read, _) = stage(main, t, path).await?;
     let t1 = Instant::now();
@@ -904,10 +1066,21 @@ async fn steps(
     let mut totals = Totals { read, ..Totals::default() };
     if opts.dry_run {
         totals.inserted = new;
-        match opts.on_conflict {
-            OnConflict::Skip => totals.skipped = same,
-            OnConflict::Update => totals.updated = same,
+        if opts.on_conflict == OnConflict::Update {
+            let changed = main
+                .query_one(
+                    &t.sql(&format!(
+                        "SELECT count(*) FROM {{plan}} p JOIN {{rows}} b USING (line)
+                           JOIN users u ON u.id = p.uid
+                          WHERE p.state = 'same' AND {CHANGED}"
+                    )),
+                    &[],
+                )
+                .await
+                .map_err(dberr)?;
+            totals.updated = changed.get::<_, i64>(0) as u64;
         }
+        totals.skipped = same - totals.updated;
     } else {
         let update = opts.on_conflict == OnConflict::Update;
         // Ranges of the staging table's lines holding BATCH good rows each.
@@ -1114,9 +1287,10 @@ mod tests {
         );
         let got = lines(csv.as_bytes(), true);
         let at: Vec<u64> = got.iter().map(|(l, _)| *l).collect();
-        assert_eq!(at, [2, 4, 8, 9, 10], "{got:?}");
+        assert_eq!(at, [2, 4, 6, 8, 9, 10], "{got:?}");
         assert_eq!(got[0].1.as_deref(), Ok("l2"));
-        assert!(got[4].1.is_err());
+        assert!(got[2].1.as_ref().unwrap_err().contains("missing columns"), "{got:?}");
+        assert!(got[5].1.is_err());
     }
 
     #[test]
@@ -1145,7 +1319,7 @@ mod tests {
         assert_eq!((got[0].0, got[0].1.as_deref()), (2, Ok("ok")));
         assert_eq!(got[1].0, 3);
         let why = got[1].1.as_ref().unwrap_err();
-        assert!(why.contains("lines 3 to 5"), "{why}");
+        assert!(why.contains("holds 3 line break(s), from line 3"), "{why}");
     }
 
     #[test]
@@ -1165,6 +1339,34 @@ mod tests {
         assert!(is_csv(Path::new("users"), "\u{feff}username,email".as_bytes()));
         let got = lines(jsonl.as_bytes(), false);
         assert_eq!(got, [(1, Ok("b1".to_owned())), (3, Ok("b3".to_owned()))]);
+    }
+
+    #[test]
+    fn lone_carriage_returns_end_lines_and_no_record_is_skipped() {
+        let csv = format!(
+            "username,email,password_hash\na,a@example.com,{H}\rb,b@example.com,{H}\r\n\"\"\n   \n\
+             \"\n\n\"\nc,c@example.com,{H}\n\""
+        );
+        let got = lines(csv.as_bytes(), true);
+        let at: Vec<u64> = got.iter().map(|(l, _)| *l).collect();
+        assert_eq!(at, [2, 3, 4, 5, 6, 9, 10], "{got:?}");
+        assert_eq!((got[0].1.as_deref(), got[1].1.as_deref()), (Ok("a"), Ok("b")));
+        assert!(got[2..5].iter().all(|(_, r)| r.is_err()), "{got:?}");
+        assert!(got[4].1.as_ref().unwrap_err().contains("2 line break(s)"), "{got:?}");
+        assert_eq!(got[5].1.as_deref(), Ok("c"));
+    }
+
+    #[test]
+    fn refused_csv_records_are_reported_as_csv_and_nul_is_refused() {
+        let csv = format!(
+            "username,email,full_name,password_hash\nx,x@example.com,\"Doe, J\",bad\ny\0,y@example.com,,{H}\n"
+        );
+        let mut r = Reader::new(csv.as_bytes(), true).unwrap();
+        let (_, _, raw) = r.next_record().unwrap();
+        assert_eq!(raw, "x,x@example.com,\"Doe, J\",bad");
+        let (line, fields, raw) = r.next_record().unwrap();
+        assert!(check(line, fields.unwrap()).unwrap_err().contains("NUL"));
+        assert!(!storable(raw).contains('\0'));
     }
 
     proptest! {

@@ -254,7 +254,10 @@ async fn run(command: Command) -> Result<(), Failure> {
             });
             let db = connect_with(&env, 2).await?;
             let opts = import::Options { dry_run, on_conflict, report: report.clone() };
-            let t = import::run(&db, &file, &opts).await.map_err(Failure::Other)?;
+            let t = import::run(&db, &file, &opts).await.map_err(|e| match e {
+                import::ImportError::Input(m) => Failure::Invalid(m),
+                import::ImportError::Other(m) => Failure::Other(m),
+            })?;
             let verb = if dry_run { "would be " } else { "" };
             println!(
                 "{} rows read: {} {verb}inserted, {} {verb}updated, {} already present, {} refused",
