@@ -29,9 +29,9 @@ ROWS = {
     "login": 3,
     # throttle::record_failure: INSERT ... ON CONFLICT DO UPDATE login_throttle, 1 row.
     "failed login": 1,
-    # sessions::refresh: SELECT ... FOR UPDATE of the session (locks the row it then updates),
-    # then one statement: UPDATE refresh_tokens (consumed_at), INSERT refresh_tokens (the
-    # successor), UPDATE sessions (refreshed_at).
+    # sessions::refresh, the function auth_refresh (migration 0005_session_functions): SELECT ... FOR UPDATE of the
+    # session (locks the row it then updates), then UPDATE refresh_tokens (consumed_at), INSERT
+    # refresh_tokens (the successor), UPDATE sessions (refreshed_at).
     "refresh": 3,
     # sessions::find_user: reads only.
     "profile": 0,
@@ -48,8 +48,9 @@ ROUND_TRIPS = {
     "login": 7 + 1 / 16,
     # BEGIN, lock_key, find_by_identifier, status, record_failure, COMMIT, purge_expired.
     "failed login": 7,
-    # BEGIN, the session's lock, the token's read, the rotation, users::times, COMMIT.
-    "refresh": 6,
+    # SELECT ... FROM auth_refresh(...): the lock, the read, the rotation and the account's
+    # times run inside the database, in the statement's own transaction.
+    "refresh": 1,
     # sessions::find_user.
     "profile": 1,
 }

@@ -39,8 +39,8 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 5,
-        name: "refresh_in_one_round_trip",
-        sql: include_str!("../migrations/0005_refresh_in_one_round_trip.sql"),
+        name: "session_functions",
+        sql: include_str!("../migrations/0005_session_functions.sql"),
     },
 ];
 

@@ -381,21 +381,18 @@ pub async fn is_alive(
 }
 
 /// The account `user_id` and, when `sid` is given, whether that session of it is still
-/// usable ([`is_alive`]), in one round trip: what an endpoint taking an access token reads.
-/// `None` when the account does not exist.
+/// usable ([`is_alive`]), in one round trip: what an endpoint taking an access token reads
+/// (the migration's `auth_find_user`, whose plan PostgreSQL keeps for the connection). `None`
+/// when the account does not exist.
 pub async fn find_user(
     c: &impl GenericClient,
     user_id: Uuid,
     sid: Option<Uuid>,
     cfg: &SessionConfig,
 ) -> Result<Option<(crate::users::User, bool)>, Error> {
-    const SQL: &str = concat!(
-        "SELECT u.id, u.username, u.email, u.full_name, u.password_hash, u.created_at, ",
-        "u.password_changed_at, u.last_login_at, u.disabled_at, ",
-        "$2::uuid IS NULL OR EXISTS (SELECT 1 FROM sessions s WHERE s.id = $2 AND s.user_id = u.id AND ",
-        alive!("$3"),
-        ") FROM users u WHERE u.id = $1"
-    );
+    const SQL: &str = "SELECT id, username, email, full_name, password_hash, created_at, \
+                       password_changed_at, last_login_at, disabled_at, session_usable \
+                       FROM auth_find_user($1, $2, $3)";
     let row = c
         .query_typed_opt(
             SQL,
