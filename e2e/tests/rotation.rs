@@ -22,13 +22,6 @@ const PW: &str = "correct horse battery staple";
 /// rotation steps take on a loaded machine (RSA key generation, several invocations).
 const LEAD_SECONDS: u64 = 12;
 
-async fn start(binary: &str, moto: &Moto, env: &[(&str, &str)]) -> Function {
-    let mut all: Vec<(String, String)> = moto.env();
-    all.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-    let refs: Vec<(&str, &str)> = all.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    Function::start(&testkit::binary(binary), &refs).await
-}
-
 async fn login(f: &Function) -> (String, String) {
     let event = testkit::events::apigw(
         "POST",
@@ -158,10 +151,10 @@ async fn an_rs256_key_rotates_through_the_four_steps() {
         ("SECRET_CACHE_TTL_SECONDS", "1"),
     ];
     let rotate_env = [("TOKEN_SIGNING_ALG", "RS256"), ("SIGNING_PUBLIC_SECRET_ARN", &public_arn)];
-    let login_fn = start("login", &moto, &env).await;
-    let profile_fn = start("profile", &moto, &env).await;
-    let jwks_fn = start("jwks", &moto, &jwks_env).await;
-    let rotate_fn = start("rotate-key", &moto, &rotate_env).await;
+    let login_fn = moto.function("login", &env).await;
+    let profile_fn = moto.function("profile", &env).await;
+    let jwks_fn = moto.function("jwks", &jwks_env).await;
+    let rotate_fn = moto.function("rotate-key", &rotate_env).await;
 
     // The first key of a deployment signs at once: there is nothing before it.
     let (old_token, kid) = login(&login_fn).await;
@@ -302,12 +295,12 @@ async fn an_empty_secret_gets_its_first_rs256_key_from_a_rotation() {
     assert!(before.version_ids_to_stages().is_none_or(|m| m.is_empty()), "an empty secret");
     let public = sm.create_secret().name("auth/first-public").send().await.unwrap();
     let public_arn = public.arn().unwrap().to_owned();
-    let rotate_fn = start(
-        "rotate-key",
-        &moto,
-        &[("TOKEN_SIGNING_ALG", "RS256"), ("SIGNING_PUBLIC_SECRET_ARN", &public_arn)],
-    )
-    .await;
+    let rotate_fn = moto
+        .function(
+            "rotate-key",
+            &[("TOKEN_SIGNING_ALG", "RS256"), ("SIGNING_PUBLIC_SECRET_ARN", &public_arn)],
+        )
+        .await;
     let token = auth_shared::random::uuid().to_string();
     for s in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
         rotate_fn.invoke(step(&arn, &token, s)).await.response();
@@ -330,13 +323,13 @@ async fn an_empty_secret_gets_its_first_rs256_key_from_a_rotation() {
         ("TOKEN_SIGNING_ALG", "RS256"),
         ("PBKDF2_ITERATIONS", "100000"),
     ];
-    let login_fn = start("login", &moto, &env).await;
-    let jwks_fn = start(
-        "jwks",
-        &moto,
-        &[("TOKEN_SIGNING_ALG", "RS256"), ("SIGNING_PUBLIC_SECRET_ARN", &public_arn)],
-    )
-    .await;
+    let login_fn = moto.function("login", &env).await;
+    let jwks_fn = moto
+        .function(
+            "jwks",
+            &[("TOKEN_SIGNING_ALG", "RS256"), ("SIGNING_PUBLIC_SECRET_ARN", &public_arn)],
+        )
+        .await;
     assert_eq!(login(&login_fn).await.1, token, "the first key signs at once");
     assert_eq!(jwks_kids(&jwks_fn).await, vec![token.clone()], "{}", jwks_fn.output());
     let (keys, _) = jwks_keys(&jwks_fn).await;
@@ -355,7 +348,7 @@ async fn an_hs256_key_rotates_too() {
         .await
         .unwrap();
     let arn = created.arn().unwrap().to_owned();
-    let rotate_fn = start("rotate-key", &moto, &[]).await;
+    let rotate_fn = moto.function("rotate-key", &[]).await;
     let token = auth_shared::random::uuid().to_string();
     for s in ["createSecret", "createSecret", "setSecret", "testSecret", "finishSecret"] {
         rotate_fn.invoke(step(&arn, &token, s)).await.response();

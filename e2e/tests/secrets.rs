@@ -47,13 +47,6 @@ async fn profile_status(f: &Function, token: &str) -> u64 {
     f.invoke(profile_event(token)).await.response()["statusCode"].as_u64().unwrap()
 }
 
-async fn start(binary: &str, moto: &Moto, env: &[(&str, &str)]) -> Function {
-    let mut all: Vec<(String, String)> = moto.env();
-    all.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-    let refs: Vec<(&str, &str)> = all.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    Function::start(&testkit::binary(binary), &refs).await
-}
-
 /// Signs a token with `key` under `kid` (an operator's or another trusted service's token).
 fn token_with(key: &str, kid: &str, sub: uuid::Uuid) -> String {
     let k = auth_shared::token::Key::new(kid, key.as_bytes()).unwrap();
@@ -87,8 +80,8 @@ async fn keys_come_from_secrets_manager_and_survive_rotation() {
         // Sign with a new version at once (the lead time has its own test).
         ("JWKS_PUBLISH_LEAD_SECONDS", "0"),
     ];
-    let login_fn = start("login", &moto, &env).await;
-    let profile_fn = start("profile", &moto, &env).await;
+    let login_fn = moto.function("login", &env).await;
+    let profile_fn = moto.function("profile", &env).await;
 
     let (old_token, kid) = login(&login_fn).await;
     assert_eq!(kid, v1, "kid is the Secrets Manager version id");
@@ -121,7 +114,7 @@ async fn keys_come_from_secrets_manager_and_survive_rotation() {
     // A container started after the rotation reads only AWSCURRENT; a made-up kid arriving first
     // cannot make it refuse tokens of AWSPREVIOUS (that version is read once, outside the
     // once-a-minute refresh).
-    let fresh = start("profile", &moto, &env).await;
+    let fresh = moto.function("profile", &env).await;
     let forged = token_with(key2, "no-such-version", id);
     assert_eq!(profile_status(&fresh, &forged).await, 401);
     assert_eq!(profile_status(&fresh, &old_token).await, 200, "{}", fresh.output());
@@ -152,12 +145,16 @@ async fn unknown_kids_refresh_at_most_once_a_minute() {
         .unwrap();
     let arn = created.arn().unwrap().to_owned();
     // A long cache: only an unknown kid can make the function look again.
-    let profile_fn = start(
-        "profile",
-        &moto,
-        &[("DATABASE_URL", &db.url), ("SECRET_ARN", &arn), ("SECRET_CACHE_TTL_SECONDS", "3600")],
-    )
-    .await;
+    let profile_fn = moto
+        .function(
+            "profile",
+            &[
+                ("DATABASE_URL", &db.url),
+                ("SECRET_ARN", &arn),
+                ("SECRET_CACHE_TTL_SECONDS", "3600"),
+            ],
+        )
+        .await;
     assert_eq!(
         profile_status(
             &profile_fn,
@@ -217,17 +214,17 @@ async fn a_warm_function_rides_out_a_secrets_manager_outage() {
         .await
         .unwrap();
     let arn = created.arn().unwrap().to_owned();
-    let f = start(
-        "login",
-        &moto,
-        &[
-            ("DATABASE_URL", &db.url),
-            ("SECRET_ARN", &arn),
-            ("SECRET_CACHE_TTL_SECONDS", "1"),
-            ("PBKDF2_ITERATIONS", "100000"),
-        ],
-    )
-    .await;
+    let f = moto
+        .function(
+            "login",
+            &[
+                ("DATABASE_URL", &db.url),
+                ("SECRET_ARN", &arn),
+                ("SECRET_CACHE_TTL_SECONDS", "1"),
+                ("PBKDF2_ITERATIONS", "100000"),
+            ],
+        )
+        .await;
     let (_, kid) = login(&f).await;
     moto.stop().await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
@@ -244,15 +241,15 @@ async fn a_warm_function_rides_out_a_secrets_manager_outage() {
 async fn missing_and_denied_secrets_stop_start_up_with_one_line() {
     let moto = Moto::start().await;
     let db = TestDb::new().await;
-    let mut f = start(
-        "login",
-        &moto,
-        &[
-            ("DATABASE_URL", &db.url),
-            ("SECRET_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope-AbCdEf"),
-        ],
-    )
-    .await;
+    let mut f = moto
+        .function(
+            "login",
+            &[
+                ("DATABASE_URL", &db.url),
+                ("SECRET_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope-AbCdEf"),
+            ],
+        )
+        .await;
     assert_eq!(f.exit_code(Duration::from_secs(30)).await, Some(1));
     let out = f.output();
     let lines: Vec<&str> = out.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -271,9 +268,9 @@ async fn missing_and_denied_secrets_stop_start_up_with_one_line() {
         .send()
         .await
         .unwrap();
-    let mut f =
-        start("login", &moto, &[("DATABASE_URL", &db.url), ("SECRET_ARN", short.arn().unwrap())])
-            .await;
+    let mut f = moto
+        .function("login", &[("DATABASE_URL", &db.url), ("SECRET_ARN", short.arn().unwrap())])
+        .await;
     assert_eq!(f.exit_code(Duration::from_secs(30)).await, Some(1));
     assert!(
         f.output().contains("SECRET_ARN is too short") && !f.output().contains("short-key-value"),
@@ -335,7 +332,7 @@ async fn an_rds_style_database_secret_works_and_follows_a_password_rotation() {
         ("SECRET_KEY", testkit::events::TEST_KEY),
         ("PBKDF2_ITERATIONS", "100000"),
     ];
-    let f = start("login", &moto, &env).await;
+    let f = moto.function("login", &env).await;
     login(&f).await;
 
     // Rotation: the password changes in the database and in the secret; the pooled connection

@@ -113,6 +113,19 @@ print(json.dumps([arn, key["AccessKeyId"], key["SecretAccessKey"]]))
         env
     }
 
+    /// The function binary `binary` (by name, as [`crate::binary`] finds it) started behind
+    /// the Runtime API emulator with this moto's settings ([`Moto::env`]) and `env`.
+    pub async fn function(
+        &self,
+        binary: &str,
+        env: &[(&str, &str)],
+    ) -> crate::runtime_api::Function {
+        let mut all = self.env();
+        all.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        let refs: Vec<(&str, &str)> = all.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        crate::runtime_api::Function::start(&crate::binary(binary), &refs).await
+    }
+
     /// An SDK client for this moto.
     pub async fn client(&self) -> aws_sdk_secretsmanager::Client {
         let creds = aws_sdk_secretsmanager::config::Credentials::new(
