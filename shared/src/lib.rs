@@ -10,7 +10,7 @@ pub mod db;
 pub mod event;
 pub mod http;
 pub mod identifier;
-pub mod kdf;
+pub use kdf_cross::kdf;
 pub mod keys;
 pub mod lambda;
 pub mod migrate;
