@@ -508,9 +508,12 @@ def peer_cold_starts(n=20):
 
 def zip_sizes():
     env = {**os.environ, "PATH": f"{ROOT / '.venv/bin'}:{os.environ['PATH']}"}
+    # `--bin`, not `-p`, as `sam build` runs it (template.yaml's BuildProperties: Binary): the
+    # same features resolved, so these are the bootstraps it deploys, and the sam build test
+    # (e2e/tests/template.rs) and this share one build.
     cmd = ["cargo", "lambda", "build", "--release", "--arm64", "--output-format", "zip"]
     for f in FUNCTIONS:
-        cmd += ["-p", f]
+        cmd += ["--bin", f]
     run(cmd, cwd=ROOT, env=env)
     sizes = {f: (ROOT / "target" / "lambda" / f / "bootstrap.zip").stat().st_size for f in FUNCTIONS}
     # The peer as a Lambda zip would need at least its code and its dependencies: the
