@@ -45,10 +45,22 @@ CREATE FUNCTION auth_refresh(
 #variable_conflict use_column
 DECLARE
     sid uuid;
-    r record;
+    uid uuid;
+    uname text;
+    ucreated timestamptz;
+    uchanged timestamptz;
+    usable boolean;
+    consumed timestamptz;
 BEGIN
-    -- The session's lock, alone: the next statement must see what its previous holder did.
-    SELECT s.id INTO sid FROM sessions s
+    -- The session's lock, with the session's and the account's columns. A statement that
+    -- waited for the lock reads the locked row as its holder left it (the session's end and
+    -- last refresh are current); ending a session, disabling its account and changing its
+    -- password all write the session row, so they are seen here.
+    SELECT s.id, s.user_id, u.username, u.created_at, u.password_changed_at,
+           auth_session_usable(s.ended_at, s.expires_at, s.refreshed_at, u.disabled_at,
+                               p_idle_seconds)
+      INTO sid, uid, uname, ucreated, uchanged, usable
+      FROM sessions s JOIN users u ON u.id = s.user_id
      WHERE s.id = (SELECT t.session_id FROM refresh_tokens t WHERE t.token_hash = p_hash)
        FOR UPDATE OF s;
     IF NOT FOUND THEN
@@ -56,37 +68,39 @@ BEGIN
         RETURN NEXT;
         RETURN;
     END IF;
-    SELECT s.user_id AS uid, u.username AS uname, u.created_at AS ucreated,
-           u.password_changed_at AS uchanged, t.consumed_at IS NOT NULL AS consumed,
-           coalesce(t.consumed_at > now() - make_interval(secs => p_reuse_seconds), false) AS in_grace,
-           auth_session_usable(s.ended_at, s.expires_at, s.refreshed_at, u.disabled_at, p_idle_seconds) AS usable
-      INTO r
-      FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id JOIN users u ON u.id = s.user_id
-     WHERE t.token_hash = p_hash;
+    -- The token, in a statement of its own: it sees what the lock's previous holder committed
+    -- (a refresh that consumed it, a password change that replaced the session's tokens).
+    SELECT t.consumed_at INTO consumed FROM refresh_tokens t WHERE t.token_hash = p_hash;
     IF NOT FOUND THEN
-        -- A password change replaced the session's tokens while this waited for the lock.
         outcome := 'unknown';
         RETURN NEXT;
         RETURN;
     END IF;
     session_id := sid;
-    user_id := r.uid;
-    IF NOT r.usable THEN
+    user_id := uid;
+    IF NOT usable THEN
         outcome := 'session_ended';
-    ELSIF r.consumed AND NOT r.in_grace THEN
+    ELSIF consumed IS NOT NULL
+          AND consumed <= now() - make_interval(secs => p_reuse_seconds) THEN
         UPDATE sessions SET ended_at = now(), end_reason = 'refresh_token_reused'
          WHERE id = sid AND ended_at IS NULL;
         outcome := 'reused';
     ELSE
-        UPDATE refresh_tokens SET consumed_at = coalesce(consumed_at, now()) WHERE token_hash = p_hash;
-        INSERT INTO refresh_tokens (token_hash, session_id) VALUES (p_new_hash, sid);
+        -- Consume it (a retry within the interval keeps its first time), add its successor,
+        -- move the session's last refresh: one statement.
+        WITH spent AS (
+            UPDATE refresh_tokens SET consumed_at = coalesce(consumed_at, now())
+             WHERE token_hash = p_hash
+        ), successor AS (
+            INSERT INTO refresh_tokens (token_hash, session_id) VALUES (p_new_hash, sid)
+        )
         UPDATE sessions SET refreshed_at = now() WHERE id = sid
         RETURNING extract(epoch FROM expires_at - now())::float8 INTO expires_in;
         outcome := 'rotated';
-        username := r.uname;
+        username := uname;
         db_now := now();
-        created_at := r.ucreated;
-        password_changed_at := r.uchanged;
+        created_at := ucreated;
+        password_changed_at := uchanged;
     END IF;
     RETURN NEXT;
 END

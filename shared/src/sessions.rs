@@ -9,12 +9,13 @@
 //!
 //! # What each operation locks (why two of them cannot both win)
 //! - **refresh** (one call of the migration's `auth_refresh`, one round trip) first takes the
-//!   session's row lock (`SELECT ... FOR UPDATE`), then reads the
-//!   token and session in a new statement (under READ COMMITTED only a new statement sees what
-//!   the lock's previous holder committed), and holds the lock until commit, across consuming
-//!   the token, inserting its successor and moving `refreshed_at`. Concurrent refreshes of one session therefore run
-//!   one after the other: the first consumes the token, the others see it consumed within
-//!   the interval (and get successors) or after it (and end the session).
+//!   session's row lock (`SELECT ... FOR UPDATE`, which reads the locked row as its last holder
+//!   left it: ended, refreshed), then reads the token in a new statement (under READ COMMITTED
+//!   only a new statement sees what the lock's previous holder committed to other rows), and
+//!   holds the lock until commit, across consuming the token, inserting its successor and
+//!   moving `refreshed_at`. Concurrent refreshes of one session therefore run one after the
+//!   other: the first consumes the token, the others see it consumed within the interval (and
+//!   get successors) or after it (and end the session).
 //! - **logout** and **sign-out** end sessions with `UPDATE sessions SET ended_at ...`, which
 //!   takes the same row lock: a refresh that got the lock first has committed its new token
 //!   (which dies with the session a moment later); one that waits then reads `ended_at` and
@@ -199,11 +200,12 @@ macro_rules! alive {
 }
 
 /// Rotates the refresh token whose hash is `hash`, in one round trip: the migration's
-/// `auth_refresh` takes the session's row lock, then reads the token, session and account in
-/// a statement of its own (under READ COMMITTED only a new statement sees what the lock's
-/// previous holder committed), then consumes the token, inserts its successor and moves
-/// `refreshed_at`, all in the caller's transaction (or its own, called alone), holding the lock
-/// until commit. See the module docs for what this locks.
+/// `auth_refresh` takes the session's row lock (with the session's and account's columns),
+/// then reads the token in a statement of its own (under READ COMMITTED only a new statement
+/// sees what the lock's previous holder committed), then consumes the token, inserts its
+/// successor and moves `refreshed_at` in one statement, all in the caller's transaction (or
+/// its own, called alone), holding the lock until commit. See the module docs for what this
+/// locks.
 pub async fn refresh(
     c: &impl GenericClient,
     hash: &[u8; 32],
