@@ -187,18 +187,6 @@ pub enum Refresh {
     Refused(&'static str),
 }
 
-/// A session that is still usable, as SQL over `sessions s` (and `users u`), with the idle
-/// timeout as parameter `$idle`: the migration's `auth_session_usable`, the rule's one spelling.
-macro_rules! alive {
-    ($idle:literal) => {
-        concat!(
-            "auth_session_usable(s.ended_at, s.expires_at, s.refreshed_at, u.disabled_at, ",
-            $idle,
-            ")"
-        )
-    };
-}
-
 /// Rotates the refresh token whose hash is `hash`, in one round trip: the migration's
 /// `auth_refresh` takes the session's row lock (with the session's and account's columns),
 /// then reads the token in a statement of its own (under READ COMMITTED only a new statement
@@ -360,30 +348,8 @@ pub async fn after_password_change(
     }
 }
 
-/// True when the session `sid` of `user_id` is still usable (not ended, expired or idle, the
-/// account active). Access tokens of a session that is not are refused.
-pub async fn is_alive(
-    c: &impl GenericClient,
-    user_id: Uuid,
-    sid: Uuid,
-    cfg: &SessionConfig,
-) -> Result<bool, Error> {
-    const SQL: &str = concat!(
-        "SELECT ",
-        alive!("$3"),
-        " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1 AND s.user_id = $2"
-    );
-    let row = c
-        .query_typed_opt(
-            SQL,
-            &[(&sid, Type::UUID), (&user_id, Type::UUID), (&cfg.idle(), Type::FLOAT8)],
-        )
-        .await?;
-    row.map_or(Ok(false), |r| r.try_get(0))
-}
-
 /// The account `user_id` and, when `sid` is given, whether that session of it is still
-/// usable ([`is_alive`]), in one round trip: what an endpoint taking an access token reads
+/// usable (not ended, expired or idle, the account active), in one round trip: what an endpoint taking an access token reads
 /// (the migration's `auth_find_user`, whose plan PostgreSQL keeps for the connection). `None`
 /// when the account does not exist.
 pub async fn find_user(

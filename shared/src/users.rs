@@ -158,22 +158,6 @@ impl LoginRecord {
     }
 }
 
-/// The database's clock with the account's creation and last password change: what an access
-/// token issued now is dated against (see [`LoginRecord::tokens_valid_from`]).
-pub async fn times(c: &impl GenericClient, id: Uuid) -> Result<LoginRecord, Error> {
-    let r = c
-        .query_typed_one(
-            "SELECT now(), created_at, password_changed_at FROM users WHERE id = $1",
-            &[(&id, Type::UUID)],
-        )
-        .await?;
-    Ok(LoginRecord {
-        now: r.try_get(0)?,
-        created_at: r.try_get(1)?,
-        password_changed_at: r.try_get(2)?,
-    })
-}
-
 /// Records a successful login in one statement: sets `last_login_at`, replaces the hash with
 /// `upgraded` when given, and clears the account's failure count, but only if the account is
 /// still active and its hash is still `verified_hash` (an admin may have changed the password
