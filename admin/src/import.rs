@@ -373,6 +373,24 @@ impl<R: Read> Reader<R> {
                 ));
             }
         }
+        let known = [
+            "username",
+            "email",
+            "full_name",
+            "password_hash",
+            "created_at",
+            "id",
+            "password_changed_at",
+            "last_login_at",
+            "disabled_at",
+        ];
+        let mut ignored: Vec<&str> =
+            columns.keys().map(String::as_str).filter(|c| !known.contains(c)).collect();
+        if !ignored.is_empty() {
+            ignored.sort_unstable();
+            // Not an error (exports carry columns of their own), but a misspelt one loses data.
+            eprintln!("auth-admin: columns not imported (unknown names): {}", ignored.join(", "));
+        }
         let width = header.len();
         let last_line = header.position().map_or(1, |p| p.line());
         Ok(Self::Csv { reader, starts, columns, width, last_line })
@@ -1001,6 +1019,15 @@ impl Report {
     /// Checks that `path` is not the input file (a rename would replace it) and creates the
     /// partial file (so an unwritable place is found before anything is written).
     fn create(input: &Path, path: &Path) -> Result<Self, ImportError> {
+        if let Err(e) = std::fs::File::open(input) {
+            return Err(ImportError::Input(format!("{}: {e}", input.display())));
+        }
+        if path.is_dir() {
+            return Err(ImportError::Input(format!(
+                "the report {} is a directory: name a file",
+                path.display()
+            )));
+        }
         if let (Ok(a), Ok(b)) = (std::fs::canonicalize(input), std::fs::canonicalize(path))
             && a == b
         {

@@ -378,6 +378,29 @@ async fn unusable_files_get_exit_5_and_leave_the_input_and_an_earlier_report_alo
     assert!(err.contains("is the input file"), "{err}");
     assert_eq!(std::fs::read_to_string(&good).unwrap(), text, "the input is untouched");
 
+    // A report path that is a directory, and an input that is missing: refused before
+    // anything is written.
+    let (code, _, err) =
+        admin(&db.url, &["import", good.to_str().unwrap(), "--report", d.to_str().unwrap()]).await;
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains("is a directory"), "{err}");
+    let missing = d.join("missing.csv");
+    let (code, _, err) = admin(&db.url, &["import", missing.to_str().unwrap()]).await;
+    assert_eq!(code, 5, "{err}");
+    let n: i64 =
+        db.client().await.query_one("SELECT count(*) FROM users", &[]).await.unwrap().get(0);
+    assert_eq!(n, 0, "nothing was written");
+    // A column with an unknown name is named on stderr (a misspelt one would lose its data).
+    let typo = d.join("typo.csv");
+    std::fs::write(
+        &typo,
+        format!("username,email,password_hash,fullname\nt,t@example.com,{q},Tom\n"),
+    )
+    .unwrap();
+    let (code, out, err) = admin(&db.url, &["import", typo.to_str().unwrap()]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("columns not imported (unknown names): fullname"), "{err}");
+
     let cases: [(&str, &[u8], &str); 5] = [
         ("empty.csv", b"", "is empty"),
         ("blank", b" \n\r\n\t\n", "is empty"),
