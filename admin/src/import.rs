@@ -993,14 +993,14 @@ async fn writer(client: &mut Client, t: &Tables, w: &Writing, update: bool) -> R
 /// present. A dry run stops after the plan, which is why it refuses exactly the rows a real
 /// run would. `db` needs room for two connections.
 pub async fn run(db: &Db, path: &Path, opts: &Options) -> Result<Totals, ImportError> {
-    let report = Report::create(path, &opts.report)?;
+    let (report, report_file) = Report::create(path, &opts.report)?;
     let mut main = db.checkout().await.map_err(|e| e.to_string())?;
     main.batch_execute(SESSION).await.map_err(dberr)?;
     main.batch_execute(SWEEP).await.map_err(dberr)?;
     let pid: i32 = main.query_one("SELECT pg_backend_pid()", &[]).await.map_err(dberr)?.get(0);
     let t =
         Tables { rows: format!("auth_import_rows_{pid}"), plan: format!("auth_import_plan_{pid}") };
-    let result = steps(db, &mut main, &t, path, opts, report.file()?).await;
+    let result = steps(db, &mut main, &t, path, opts, report_file).await;
     // Whatever happened, the run's tables go (a run killed here is swept by the next).
     let _ = main.batch_execute(&t.sql("DROP TABLE IF EXISTS {rows}, {plan}")).await;
     let totals = result?;
@@ -1013,12 +1013,14 @@ pub async fn run(db: &Db, path: &Path, opts: &Options) -> Result<Totals, ImportE
 struct Report {
     partial: PathBuf,
     path: PathBuf,
+    kept: bool,
 }
 
 impl Report {
     /// Checks that `path` is not the input file (a rename would replace it) and creates the
-    /// partial file (so an unwritable place is found before anything is written).
-    fn create(input: &Path, path: &Path) -> Result<Self, ImportError> {
+    /// partial file (so an unwritable place is found before anything is written), returned
+    /// open for writing.
+    fn create(input: &Path, path: &Path) -> Result<(Self, std::fs::File), ImportError> {
         if let Err(e) = std::fs::File::open(input) {
             return Err(ImportError::Input(format!("{}: {e}", input.display())));
         }
@@ -1039,28 +1041,23 @@ impl Report {
         let mut name = path.file_name().unwrap_or_default().to_os_string();
         name.push(format!(".partial-{}", std::process::id()));
         let partial = path.with_file_name(name);
-        create_private(&partial).map_err(ImportError::Input)?;
-        Ok(Self { partial, path: path.to_owned() })
+        let file = create_private(&partial).map_err(ImportError::Input)?;
+        Ok((Self { partial, path: path.to_owned(), kept: false }, file))
     }
 
-    fn file(&self) -> Result<std::fs::File, String> {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(&self.partial)
-            .map_err(|e| format!("{}: {e}", self.partial.display()))
-    }
-
-    fn keep(self) -> Result<(), String> {
+    fn keep(mut self) -> Result<(), String> {
         std::fs::rename(&self.partial, &self.path)
             .map_err(|e| format!("{}: {e}", self.path.display()))?;
-        std::mem::forget(self);
+        self.kept = true;
         Ok(())
     }
 }
 
 impl Drop for Report {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.partial);
+        if !self.kept {
+            let _ = std::fs::remove_file(&self.partial);
+        }
     }
 }
 
