@@ -119,6 +119,10 @@ async fn rotation_reuse_interval_and_reuse_detection() {
     let (status, doc) = app.refresh(&first).await;
     assert_eq!(status, 200, "within the reuse interval: {doc}");
     assert_eq!(sid(&s(&doc["access_token"])), sid(&access));
+    assert_eq!(s(&doc["refresh_token"]), second, "the same successor: one chain, no fork");
+    let c = app.parts.test_db.client().await;
+    let tokens: i64 = c.query_one("SELECT count(*) FROM refresh_tokens", &[]).await.unwrap().get(0);
+    assert_eq!(tokens, 2, "the replay stored no second successor");
     let (status, doc) = app.refresh(&second).await;
     assert_eq!(status, 200, "{doc}");
     let (owner_access, owner_refresh) = (s(&doc["access_token"]), s(&doc["refresh_token"]));
@@ -286,7 +290,7 @@ async fn twenty_concurrent_refreshes_with_one_token() {
     }
     fresh.sort();
     fresh.dedup();
-    assert_eq!(fresh.len(), 20, "each got its own successor");
+    assert_eq!(fresh.len(), 1, "every retry got the same successor: one chain, never a fork");
     let c = app.parts.test_db.client().await;
     let consumed: i64 = c
         .query_one("SELECT count(*) FROM refresh_tokens WHERE consumed_at IS NOT NULL", &[])

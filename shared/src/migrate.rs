@@ -42,6 +42,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "session_functions",
         sql: include_str!("../migrations/0005_session_functions.sql"),
     },
+    Migration {
+        version: 6,
+        name: "refresh_one_chain",
+        sql: include_str!("../migrations/0006_refresh_one_chain.sql"),
+    },
 ];
 
 /// The advisory lock key held while migrating ("authmigr").

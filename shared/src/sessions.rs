@@ -15,7 +15,8 @@
 //!   holds the lock until commit, across consuming the token, inserting its successor and
 //!   moving `refreshed_at`. Concurrent refreshes of one session therefore run one after the
 //!   other: the first consumes the token, the others see it consumed within the interval (and
-//!   get successors) or after it (and end the session).
+//!   get the successor the first one got: one chain per session) or after it (and end the
+//!   session).
 //! - **logout** and **sign-out** end sessions with `UPDATE sessions SET ended_at ...`, which
 //!   takes the same row lock: a refresh that got the lock first has committed its new token
 //!   (which dies with the session a moment later); one that waits then reads `ended_at` and
@@ -187,26 +188,47 @@ pub enum Refresh {
     Refused(&'static str),
 }
 
-/// Rotates the refresh token whose hash is `hash`, in one round trip: the migration's
-/// `auth_refresh` takes the session's row lock (with the session's and account's columns),
-/// then reads the token in a statement of its own (under READ COMMITTED only a new statement
-/// sees what the lock's previous holder committed), then consumes the token, inserts its
-/// successor and moves `refreshed_at` in one statement, all in the caller's transaction (or
-/// its own, called alone), holding the lock until commit. See the module docs for what this
-/// locks.
+/// The successor of the refresh token `token` under `salt`: base64url of
+/// HMAC-SHA-256(key = the token's text, message = the salt), 43 characters like every refresh
+/// token. The first presentation of a token picks the salt and stores it on the consumed row;
+/// a replay within the reuse interval reads it back and so gets the same successor, never a
+/// second chain (see the migration `0006_refresh_one_chain.sql`). Neither the token alone nor a
+/// copy of the database alone (which holds the token's SHA-256 and the salt) computes it.
+pub fn successor_of(token: &str, salt: &[u8]) -> (String, [u8; 32]) {
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(token.as_bytes())
+        .expect("HMAC takes a key of any length");
+    mac.update(salt);
+    let successor = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+    let hash = Sha256::digest(successor.as_bytes()).into();
+    (successor, hash)
+}
+
+/// Rotates the refresh token `token` (already checked by [`refresh_token_hash`], whose result
+/// is `hash`), in one round trip: the migration's `auth_refresh` takes the session's row lock
+/// (with the session's and account's columns), then reads the token in a statement of its own
+/// (under READ COMMITTED only a new statement sees what the lock's previous holder committed),
+/// then, at the token's first presentation, consumes it, inserts its successor and moves
+/// `refreshed_at` in one statement, all in the caller's transaction (or its own, called
+/// alone), holding the lock until commit. A presentation within the reuse interval gets the
+/// successor the first one got ([`successor_of`]). See the module docs for what this locks.
 pub async fn refresh(
     c: &impl GenericClient,
+    token: &str,
     hash: &[u8; 32],
     cfg: &SessionConfig,
 ) -> Result<Refresh, Error> {
     const SQL: &str = "SELECT outcome, session_id, user_id, username, expires_in, db_now, \
-                       created_at, password_changed_at FROM auth_refresh($1, $2, $3, $4)";
-    let (token, new_hash) = new_refresh_token();
+                       created_at, password_changed_at, successor_salt \
+                       FROM auth_refresh($1, $2, $3, $4, $5)";
+    let salt = crate::random::bytes::<32>();
+    let (mut successor, new_hash) = successor_of(token, &salt);
     let row = c
         .query_typed_one(
             SQL,
             &[
                 (&&hash[..], Type::BYTEA),
+                (&&salt[..], Type::BYTEA),
                 (&&new_hash[..], Type::BYTEA),
                 (&cfg.reuse(), Type::FLOAT8),
                 (&cfg.idle(), Type::FLOAT8),
@@ -215,20 +237,27 @@ pub async fn refresh(
         .await?;
     let outcome: &str = row.try_get(0)?;
     Ok(match outcome {
-        "rotated" => Refresh::Rotated {
-            user_id: row.try_get(2)?,
-            username: row.try_get(3)?,
-            grant: Grant {
-                session_id: row.try_get(1)?,
-                refresh_token: token,
-                refresh_expires_in: seconds_left(&row, 4)?,
-            },
-            times: crate::users::LoginRecord {
-                now: row.try_get(5)?,
-                created_at: row.try_get(6)?,
-                password_changed_at: row.try_get(7)?,
-            },
-        },
+        "rotated" => {
+            let recorded: &[u8] = row.try_get(8)?;
+            if recorded != salt {
+                // A replay within the interval: the successor the first presentation got.
+                successor = successor_of(token, recorded).0;
+            }
+            Refresh::Rotated {
+                user_id: row.try_get(2)?,
+                username: row.try_get(3)?,
+                grant: Grant {
+                    session_id: row.try_get(1)?,
+                    refresh_token: successor,
+                    refresh_expires_in: seconds_left(&row, 4)?,
+                },
+                times: crate::users::LoginRecord {
+                    now: row.try_get(5)?,
+                    created_at: row.try_get(6)?,
+                    password_changed_at: row.try_get(7)?,
+                },
+            }
+        }
         "reused" => Refresh::Reused { user_id: row.try_get(2)?, session_id: row.try_get(1)? },
         "session_ended" => Refresh::Refused("session_ended"),
         _ => Refresh::Refused("unknown"),

@@ -227,7 +227,8 @@ pub async fn consumed_refresh_token(
     let mut c = db.client().await;
     let tx = c.transaction().await.expect("transaction");
     let hash = sessions::refresh_token_hash(&token).expect("our token");
-    let rotated = sessions::refresh(&tx, &hash, &SessionConfig::default()).await.expect("rotation");
+    let rotated =
+        sessions::refresh(&tx, &token, &hash, &SessionConfig::default()).await.expect("rotation");
     assert!(matches!(rotated, Refresh::Rotated { .. }), "{rotated:?}");
     tx.commit().await.expect("commit");
     token

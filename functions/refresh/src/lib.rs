@@ -60,7 +60,10 @@ async fn refresh(state: &State, req: &Request) -> Result<Response<Body>, ApiErro
     // database function it calls (see `sessions::refresh`).
     let outcome = state
         .db
-        .run(move |c| Box::pin(async move { sessions::refresh(&*c, &hash, &cfg).await }))
+        .run(move |c| {
+            let token = token.clone();
+            Box::pin(async move { sessions::refresh(&*c, &token, &hash, &cfg).await })
+        })
         .await?;
     match outcome {
         Refresh::Rotated { user_id, username, grant, times } => {
