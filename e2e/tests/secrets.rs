@@ -8,6 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use testkit::TestDb;
+use testkit::aws_proxy::{AwsProxy, Misbehaviour};
 use testkit::moto::Moto;
 use testkit::runtime_api::Function;
 
@@ -357,4 +358,159 @@ async fn an_rds_style_database_secret_works_and_follows_a_password_rotation() {
     assert!(
         !f.output().contains("second-db-password") && !f.output().contains("first-db-password")
     );
+}
+
+/// A secret with `versions` key versions, the last AWSCURRENT and the one before AWSPREVIOUS;
+/// returns its ARN and the version ids in order.
+async fn secret_with_versions(
+    sm: &aws_sdk_secretsmanager::Client,
+    name: &str,
+    versions: usize,
+) -> (String, Vec<(String, String)>) {
+    let key = |i: usize| format!("k{i}-0123456789abcdefghijklmnopqrstuvwxyz");
+    let created = sm.create_secret().name(name).secret_string(key(0)).send().await.unwrap();
+    let arn = created.arn().unwrap().to_owned();
+    let mut ids = vec![(created.version_id().unwrap().to_owned(), key(0))];
+    for i in 1..versions {
+        let put = sm.put_secret_value().secret_id(&arn).secret_string(key(i)).send().await.unwrap();
+        ids.push((put.version_id().unwrap().to_owned(), key(i)));
+    }
+    (arn, ids)
+}
+
+#[tokio::test]
+async fn a_refresh_that_half_fails_drops_no_key() {
+    let moto = Moto::start().await;
+    let proxy = AwsProxy::start(&moto.endpoint).await;
+    let sm = moto.client().await;
+    let db = TestDb::new().await;
+    let alice = db.create_user("alice", "alice@example.com", PW).await;
+    let (arn, versions) = secret_with_versions(&sm, "auth/half", 2).await;
+    let env = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("SECRET_ARN", arn.as_str()),
+        ("SECRET_CACHE_TTL_SECONDS", "1"),
+        ("JWKS_PUBLISH_LEAD_SECONDS", "0"),
+    ];
+    let profile_fn = moto.function_through(&proxy.endpoint, "profile", &env).await;
+    let tokens: Vec<String> = versions.iter().map(|(id, k)| token_with(k, id, alice)).collect();
+    for t in &tokens {
+        assert_eq!(profile_status(&profile_fn, t).await, 200, "{}", profile_fn.output());
+    }
+    // AWSPREVIOUS reads are throttled (every attempt), past the cache's TTL: the version the
+    // container holds keeps verifying.
+    proxy.misbehave("AWSPREVIOUS", Misbehaviour::Throttle);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    for t in &tokens {
+        assert_eq!(profile_status(&profile_fn, t).await, 200, "{}", profile_fn.output());
+    }
+    assert!(
+        profile_fn.output().contains("could not all be read; keeping every version held"),
+        "{}",
+        profile_fn.output()
+    );
+    // A rotation while the reads still fail: the new AWSCURRENT is taken in, nothing held is
+    // given up.
+    let put = sm
+        .put_secret_value()
+        .secret_id(&arn)
+        .secret_string("k2-0123456789abcdefghijklmnopqrstuvwxyz")
+        .send()
+        .await
+        .unwrap();
+    let newest =
+        token_with("k2-0123456789abcdefghijklmnopqrstuvwxyz", put.version_id().unwrap(), alice);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    for t in tokens.iter().chain([&newest]) {
+        assert_eq!(profile_status(&profile_fn, t).await, 200, "{}", profile_fn.output());
+    }
+    // Once every read succeeds again, the set is what Secrets Manager says: the version no
+    // stage names any more stops verifying.
+    proxy.behave();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(profile_status(&profile_fn, &newest).await, 200);
+    assert_eq!(profile_status(&profile_fn, &tokens[1]).await, 200, "AWSPREVIOUS");
+    assert_eq!(profile_status(&profile_fn, &tokens[0]).await, 401, "{}", profile_fn.output());
+}
+
+#[tokio::test]
+async fn a_cold_login_that_cannot_read_awsprevious_answers_503_rather_than_sign_too_soon() {
+    let moto = Moto::start().await;
+    let proxy = AwsProxy::start(&moto.endpoint).await;
+    let sm = moto.client().await;
+    let db = TestDb::new().await;
+    db.create_user("alice", "alice@example.com", PW).await;
+    // Two versions made just now: AWSCURRENT is far inside the publishing lead.
+    let (arn, versions) = secret_with_versions(&sm, "auth/young", 2).await;
+    let env = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("SECRET_ARN", arn.as_str()),
+        ("JWKS_PUBLISH_LEAD_SECONDS", "7500"),
+        ("PBKDF2_ITERATIONS", "100000"),
+    ];
+    proxy.misbehave("AWSPREVIOUS", Misbehaviour::Throttle);
+    let f = moto.function_through(&proxy.endpoint, "login", &env).await;
+    let resp = f.invoke(login_event("alice")).await.response();
+    assert_eq!(resp["statusCode"], 503, "{resp}\n{}", f.output());
+    let body: Value = serde_json::from_str(&testkit::events::response_body(&resp)).unwrap();
+    assert_eq!(body["error"], "service_unavailable", "{body}");
+    assert!(f.output().contains("no signing key can be used"), "{}", f.output());
+    // With AWSPREVIOUS readable, the previous version signs until AWSCURRENT is old enough.
+    proxy.behave();
+    let f = moto.function_through(&proxy.endpoint, "login", &env).await;
+    assert_eq!(login(&f).await.1, versions[0].0, "the previous version signs");
+    // The first key of a deployment (no AWSPREVIOUS at all) signs at once.
+    let (first, ids) = secret_with_versions(&sm, "auth/first", 1).await;
+    let env = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("SECRET_ARN", first.as_str()),
+        ("JWKS_PUBLISH_LEAD_SECONDS", "7500"),
+        ("PBKDF2_ITERATIONS", "100000"),
+    ];
+    let f = moto.function_through(&proxy.endpoint, "login", &env).await;
+    assert_eq!(login(&f).await.1, ids[0].0);
+}
+
+#[tokio::test]
+async fn a_stalled_secrets_manager_costs_one_deadline_warm_and_cold() {
+    use std::time::Instant;
+    let moto = Moto::start().await;
+    let proxy = AwsProxy::start(&moto.endpoint).await;
+    let sm = moto.client().await;
+    let db = TestDb::new().await;
+    db.create_user("alice", "alice@example.com", PW).await;
+    let (arn, _) = secret_with_versions(&sm, "auth/stall", 1).await;
+    let env = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("SECRET_ARN", arn.as_str()),
+        ("SECRET_CACHE_TTL_SECONDS", "1"),
+        ("PBKDF2_ITERATIONS", "100000"),
+    ];
+    let f = moto.function_through(&proxy.endpoint, "login", &env).await;
+    let (_, kid) = login(&f).await;
+    // The endpoint accepts every call and never answers. Past the TTL a warm function serves
+    // on the keys it holds, after one deadline (the SDK's, well inside the 10 s timeout).
+    proxy.misbehave("", Misbehaviour::Stall);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let started = Instant::now();
+    let (_, kid_after) = login(&f).await;
+    let took = started.elapsed();
+    assert_eq!(kid_after, kid, "served on the cached key");
+    assert!(took < Duration::from_secs(7), "the stalled refresh took {took:?}");
+    let out = f.output();
+    assert_eq!(
+        out.matches("signing key refresh failed; serving cached keys").count(),
+        1,
+        "one line for the failed refresh: {out}"
+    );
+    // A cold start with nothing cached fails within one deadline, with one start-up line.
+    let started = Instant::now();
+    let mut cold = moto.function_through(&proxy.endpoint, "login", &env).await;
+    assert_eq!(cold.exit_code(Duration::from_secs(30)).await, Some(1));
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(7), "the cold start gave up after {took:?}");
+    let out = cold.output();
+    let lines: Vec<&str> = out.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{out}");
+    assert!(lines[0].contains("start-up failed") && lines[0].contains(&arn), "{out}");
 }

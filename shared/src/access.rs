@@ -62,6 +62,16 @@ pub async fn authenticate(state: &TokenState, req: &Request) -> Result<Access, A
     Ok(Access { claims, user, session: sid })
 }
 
+/// The version that signs now, or 503 `service_unavailable` when none can be shown to have
+/// been published for JWKS_PUBLISH_LEAD_SECONDS (a verifier caching the JWKS would refuse its
+/// tokens): see [`crate::keys::KeySet::signing`].
+pub fn signing_key(keys: &crate::keys::KeySet) -> Result<&token::Key, ApiError> {
+    keys.signing().map_err(|e| {
+        tracing::error!(error = %e, "no signing key can be used; answering 503");
+        ApiError::ServiceUnavailable(e.to_string())
+    })
+}
+
 /// Signs an access token for the session `grant` names and answers with the token response
 /// (access token, lifetime, the session's new refresh token). `times` comes from the
 /// database's clock, the clock `password_changed_at` was set by: tokens issued in or before
@@ -87,8 +97,9 @@ pub async fn grant_response(
         iat = valid_from;
     }
     let keys = state.keys.current().await;
+    let key = signing_key(&keys)?;
     let access_token =
-        token::issue(&state.tokens, keys.signing(), user_id, username, Some(grant.session_id), iat)
+        token::issue(&state.tokens, key, user_id, username, Some(grant.session_id), iat)
             .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(http::json(
         StatusCode::OK,

@@ -35,14 +35,35 @@ pub struct KeySet {
     pub previous: Option<Key>,
     /// AWSPENDING: a rotation under way; published, never signs.
     pub pending: Option<Key>,
+    /// Versions an earlier read held that the last one could not confirm, because a stage's
+    /// read failed (throttled, timed out): a failed read never takes a key away, so these
+    /// keep verifying until a read succeeds in full.
+    retained: Vec<Key>,
+    /// Whether AWSPREVIOUS is known: read, or known not to exist. False after a failed read
+    /// of it with nothing held from before; then no version signs unless AWSCURRENT has
+    /// itself been published for the lead.
+    previous_known: bool,
     /// JWKS_PUBLISH_LEAD_SECONDS.
     lead_seconds: i64,
 }
 
+/// No version held can be shown to have been published for JWKS_PUBLISH_LEAD_SECONDS, so
+/// none signs (the caller answers 503 `service_unavailable`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("no signing key version is known to have been published for the lead time")]
+pub struct NotPublishedLongEnough;
+
 impl KeySet {
     /// One key, signing at once.
     pub fn single(key: Key) -> Self {
-        Self { current: key, previous: None, pending: None, lead_seconds: 0 }
+        Self {
+            current: key,
+            previous: None,
+            pending: None,
+            retained: Vec::new(),
+            previous_known: true,
+            lead_seconds: 0,
+        }
     }
 
     /// The version named `kid`, if any.
@@ -50,24 +71,45 @@ impl KeySet {
         self.published().find(|k| k.kid == kid)
     }
 
-    /// Every version held: current, previous, pending (the JWKS lists their public halves).
+    /// Every version held: current, previous, pending, and any retained after a failed read
+    /// (the JWKS lists their public halves).
     pub fn published(&self) -> impl Iterator<Item = &Key> {
-        std::iter::once(&self.current).chain(&self.previous).chain(&self.pending)
+        std::iter::once(&self.current)
+            .chain(&self.previous)
+            .chain(&self.pending)
+            .chain(&self.retained)
     }
 
     /// The version that signs new tokens now.
-    pub fn signing(&self) -> &Key {
+    pub fn signing(&self) -> Result<&Key, NotPublishedLongEnough> {
         self.signing_at(crate::token::now())
     }
 
+    /// Whether `key` has been published for the lead at `now`: its creation time (Secrets
+    /// Manager's CreatedDate, seconds since the epoch) is at least the lead ago. A key given
+    /// directly has no creation time and no lead, and is ready at once; a managed version
+    /// without a creation time is never shown ready.
+    fn ready(&self, key: &Key, now: i64) -> bool {
+        match key.created_at {
+            Some(created) => now - created >= self.lead_seconds,
+            None => self.lead_seconds == 0,
+        }
+    }
+
     /// The version that signs at `now`: AWSCURRENT once it has been published for the lead
-    /// time (a key given directly has no creation time and signs at once), AWSPREVIOUS until
-    /// then; AWSCURRENT when there is no previous version (the first key of a deployment).
-    pub fn signing_at(&self, now: i64) -> &Key {
-        let ready = self.current.created_at.is_none_or(|c| now - c >= self.lead_seconds);
+    /// time; until then AWSPREVIOUS, the version that signed before this rotation (and so was
+    /// published before it); AWSCURRENT when there is known to be no previous version (the
+    /// first key of a deployment, which no verifier can have cached a key set without). When
+    /// AWSPREVIOUS could not be read and nothing was held from before, none signs: the young
+    /// AWSCURRENT cannot be shown to be published long enough.
+    pub fn signing_at(&self, now: i64) -> Result<&Key, NotPublishedLongEnough> {
+        if self.ready(&self.current, now) {
+            return Ok(&self.current);
+        }
         match &self.previous {
-            Some(previous) if !ready => previous,
-            _ => &self.current,
+            Some(previous) => Ok(previous),
+            None if self.previous_known => Ok(&self.current),
+            None => Err(NotPublishedLongEnough),
         }
     }
 }
@@ -227,8 +269,37 @@ async fn fetch_stage(
     Ok(key_from_secret(v.version_id, alg, v.value.expose_secret())?.created(v.created_at))
 }
 
+/// What reading an optional stage (AWSPREVIOUS, AWSPENDING) came to.
+enum Stage {
+    /// A usable version other than AWSCURRENT.
+    Held(Key),
+    /// Known: the stage is on no version, on AWSCURRENT's, or on one that is not a key.
+    Absent,
+    /// The read failed (throttled, timed out, unreachable): nothing is known.
+    Unknown,
+}
+
+fn stage_of(current: &Key, stage: &str, got: Result<Key, KeyError>) -> Stage {
+    match got {
+        Ok(k) if k.kid != current.kid => Stage::Held(k),
+        Ok(_) | Err(KeyError::Secret(SecretError::NotFound { .. })) => Stage::Absent,
+        Err(KeyError::Secret(e)) => {
+            tracing::debug!(error = %e, stage, "signing key version could not be read");
+            Stage::Unknown
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, stage, "signing key version is not a usable key; left out");
+            Stage::Absent
+        }
+    }
+}
+
 /// Reads AWSCURRENT, and AWSPREVIOUS and AWSPENDING when they exist, at once. Only
-/// AWSCURRENT must be a usable key; a bad previous or pending version is logged and left out.
+/// AWSCURRENT must be read and be a usable key; a bad previous or pending version is logged
+/// and left out. When a previous or pending read fails, nothing held before (`known`) is
+/// dropped: its versions stay, retained for verification, and AWSPREVIOUS is taken from what
+/// was held (the former AWSCURRENT when AWSCURRENT has moved since, as Secrets Manager
+/// stages it AWSPREVIOUS), with one warning for the whole read.
 async fn fetch(m: &Managed, alg: SigningAlg, known: Option<&KeySet>) -> Result<KeySet, KeyError> {
     let (current, previous, pending) = tokio::join!(
         fetch_stage(m, alg, "AWSCURRENT", known),
@@ -236,17 +307,41 @@ async fn fetch(m: &Managed, alg: SigningAlg, known: Option<&KeySet>) -> Result<K
         fetch_stage(m, alg, "AWSPENDING", known),
     );
     let current = current?;
-    let optional = |stage: &str, got: Result<Key, KeyError>| match got {
-        Ok(k) if k.kid != current.kid => Some(k),
-        Ok(_) | Err(KeyError::Secret(SecretError::NotFound { .. })) => None,
-        Err(e) => {
-            tracing::warn!(error = %e, stage, "signing key version could not be read; left out");
-            None
+    let previous = stage_of(&current, "AWSPREVIOUS", previous);
+    let pending = stage_of(&current, "AWSPENDING", pending);
+    let failed = matches!(previous, Stage::Unknown) || matches!(pending, Stage::Unknown);
+    let (previous, previous_known) = match (previous, known) {
+        (Stage::Held(k), _) => (Some(k), true),
+        (Stage::Absent, _) => (None, true),
+        (Stage::Unknown, None) => (None, false),
+        (Stage::Unknown, Some(old)) if old.current.kid == current.kid => {
+            (old.previous.clone(), old.previous_known)
         }
+        (Stage::Unknown, Some(old)) => (Some(old.current.clone()), true),
     };
-    let previous = optional("AWSPREVIOUS", previous);
-    let pending = optional("AWSPENDING", pending);
-    Ok(KeySet { current, previous, pending, lead_seconds: m.lead_seconds })
+    let pending = match pending {
+        Stage::Held(k) => Some(k),
+        Stage::Absent | Stage::Unknown => None,
+    };
+    let mut set = KeySet {
+        current,
+        previous,
+        pending,
+        retained: Vec::new(),
+        previous_known,
+        lead_seconds: m.lead_seconds,
+    };
+    if failed {
+        if let Some(old) = known {
+            set.retained =
+                old.published().filter(|k| set.find(&k.kid).is_none()).cloned().collect();
+        }
+        tracing::warn!(
+            signing_version = set.signing().map_or("none", |k| k.kid.as_str()),
+            "signing key versions could not all be read; keeping every version held"
+        );
+    }
+    Ok(set)
 }
 
 /// A key from a secret's value: the plain string, or the `SECRET_KEY` member of a JSON object;
@@ -310,24 +405,48 @@ mod tests {
         Key::new(kid, &[7u8; 32]).unwrap().created(created)
     }
 
+    fn set(current: Key, previous: Option<Key>, previous_known: bool) -> KeySet {
+        KeySet {
+            current,
+            previous,
+            pending: Some(hs("next", Some(1001))),
+            retained: Vec::new(),
+            previous_known,
+            lead_seconds: 100,
+        }
+    }
+
+    fn signer(set: &KeySet, now: i64) -> Option<&str> {
+        set.signing_at(now).ok().map(|k| k.kid.as_str())
+    }
+
     #[test]
     fn a_new_version_signs_only_after_the_lead() {
-        let set = KeySet {
-            current: hs("new", Some(1000)),
-            previous: Some(hs("old", Some(0))),
-            pending: Some(hs("next", Some(1001))),
-            lead_seconds: 100,
-        };
-        assert_eq!(set.signing_at(1050).kid, "old");
-        assert_eq!(set.signing_at(1099).kid, "old");
-        assert_eq!(set.signing_at(1100).kid, "new");
-        let kids: Vec<&str> = set.published().map(|k| k.kid.as_str()).collect();
+        let s = set(hs("new", Some(1000)), Some(hs("old", Some(0))), true);
+        assert_eq!(signer(&s, 1050), Some("old"));
+        assert_eq!(signer(&s, 1099), Some("old"));
+        assert_eq!(signer(&s, 1100), Some("new"));
+        let kids: Vec<&str> = s.published().map(|k| k.kid.as_str()).collect();
         assert_eq!(kids, ["new", "old", "next"]);
         // The first key of a deployment has nothing before it: it signs at once.
-        let first = KeySet { previous: None, pending: None, ..set.clone() };
-        assert_eq!(first.signing_at(1001).kid, "new");
+        let first = set(hs("new", Some(1000)), None, true);
+        assert_eq!(signer(&first, 1001), Some("new"));
         // A key given directly has no creation time and signs at once.
-        let local = KeySet { current: hs("local", None), ..set };
-        assert_eq!(local.signing_at(0).kid, "local");
+        assert_eq!(signer(&KeySet::single(hs("local", None)), 0), Some("local"));
+    }
+
+    #[test]
+    fn nothing_signs_that_cannot_be_shown_published_for_the_lead() {
+        // AWSPREVIOUS could not be read and nothing was held: a young AWSCURRENT does not
+        // sign (503), an old enough one does.
+        let unknown = set(hs("new", Some(1000)), None, false);
+        assert_eq!(signer(&unknown, 1060), None);
+        assert_eq!(signer(&unknown, 1100), Some("new"));
+        // AWSPREVIOUS signed before the rotation: it signs during the lead whatever its age.
+        let young = set(hs("new", Some(1000)), Some(hs("old", Some(990))), true);
+        assert_eq!(signer(&young, 1050), Some("old"));
+        // A managed version without a creation time is never shown ready.
+        let undated = set(hs("new", None), Some(hs("old", Some(0))), true);
+        assert_eq!(signer(&undated, 5000), Some("old"));
     }
 }

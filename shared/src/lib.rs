@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod access;
+pub mod aws;
 pub mod config;
 pub mod db;
 pub mod event;

@@ -1,6 +1,6 @@
 //! Secrets Manager access: one client per container, built from the standard AWS configuration
 //! chain (so AWS_ENDPOINT_URL_SECRETS_MANAGER points it at a local emulator), with rustls on
-//! ring as its TLS stack.
+//! ring as its TLS stack and a deadline on every call ([`crate::aws`]).
 
 use aws_sdk_secretsmanager::config::http::HttpResponse;
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
@@ -60,17 +60,9 @@ pub struct SecretsClient {
 
 impl SecretsClient {
     /// Builds the client from the environment's AWS configuration (region, credentials,
-    /// endpoint overrides).
+    /// endpoint overrides), with the deadlines of [`crate::aws`].
     pub async fn from_env() -> Self {
-        use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(Provider::Rustls(CryptoMode::Ring))
-            .build_https();
-        let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .http_client(http)
-            .load()
-            .await;
-        Self { client: aws_sdk_secretsmanager::Client::new(&conf) }
+        Self { client: aws_sdk_secretsmanager::Client::new(&crate::aws::sdk_config().await) }
     }
 
     /// Reads the secret `arn` at version stage `stage` (AWSCURRENT, AWSPREVIOUS, AWSPENDING).

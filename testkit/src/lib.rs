@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod app;
+pub mod aws_proxy;
 pub mod client;
 pub mod events;
 pub mod local;

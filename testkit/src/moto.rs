@@ -120,7 +120,23 @@ print(json.dumps([arn, key["AccessKeyId"], key["SecretAccessKey"]]))
         binary: &str,
         env: &[(&str, &str)],
     ) -> crate::runtime_api::Function {
+        self.function_through(&self.endpoint, binary, env).await
+    }
+
+    /// [`Moto::function`], reaching Secrets Manager at `endpoint` instead (a
+    /// [`crate::aws_proxy::AwsProxy`] in front of this moto).
+    pub async fn function_through(
+        &self,
+        endpoint: &str,
+        binary: &str,
+        env: &[(&str, &str)],
+    ) -> crate::runtime_api::Function {
         let mut all = self.env();
+        for (k, v) in &mut all {
+            if k == "AWS_ENDPOINT_URL_SECRETS_MANAGER" {
+                *v = endpoint.to_owned();
+            }
+        }
         all.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         let refs: Vec<(&str, &str)> = all.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         crate::runtime_api::Function::start(&crate::binary(binary), &refs).await

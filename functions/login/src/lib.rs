@@ -91,6 +91,9 @@ enum Attempt {
 
 async fn login(state: &State, req: &Request) -> Result<Response<Body>, ApiError> {
     let (identifier, password) = credentials(http::json_body(req, SHAPE)?)?;
+    // A container that could not sign a token answers 503 before it checks a password or
+    // opens a session (see `keys::KeySet::signing`).
+    access::signing_key(&*state.token.keys.current().await)?;
     let policy = state.policy;
     // The transaction holds the key's lock across the password check, so it gets a deadline of
     // its own: the hash plus any attempts queued before it on the same account.
