@@ -122,3 +122,35 @@ async fn a_silent_connection_costs_one_503_at_most() {
         assert!(relay.connections() >= 3, "{name}: dead connections were not replaced");
     }
 }
+
+#[tokio::test]
+async fn a_database_that_never_answers_costs_one_connect_deadline_cold_or_warm() {
+    // Accepts TCP and never answers: the cold start's warm-up connection and the first request
+    // wait on the same connection attempt, so the 503 comes after one deadline, not two.
+    let (port, held) = testkit::silent_listener().await;
+    let url = format!("postgres://u:p@127.0.0.1:{port}/x?sslmode=disable");
+    let deadline = Duration::from_millis(DEADLINE_MS.parse().unwrap());
+    let (username, _, password) = SAMPLE_USER;
+    let body = json!({"username": username, "password": password}).to_string();
+    let login =
+        events::apigw("POST", "/login", &[("content-type", "application/json")], Some(&body));
+    let f = Function::start(
+        &testkit::binary("login"),
+        &[
+            ("DATABASE_URL", &url),
+            ("SECRET_KEY", TEST_KEY),
+            ("DB_CONNECT_TIMEOUT_MS", DEADLINE_MS),
+            ("PBKDF2_ITERATIONS", "100000"),
+        ],
+    )
+    .await;
+    for when in ["cold", "warm"] {
+        let (code, took) = status(&f, &login).await;
+        assert_eq!(code, 503, "{when}: {}", f.output());
+        assert!(
+            took < deadline + Duration::from_millis(900),
+            "{when}: the 503 took {took:?}, past one {deadline:?} deadline"
+        );
+    }
+    held.abort();
+}

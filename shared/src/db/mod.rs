@@ -162,14 +162,24 @@ impl Db {
         }
     }
 
-    /// Takes a connection from the pool (opening one if needed) within DB_CONNECT_TIMEOUT_MS.
-    /// When the server refuses the password and the settings come from a secret, the secret is
-    /// re-read (rotation) and the connection tried once more.
+    /// Takes a connection from the pool (opening one if needed) within DB_CONNECT_TIMEOUT_MS,
+    /// counted once from the call: waiting for a slot and opening a connection share that one
+    /// deadline. (The pool's own timeouts apply to each in turn, so a request that waited on
+    /// the cold start's warm-up connection, which then timed out, went on to open its own and
+    /// answered after two deadlines.) When the server refuses the password and the settings
+    /// come from a secret, the secret is re-read (rotation) and the connection tried once more.
     pub async fn checkout(&self) -> Result<Object, DbError> {
-        match self.pool().get().await {
+        let deadline = self.cfg.connect_timeout;
+        let get = || async {
+            match tokio::time::timeout(deadline, self.pool().get()).await {
+                Ok(got) => got,
+                Err(_elapsed) => Err(PoolError::Timeout(deadpool_postgres::TimeoutType::Wait)),
+            }
+        };
+        match get().await {
             Ok(obj) => Ok(obj),
             Err(e) if is_bad_password(&e) && self.refresh_secret().await => {
-                self.pool().get().await.map_err(|e| pool_error(&e))
+                get().await.map_err(|e| pool_error(&e))
             }
             Err(e) => Err(pool_error(&e)),
         }
