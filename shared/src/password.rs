@@ -4,26 +4,31 @@
 //!
 //! | format | written by | function (crate) | cap |
 //! | --- | --- | --- | --- |
-//! | `$pbkdf2-sha256$i=`, `$pbkdf2-sha512$i=` | this service, RustCrypto | PBKDF2 (`kdf.rs`, `pbkdf2`) | 10,000,000 iterations |
-//! | `pbkdf2:sha256\|sha512\|sha1:N$salt$hex` | Werkzeug | PBKDF2 | 10,000,000 iterations |
+//! | `$pbkdf2-sha256$i=`, `$pbkdf2-sha512$i=` | this service, RustCrypto | PBKDF2 (`kdf.rs`, `pbkdf2`) | SHA-256 10,000,000, SHA-512 1,600,000 iterations |
+//! | `pbkdf2:sha256\|sha512\|sha1:N$salt$hex` | Werkzeug | PBKDF2 | SHA-256 10,000,000, SHA-512 1,600,000, SHA-1 7,000,000 iterations |
 //! | `scrypt:N:r:p$salt$hex` | Werkzeug 3 (default) | scrypt (`scrypt`) | N ≤ 2^20, 128·N·r·p ≤ 256 MiB |
-//! | `pbkdf2_sha256$`, `pbkdf2_sha1$` | Django | PBKDF2 | 10,000,000 iterations |
+//! | `pbkdf2_sha256$`, `pbkdf2_sha1$` | Django | PBKDF2 | 10,000,000 / 7,000,000 iterations |
 //! | `argon2$argon2id$…` | Django | Argon2 (`argon2`) | m ≤ 256 MiB, t ≤ 10, p ≤ 8, m·t ≤ 1 GiB |
 //! | `bcrypt_sha256$$2b$…`, `bcrypt$$2b$…` | Django | bcrypt (`bcrypt`) | cost ≤ 14 |
 //! | `scrypt$N$salt$r$p$b64` | Django | scrypt | as above |
-//! | `$pbkdf2-sha256$N$`, `$pbkdf2-sha512$N$`, `$pbkdf2$N$` | passlib | PBKDF2 | 10,000,000 iterations |
+//! | `$pbkdf2-sha256$N$`, `$pbkdf2-sha512$N$`, `$pbkdf2$N$` | passlib | PBKDF2 | 10,000,000 / 1,600,000 / 7,000,000 iterations |
 //! | `$bcrypt-sha256$v=2,…`, `$bcrypt-sha256$2b,…` | passlib | bcrypt | cost ≤ 14 |
 //! | `$2a$`, `$2b$`, `$2y$` | bcrypt (Supabase, Auth0, Devise, Laravel, …) | bcrypt | cost ≤ 14 |
 //! | `$argon2id$`, `$argon2i$` | argon2-cffi, Kratos, passlib | Argon2 | as above |
 //! | `$scrypt$ln=…` | passlib, RustCrypto | scrypt | as above |
 //!
 //! PHC strings of Argon2 and scrypt are read with `password-hash`'s PHC parser. The caps are
-//! what a 1769 MB Lambda (one vCPU) can afford in about a second: a string above its cap, or
+//! set per function so that a hash at its cap costs about a second on one core (measured here:
+//! SHA-256 at 10,000,000 0.73 s, SHA-512 at 1,600,000 0.97 s, SHA-1 at 7,000,000 1.0 s,
+//! bcrypt 14 1.0 s, scrypt at 256 MiB 0.70 s, Argon2 at m·t = 1 GiB 1.05 s), what a 1769 MB
+//! Lambda (one vCPU) can afford: a string above its cap, or
 //! one that does not parse, is a failed verification and one `warn` log line naming the format
 //! and the reason (never the hash or the password), never a panic or an unbounded cost. Fixed
 //! hash lengths are enforced, so a truncated hash is refused rather than checked on fewer
 //! bytes (PBKDF2's and scrypt's outputs are prefixes of longer ones). bcrypt reads only the
-//! first 72 bytes of a password, as the system that wrote the hash did.
+//! first 72 bytes of a password, as the system that wrote the hash did; a match of a password
+//! that long proves only those bytes, so it never upgrades the hash (the text typed may not be
+//! the user's whole password).
 //!
 //! Verification never panics on a stored string, compares in constant time, and always costs
 //! at least one current-policy hash, so the time of a failure does not tell an unknown user
@@ -48,9 +53,17 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use subtle::ConstantTimeEq;
 use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
 
-/// Iteration counts above this are refused as a failed verification (a stored string cannot
-/// make a login take minutes).
+/// PBKDF2-HMAC-SHA256 iteration counts above this are refused as a failed verification (a
+/// stored string cannot make a login take minutes), and PBKDF2_ITERATIONS cannot exceed it.
+/// About 0.75 s on one core of the development machine (`bench/src/bin/kdf.rs`).
 pub const MAX_ITERATIONS: u32 = 10_000_000;
+/// The cap for PBKDF2-HMAC-SHA512 (Werkzeug's `pbkdf2:sha512`, passlib's
+/// `$pbkdf2-sha512$`): SHA-512's HMAC costs about eight times SHA-256's per iteration here,
+/// so this is about a second on one core.
+pub const MAX_ITERATIONS_SHA512: u32 = 1_600_000;
+/// The cap for PBKDF2-HMAC-SHA1 (Werkzeug, Django's `pbkdf2_sha1`, passlib's `$pbkdf2$`):
+/// about a second on one core.
+pub const MAX_ITERATIONS_SHA1: u32 = 7_000_000;
 /// Salt length of new hashes, in bytes.
 pub const SALT_LEN: usize = 16;
 /// Output length of new hashes, in bytes (the SHA-256 digest size).
@@ -223,6 +236,17 @@ impl Prf {
             Self::Sha512 => 64,
         }
     }
+
+    /// The most iterations a stored hash with this PRF may ask for: each cap is about a
+    /// second on one core ([`MAX_ITERATIONS_SHA1`], [`MAX_ITERATIONS`],
+    /// [`MAX_ITERATIONS_SHA512`]).
+    pub fn max_iterations(self) -> u32 {
+        match self {
+            Self::Sha1 => MAX_ITERATIONS_SHA1,
+            Self::Sha256 => MAX_ITERATIONS,
+            Self::Sha512 => MAX_ITERATIONS_SHA512,
+        }
+    }
 }
 
 /// The Argon2 variant.
@@ -253,7 +277,7 @@ pub enum Prehash {
 /// The key-derivation function of a stored hash and its work factor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kdf {
-    /// PBKDF2 with `prf`, `iterations` ≤ [`MAX_ITERATIONS`].
+    /// PBKDF2 with `prf`, `iterations` at most [`Prf::max_iterations`].
     Pbkdf2 {
         /// HMAC hash.
         prf: Prf,
@@ -339,7 +363,7 @@ pub enum FormatError {
     /// A recognised format with a bad field.
     #[error("malformed {0} field")]
     Field(&'static str),
-    /// More iterations than [`MAX_ITERATIONS`] (or zero).
+    /// More iterations than the PRF's cap ([`Prf::max_iterations`]), or zero.
     #[error("iteration count out of range")]
     Iterations,
     /// A work factor above its cap (or below the algorithm's minimum).
@@ -352,12 +376,12 @@ fn ab64_decode(s: &str) -> Option<Vec<u8>> {
     STANDARD_NO_PAD.decode(s.replace('.', "+")).ok()
 }
 
-fn iterations(s: &str) -> Result<u32, FormatError> {
+fn iterations(s: &str, prf: Prf) -> Result<u32, FormatError> {
     if s.is_empty() || s.len() > 9 || !s.bytes().all(|b| b.is_ascii_digit()) {
         return Err(FormatError::Iterations);
     }
     match s.parse::<u32>() {
-        Ok(n) if (1..=MAX_ITERATIONS).contains(&n) => Ok(n),
+        Ok(n) if (1..=prf.max_iterations()).contains(&n) => Ok(n),
         _ => Err(FormatError::Iterations),
     }
 }
@@ -417,7 +441,7 @@ fn parse_pbkdf2_dollar(rest: &str, prf: Prf) -> Result<Parsed, FormatError> {
         let mut len = None;
         for kv in params.split(',') {
             match kv.split_once('=') {
-                Some(("i", v)) if n.is_none() => n = Some(iterations(v)?),
+                Some(("i", v)) if n.is_none() => n = Some(iterations(v, prf)?),
                 Some(("l", v)) if len.is_none() => {
                     len = Some(v.parse::<usize>().map_err(|_| FormatError::Field("l"))?)
                 }
@@ -434,7 +458,7 @@ fn parse_pbkdf2_dollar(rest: &str, prf: Prf) -> Result<Parsed, FormatError> {
     } else {
         Ok(Parsed {
             scheme: Scheme::Passlib,
-            kdf: Kdf::Pbkdf2 { prf, iterations: iterations(params)? },
+            kdf: Kdf::Pbkdf2 { prf, iterations: iterations(params, prf)? },
             salt: ab64_decode(salt).ok_or(FormatError::Field("salt"))?,
             hash: ab64_decode(hash).ok_or(FormatError::Field("hash"))?,
         })
@@ -586,7 +610,7 @@ pub fn parse(stored: &str) -> Result<Parsed, FormatError> {
         let (n, salt, hash) = three_fields(rest)?;
         Ok::<_, FormatError>(Parsed {
             scheme,
-            kdf: Kdf::Pbkdf2 { prf, iterations: iterations(n)? },
+            kdf: Kdf::Pbkdf2 { prf, iterations: iterations(n, prf)? },
             salt: salt.as_bytes().to_vec(),
             hash: decode(hash).ok_or(FormatError::Field("hash"))?,
         })
@@ -745,7 +769,8 @@ pub fn hash_with_salt(password: &str, salt: &[u8], iterations: u32) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     /// The password matches; `needs_upgrade` when the stored string is a legacy format or below
-    /// the current policy and should be replaced by [`hash`].
+    /// the current policy and should be replaced by [`hash`] (never after a bcrypt match of a
+    /// password of 72 bytes or more, which proves only its first 72 bytes).
     Match {
         /// Replace the stored hash at this login.
         needs_upgrade: bool,
@@ -782,10 +807,27 @@ pub fn verify(password: &str, stored: &str, policy: Policy) -> Verdict {
     match (first, &normalized) {
         (Verdict::Match { .. }, _) | (Verdict::Mismatch, Cow::Borrowed(_)) => first,
         (Verdict::Mismatch, Cow::Owned(_)) => match verify_parsed(password, &parsed, policy) {
-            Verdict::Match { .. } => Verdict::Match { needs_upgrade: true },
+            Verdict::Match { .. } => {
+                Verdict::Match { needs_upgrade: !truncated(password.as_bytes(), &parsed) }
+            }
             Verdict::Mismatch => Verdict::Mismatch,
         },
     }
+}
+
+/// bcrypt reads at most 72 bytes of the password (with its terminating NUL when shorter):
+/// two passwords whose first 72 bytes agree, or a 72-byte password and any longer one that
+/// starts with it, hash alike.
+pub const BCRYPT_MAX_BYTES: usize = 72;
+
+/// Whether `parsed` may have matched `password` on a prefix: a bcrypt format that hashes the
+/// password itself (not a digest of it) and a password of [`BCRYPT_MAX_BYTES`] bytes or more,
+/// a multibyte character across byte 72 included. Such a match proves only the prefix, so the
+/// text typed must never replace the stored hash: the user's own longer password would stop
+/// working.
+fn truncated(password: &[u8], parsed: &Parsed) -> bool {
+    matches!(parsed.kdf, Kdf::Bcrypt { prehash: Prehash::None, .. })
+        && password.len() >= BCRYPT_MAX_BYTES
 }
 
 /// Computes the parsed hash's KDF of `password`; `None` if the KDF refused its parameters
@@ -879,7 +921,7 @@ fn verify_parsed(password: &str, parsed: &Parsed, policy: Policy) -> Verdict {
         && matches!(parsed.kdf, Kdf::Pbkdf2 { prf: Prf::Sha256, iterations } if iterations >= policy.iterations)
         && parsed.salt.len() >= SALT_LEN
         && parsed.hash.len() == HASH_LEN;
-    let needs_upgrade = !current;
+    let needs_upgrade = !current && !truncated(password.as_bytes(), parsed);
     Verdict::Match { needs_upgrade }
 }
 
@@ -1090,7 +1132,9 @@ mod tests {
             format!("$scrypt$ln=20,r=2,p=1${salt}${out}"),
             format!("$scrypt$ln=14,r=8,p=16${salt}${out}"),
             "$2b$14$abcdefghijklmnopqrstuuAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".to_owned(),
-            format!("$pbkdf2-sha512$10000000${salt}${out}{out}"),
+            format!("$pbkdf2-sha512$1600000${salt}${out}{out}"),
+            format!("$pbkdf2-sha256$10000000${salt}${out}"),
+            format!("pbkdf2:sha1:7000000$salt${}", "00".repeat(20)),
         ];
         let above = [
             format!("$argon2id$v=19$m=262145,t=1,p=1${salt}${out}"),
@@ -1100,7 +1144,9 @@ mod tests {
             format!("$scrypt$ln=21,r=1,p=1${salt}${out}"),
             format!("$scrypt$ln=20,r=2,p=2${salt}${out}"),
             "$2b$15$abcdefghijklmnopqrstuuAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".to_owned(),
-            format!("$pbkdf2-sha512$10000001${salt}${out}{out}"),
+            format!("$pbkdf2-sha512$1600001${salt}${out}{out}"),
+            format!("$pbkdf2-sha256$10000001${salt}${out}"),
+            format!("pbkdf2:sha1:7000001$salt${}", "00".repeat(20)),
         ];
         for s in &at {
             assert!(parse(s).is_ok(), "{s}: {:?}", parse(s));

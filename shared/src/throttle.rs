@@ -144,14 +144,18 @@ pub async fn status(c: &impl GenericClient, key: &str) -> Result<Status, Error> 
 }
 
 /// Counts a failure for `key` (starting again from one after [`WINDOW_SECONDS`] without
-/// one); returns the new count. Call under the key's lock.
+/// one); returns the new count. Call under the key's lock. The failure is dated when it is
+/// recorded (`clock_timestamp()`), not when its transaction began (`now()`): the lock that
+/// follows it runs from the end of the password check, so a check that took a while (a costly
+/// stored hash, one cut off by its deadline) does not use up the lock before it starts.
 pub async fn record_failure(c: &impl GenericClient, key: &str) -> Result<i32, Error> {
     const SQL: &str = "
-        INSERT INTO login_throttle AS t (key, failures, last_failure_at) VALUES ($1, 1, now())
+        INSERT INTO login_throttle AS t (key, failures, last_failure_at)
+        VALUES ($1, 1, clock_timestamp())
         ON CONFLICT (key) DO UPDATE
            SET failures = CASE WHEN t.last_failure_at < now() - make_interval(secs => $2)
                                THEN 1 ELSE t.failures + 1 END,
-               last_failure_at = now()
+               last_failure_at = clock_timestamp()
         RETURNING failures";
     const WINDOW: f64 = WINDOW_SECONDS as f64;
     c.query_typed_one(SQL, &[(&key, Type::TEXT), (&WINDOW, Type::FLOAT8)]).await?.try_get(0)

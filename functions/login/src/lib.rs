@@ -6,7 +6,8 @@
 //!    account and the key's count under it; a locked key gets 429 without its password being
 //!    checked;
 //! 3. verify the password on a blocking thread (one current-policy hash whether or not the
-//!    account exists, so neither the answer nor its timing tells them apart);
+//!    account exists, so neither the answer nor its timing tells them apart), within one
+//!    statement deadline: a check cut off by it counts as a wrong password;
 //! 4. still in that transaction, on success one statement writes `last_login_at`, the hash
 //!    upgrade if due and the throttle reset, all only if the hash is still the one verified,
 //!    and a second opens the session with its first refresh token; on failure the count goes
@@ -25,6 +26,8 @@ use auth_shared::users::{self, LoginRecord, User};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Duration;
 
 pub use auth_shared::identifier::MAX_IDENTIFIER_CHARS;
 
@@ -96,8 +99,11 @@ async fn login(state: &State, req: &Request) -> Result<Response<Body>, ApiError>
     access::signing_key(&*state.token.keys.current().await)?;
     let policy = state.policy;
     // The transaction holds the key's lock across the password check, so it gets a deadline of
-    // its own: the hash plus any attempts queued before it on the same account.
-    let deadline = state.token.db.config().statement_timeout * 3;
+    // its own: the hash plus any attempts queued before it on the same account. The check
+    // itself gets one statement's deadline (DB_STATEMENT_TIMEOUT_MS), so the writes that
+    // record its outcome always have time left.
+    let verify_deadline = state.token.db.config().statement_timeout;
+    let deadline = verify_deadline * 3;
     let slots = state.hash_slots.clone();
     let session_cfg = state.token.sessions;
     let attempt = state
@@ -107,7 +113,8 @@ async fn login(state: &State, req: &Request) -> Result<Response<Body>, ApiError>
             let (identifier, password, slots) =
                 (identifier.clone(), password.clone(), slots.clone());
             Box::pin(async move {
-                attempt(c, &identifier, password, policy, &slots, &session_cfg).await
+                attempt(c, &identifier, password, policy, &slots, &session_cfg, verify_deadline)
+                    .await
             })
         })
         .await?;
@@ -165,8 +172,9 @@ async fn attempt(
     identifier: &str,
     password: String,
     policy: Policy,
-    hash_slots: &tokio::sync::Semaphore,
+    hash_slots: &Arc<tokio::sync::Semaphore>,
     session_cfg: &SessionConfig,
+    verify_deadline: Duration,
 ) -> Result<Attempt, auth_shared::tokio_postgres::Error> {
     let tx = c.transaction().await?;
     // The account is read under the lock, so a hash another attempt upgraded meanwhile is the
@@ -177,29 +185,41 @@ async fn attempt(
         return Ok(Attempt::Locked { key, retry_after, user });
     }
     let stored = user.as_ref().map(|u| u.password_hash.clone());
-    // The semaphore is never closed, so acquiring cannot fail; if it somehow did, the check
-    // would just run without a slot.
-    let slot = hash_slots.acquire().await.ok();
-    // Hashing runs on a blocking thread so it cannot stall other requests on this runtime.
-    let checked = tokio::task::spawn_blocking(move || {
-        let verdict = match &stored {
-            Some(hash) => password::verify(&password, hash, policy),
-            None => password::verify_dummy(&password, policy),
-        };
-        let upgraded = match verdict {
-            Verdict::Match { needs_upgrade: true } => Some(password::hash(&password, policy)),
-            _ => None,
-        };
-        (verdict, upgraded)
-    })
-    .await;
-    // The slot is for the hash alone: the writes and the commit that follow wait on the
-    // database, and holding it through them left a core idle under load (make bench: logins
-    // at 78 % of the cores' hash rate).
-    drop(slot);
-    // A check that did not complete counts as a wrong password: fail closed.
-    let (verdict, upgraded) = checked.unwrap_or((Verdict::Mismatch, None));
+    let slots = hash_slots.clone();
+    let check = async move {
+        // The semaphore is never closed, so acquiring cannot fail; if it somehow did, the
+        // check would just run without a slot.
+        let slot = slots.acquire_owned().await.ok();
+        // Hashing runs on a blocking thread so it cannot stall other requests on this runtime.
+        // The thread holds the slot until its hash is done, also when the answer did not wait
+        // for it (below), so no more hashes run at once than there are cores. The slot is for
+        // the hash alone: the writes and the commit that follow wait on the database, and
+        // holding it through them left a core idle under load (make bench: logins at 78 % of
+        // the cores' hash rate).
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            let verdict = match &stored {
+                Some(hash) => password::verify(&password, hash, policy),
+                None => password::verify_dummy(&password, policy),
+            };
+            let upgraded = match verdict {
+                Verdict::Match { needs_upgrade: true } => Some(password::hash(&password, policy)),
+                _ => None,
+            };
+            (verdict, upgraded)
+        })
+        .await
+    };
+    // The check (its wait for a slot included) gets one deadline. One that does not complete
+    // in it, or at all, counts as a wrong password: fail closed, and count it, so a guess that
+    // is slow to check (a costly stored hash, two tries for a password not in NFKC, a busy
+    // core) is throttled like any other and answers as any other failure does.
+    let (verdict, upgraded, cut) = match tokio::time::timeout(verify_deadline, check).await {
+        Ok(Ok((verdict, upgraded))) => (verdict, upgraded, false),
+        Ok(Err(_)) | Err(_) => (Verdict::Mismatch, None, true),
+    };
     let reason = match (&user, verdict) {
+        _ if cut => "verification_deadline",
         (None, _) => "unknown_identifier",
         (Some(u), Verdict::Match { .. }) if u.is_active() => {
             match users::record_login(&tx, u.id, &u.password_hash, upgraded.as_deref()).await? {

@@ -19,6 +19,11 @@ fn foreign_hashes(mode: &str) -> Vec<Value> {
     serde_json::from_slice::<Value>(&out.stdout).unwrap().as_array().unwrap().clone()
 }
 
+/// bcrypt of the password itself (not of a digest of it): it reads only the first 72 bytes.
+fn prefix_only(parsed: &password::Parsed) -> bool {
+    matches!(parsed.kdf, Kdf::Bcrypt { prehash: password::Prehash::None, .. })
+}
+
 fn field<'a>(v: &'a Value, name: &str) -> &'a str {
     v[name].as_str().unwrap()
 }
@@ -51,9 +56,12 @@ fn every_library_hash_verifies_at_its_defaults_and_cheap() {
         let (lib, pw, stored) = (field(v, "library"), field(v, "password"), field(v, "hash"));
         let parsed = password::parse(stored).unwrap_or_else(|e| panic!("{lib}: {e}: {stored}"));
         assert_eq!(parsed.scheme.name(), field(v, "format"), "{lib}");
+        // A bcrypt match of a password of 72 bytes or more proves only its first 72 bytes, so
+        // it never upgrades (see `a_bcrypt_match_on_72_bytes_never_rewrites_the_password`).
+        let upgrades = !(prefix_only(&parsed) && pw.len() >= 72);
         assert_eq!(
             password::verify(pw, stored, policy),
-            Verdict::Match { needs_upgrade: true },
+            Verdict::Match { needs_upgrade: upgrades },
             "{lib}: {stored}"
         );
         // A changed first character (bcrypt reads only the first 72 bytes, as the system that
@@ -88,6 +96,11 @@ async fn a_login_with_each_format_upgrades_it() {
             .await
             .unwrap()
             .get(0);
+        if prefix_only(&password::parse(stored).unwrap()) && pw.len() >= 72 {
+            assert_eq!(now, stored, "{lib}: a 72-byte bcrypt match is not upgraded");
+            c.execute("DELETE FROM login_throttle", &[]).await.unwrap();
+            continue;
+        }
         assert!(now.starts_with("$pbkdf2-sha256$i="), "{lib}: {now}");
         let parsed = password::parse(&now).unwrap();
         assert_eq!(
@@ -201,4 +214,100 @@ async fn truncated_or_garbled_hashes_are_refused() {
         }
         c.execute("DELETE FROM login_throttle", &[]).await.unwrap();
     }
+}
+
+/// A bcrypt hash of `password` made by the real `bcrypt` library (which, like every bcrypt,
+/// reads only the first 72 bytes), at cost 4.
+fn real_bcrypt(password: &str) -> String {
+    let script = "import bcrypt, sys\nprint(bcrypt.hashpw(sys.argv[1].encode(), bcrypt.gensalt(4)).decode())";
+    let out = std::process::Command::new(testkit::venv_python())
+        .args(["-c", script, password])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[tokio::test]
+async fn a_bcrypt_match_on_72_bytes_never_rewrites_the_password() {
+    let p = Parts::new(2).await;
+    let state = login::State::new(p.db.clone(), p.keys.clone(), p.tokens.clone(), p.policy);
+    let c = p.test_db.client().await;
+    // The user's own password: 71 ASCII bytes, then 'é' (two bytes, across byte 72), then more.
+    let own = format!("{}\u{e9} and the rest of my passphrase", "a".repeat(71));
+    // Someone else's text with the same first 72 bytes ('è' shares 'é''s first byte).
+    let prefix_twin = format!("{}\u{e8}something else entirely", "a".repeat(71));
+    // Exactly the first 72 bytes, and the text of 72 ASCII bytes followed by more.
+    let exactly_72 = "b".repeat(72);
+    for (i, (stored_pw, typed)) in [
+        (own.as_str(), prefix_twin.as_str()),
+        (own.as_str(), own.as_str()),
+        (&format!("{exactly_72} tail") as &str, exactly_72.as_str()),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let bcrypt = real_bcrypt(stored_pw);
+        for (j, stored) in [bcrypt.clone(), format!("bcrypt${bcrypt}")].into_iter().enumerate() {
+            let name = format!("long{i}_{j}");
+            p.test_db.create_user_with_hash(&name, &format!("{name}@example.com"), &stored).await;
+            // bcrypt itself matches on the first 72 bytes: that login succeeds, as it did on the
+            // system that wrote the hash...
+            assert_eq!(login_status(&state, &name, typed).await.0, 200, "{stored}");
+            // ...but proves only those bytes, so the stored hash stays as it was.
+            let now: String = c
+                .query_one("SELECT password_hash FROM users WHERE username = $1", &[&name])
+                .await
+                .unwrap()
+                .get(0);
+            assert_eq!(now, stored, "a 72-byte match must not replace the hash");
+            assert_eq!(login_status(&state, &name, stored_pw).await.0, 200, "own password");
+        }
+    }
+    // A password under 72 bytes is verified whole, and upgraded as before.
+    let short = "a short bcrypt passphrase";
+    p.test_db.create_user_with_hash("short", "short@example.com", &real_bcrypt(short)).await;
+    assert_eq!(login_status(&state, "short", short).await.0, 200);
+    let now: String = c
+        .query_one("SELECT password_hash FROM users WHERE username = 'short'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(now.starts_with("$pbkdf2-sha256$"), "{now}");
+}
+
+#[tokio::test]
+async fn guesses_the_deadline_cuts_off_are_counted_like_any_failure() {
+    use auth_shared::db::{ConnectSettings, Db};
+    let p = Parts::new(2).await;
+    // One statement deadline (the check's) of a second.
+    let settings = ConnectSettings::from_url(&p.test_db.url).unwrap();
+    let mut cfg = testkit::pg::db_config(settings.clone(), 2);
+    cfg.statement_timeout = Duration::from_secs(1);
+    let db = std::sync::Arc::new(Db::with_settings(settings, cfg).unwrap());
+    let state = login::State::new(db, p.keys.clone(), p.tokens.clone(), p.policy);
+    // passlib's pbkdf2_sha512 at its cap, the slowest PRF: about a second a try, and a guess
+    // not in NFKC ("ﬁ" is a compatibility ligature) is tried twice.
+    let salt = "c2FsdHNhbHRzYWx0c2FsdA";
+    let digest = "A".repeat(86);
+    let capped = format!("$pbkdf2-sha512${}${salt}${digest}", password::MAX_ITERATIONS_SHA512);
+    assert!(password::parse(&capped).is_ok());
+    let over = format!("$pbkdf2-sha512${}${salt}${digest}", password::MAX_ITERATIONS_SHA512 + 1);
+    assert_eq!(password::parse(&over), Err(FormatError::Iterations));
+    p.test_db.create_user_with_hash("slow", "slow@example.com", &capped).await;
+    for i in 0..password_free_failures() {
+        let (status, took) = login_status(&state, "slow", &format!("ﬁrst guess {i}")).await;
+        assert_eq!(status, 401, "guess {i} answers as any wrong password");
+        assert!(took < Duration::from_secs(3), "guess {i} took {took:?}");
+    }
+    let (status, _) = login_status(&state, "slow", "ﬁrst guess again").await;
+    assert_eq!(status, 429, "the cut-off guesses counted: the account is locked");
+    let c = p.test_db.client().await;
+    let failures: i32 =
+        c.query_one("SELECT failures FROM login_throttle", &[]).await.unwrap().get(0);
+    assert_eq!(failures, password_free_failures());
+}
+
+fn password_free_failures() -> i32 {
+    auth_shared::throttle::FREE_FAILURES
 }
