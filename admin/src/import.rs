@@ -43,8 +43,8 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use auth_shared::account::NewAccount;
 use auth_shared::db::Db;
-use auth_shared::identifier::{self, MAX_IDENTIFIER_CHARS};
 use auth_shared::password;
 use auth_shared::tokio_postgres::Client;
 use auth_shared::tokio_postgres::binary_copy::BinaryCopyInWriter;
@@ -163,17 +163,6 @@ fn date(what: &str, s: Option<&str>) -> Result<Option<OffsetDateTime>, String> {
         .map_err(|_| format!("{what} is not an RFC 3339 date: {s:?}"))
 }
 
-fn text(what: &str, s: &str, max: usize) -> Result<(), String> {
-    let n = s.chars().count();
-    if n == 0 || n > max {
-        return Err(format!("{what} must be 1 to {max} characters"));
-    }
-    if s.chars().any(char::is_control) {
-        return Err(format!("{what} must not contain control characters"));
-    }
-    Ok(())
-}
-
 /// Checks one record's fields (line `line`); the keys are computed here.
 pub fn check(line: u64, f: Fields) -> Result<Row, String> {
     for (name, value) in f.named() {
@@ -200,27 +189,11 @@ pub fn check(line: u64, f: Fields) -> Result<Row, String> {
         f.email.unwrap_or_default(),
         f.password_hash.unwrap_or_default(),
     );
-    text("username", &username, MAX_IDENTIFIER_CHARS)?;
-    let username_key = identifier::key(&username);
-    if username_key.contains('@') {
-        return Err("username contains '@' (after normalisation)".into());
-    }
-    if username.chars().any(char::is_whitespace) {
-        return Err("username contains spaces".into());
-    }
-    text("email", &email, MAX_IDENTIFIER_CHARS)?;
-    let email_key = identifier::key(&email);
-    let shaped = match email_key.rsplit_once('@') {
-        Some((local, domain)) => !local.is_empty() && !domain.is_empty() && !domain.contains('@'),
-        None => false,
-    };
-    if !shaped || email.chars().any(char::is_whitespace) {
-        return Err(format!("{email:?} is not an email address"));
-    }
-    let full_name = f.full_name.filter(|n| !n.is_empty());
-    if let Some(n) = &full_name {
-        text("full_name", n, 200)?;
-    }
+    // The account rules, written once for every path that makes an account.
+    let account =
+        NewAccount::parse(&username, &email, f.full_name.as_deref()).map_err(|e| e.to_string())?;
+    let (username_key, email_key) = (account.username.key(), account.email.key());
+    let full_name = account.full_name.map(|n| n.as_str().to_owned());
     if let Err(e) = password::parse(&hash) {
         return Err(format!("password_hash unusable: {e}"));
     }
@@ -1416,7 +1389,7 @@ mod tests {
             if let Ok(row) = check(7, f) {
                 prop_assert!(!row.username_key.contains('@'));
                 prop_assert!(row.email_key.contains('@'));
-                prop_assert_eq!(row.username_key, identifier::key(&username));
+                prop_assert_eq!(row.username_key, auth_shared::identifier::key(&username));
             }
         }
     }

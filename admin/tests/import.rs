@@ -106,6 +106,12 @@ fn mixed_csv() -> (Vec<u8>, usize, BTreeSet<u64>) {
         format!("nomail,not-an-email,,{h},\n").into_bytes(),
         format!("capped,capped@example.com,,$2b$15${},\n", &"a".repeat(53)).into_bytes(),
         format!("wide,wide@example.com,,{h},,surplus\n").into_bytes(), // extra fields
+        // Invisible characters: a zero-width space, a right-to-left override, a soft hyphen,
+        // a word joiner (the same name to a reader as user0..user3).
+        format!("user\u{200b}0,zw@example.com,,{h},\n").into_bytes(),
+        format!("user1\u{202e},rlo@example.com,,{h},\n").into_bytes(),
+        format!("us\u{ad}er2,shy@example.com,,{h},\n").into_bytes(),
+        format!("user\u{2060}3,wj@example.com,,{h},\n").into_bytes(),
     ];
     let mut bad = BTreeSet::new();
     for row in bad_rows {

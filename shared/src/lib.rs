@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod access;
+pub mod account;
 pub mod aws;
 pub mod config;
 pub mod db;

@@ -1,0 +1,233 @@
+//! The fields of an account, as every path that makes or renames one checks them
+//! (`auth-admin user create`, `auth-admin import`, and self-service sign-up): validated types
+//! that can only exist when their rules hold, each rule written once here.
+//!
+//! - [`Username`]: 1 to 320 characters; RFC 8265's UsernameCasePreserved profile (the
+//!   IdentifierClass of RFC 8264 after width mapping, NFC and the bidi rule), so no space, no
+//!   control, default-ignorable (U+200B ZERO WIDTH SPACE, U+2060 WORD JOINER, U+00AD SOFT
+//!   HYPHEN), bidi-control (U+202E RIGHT-TO-LEFT OVERRIDE) or unassigned code point: two
+//!   accounts cannot display as the same name in a listing or a token's `username` claim
+//!   through characters nobody sees. No `@`, after normalisation (full-width `＠` too): it is
+//!   how an email is told apart from a username at login. Accounts made before this rule keep
+//!   working; it applies to new and renamed ones.
+//! - [`Email`]: 1 to 320 characters, `local@domain` with neither part empty, one `@` after
+//!   normalisation, no whitespace or control character.
+//! - [`FullName`]: 1 to 200 characters, no control character.
+//!
+//! Each error's message names the field and the rule, fit to show the person who typed it.
+
+use std::fmt;
+
+use precis_core::profile::Profile;
+use precis_profiles::UsernameCasePreserved;
+
+use crate::identifier::{self, Lookup, MAX_IDENTIFIER_CHARS};
+
+/// The longest full name, in Unicode scalar values.
+pub const MAX_FULL_NAME_CHARS: usize = 200;
+
+/// Why a field was refused: the field and the rule it breaks, as a sentence for the person who
+/// typed it (never containing the value, which may be anything).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field} {rule}")]
+pub struct FieldError {
+    /// `username`, `email` or `full name`.
+    pub field: &'static str,
+    /// What is wrong, e.g. "must not contain spaces".
+    pub rule: String,
+}
+
+fn refuse(field: &'static str, rule: impl Into<String>) -> FieldError {
+    FieldError { field, rule: rule.into() }
+}
+
+/// Length in Unicode scalar values and no control character: the rule every field shares.
+fn text(field: &'static str, s: &str, max: usize) -> Result<(), FieldError> {
+    let n = s.chars().count();
+    if n == 0 || n > max {
+        return Err(refuse(field, format!("must be 1 to {max} characters")));
+    }
+    if s.chars().any(char::is_control) {
+        return Err(refuse(field, "must not contain control characters"));
+    }
+    Ok(())
+}
+
+/// A username that follows the rules of the module documentation; holds the text as typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Username(String);
+
+impl Username {
+    /// Checks `s`. Errors name the rule: length, `@`, spaces, or the first code point the
+    /// username profile refuses (as `U+XXXX`).
+    pub fn parse(s: &str) -> Result<Self, FieldError> {
+        const FIELD: &str = "username";
+        text(FIELD, s, MAX_IDENTIFIER_CHARS)?;
+        if matches!(Lookup::of(s), Lookup::Email(_)) {
+            return Err(refuse(FIELD, "must not contain '@' (it is how emails are told apart)"));
+        }
+        if s.chars().any(char::is_whitespace) {
+            return Err(refuse(FIELD, "must not contain spaces"));
+        }
+        if let Err(e) = UsernameCasePreserved::new().enforce(s) {
+            let rule = match e {
+                precis_core::Error::BadCodepoint(info) => format!(
+                    "must not contain U+{:04X}: invisible, control, bidi-control, symbol and \
+                     unassigned characters are refused (RFC 8265 usernames)",
+                    info.cp
+                ),
+                _ => "is not a valid username (RFC 8265: letters, digits and ASCII \
+                      punctuation, one writing direction)"
+                    .to_owned(),
+            };
+            return Err(refuse(FIELD, rule));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    /// The text as typed.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The lookup key it is matched by ([`identifier::key`]).
+    pub fn key(&self) -> String {
+        identifier::key(&self.0)
+    }
+}
+
+/// An email address of the shape `local@domain`; holds the text as typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    /// Checks `s`: length, no control character or whitespace, exactly one `@` with text on
+    /// both sides after normalisation.
+    pub fn parse(s: &str) -> Result<Self, FieldError> {
+        const FIELD: &str = "email";
+        text(FIELD, s, MAX_IDENTIFIER_CHARS)?;
+        let key = identifier::key(s);
+        let shaped = match key.rsplit_once('@') {
+            Some((local, domain)) => {
+                !local.is_empty() && !domain.is_empty() && !local.contains('@')
+            }
+            None => false,
+        };
+        if !shaped || s.chars().any(char::is_whitespace) {
+            return Err(refuse(FIELD, "is not an email address (local@domain)"));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    /// The text as typed.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The lookup key it is matched by ([`identifier::key`]).
+    pub fn key(&self) -> String {
+        identifier::key(&self.0)
+    }
+}
+
+/// A person's name as they gave it: 1 to [`MAX_FULL_NAME_CHARS`] characters, no control
+/// character.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FullName(String);
+
+impl FullName {
+    /// Checks `s`.
+    pub fn parse(s: &str) -> Result<Self, FieldError> {
+        text("full name", s, MAX_FULL_NAME_CHARS)?;
+        Ok(Self(s.to_owned()))
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The fields of an account to be made, each checked: only [`NewAccount::parse`] makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAccount {
+    /// The username.
+    pub username: Username,
+    /// The email address.
+    pub email: Email,
+    /// The full name, if given (an empty one counts as none).
+    pub full_name: Option<FullName>,
+}
+
+impl NewAccount {
+    /// Checks every field, in the order username, email, full name; the first broken rule is
+    /// the error.
+    pub fn parse(username: &str, email: &str, full_name: Option<&str>) -> Result<Self, FieldError> {
+        Ok(Self {
+            username: Username::parse(username)?,
+            email: Email::parse(email)?,
+            full_name: full_name.filter(|n| !n.is_empty()).map(FullName::parse).transpose()?,
+        })
+    }
+}
+
+impl fmt::Display for Username {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_follow_the_identifier_class() {
+        for ok in ["alice", "José_x", "Ｊｏｓé＿ｘ", "bob.smith-2", "Ünïcødé", "李小龙", "o'brien"]
+        {
+            assert!(Username::parse(ok).is_ok(), "{ok}: {:?}", Username::parse(ok));
+        }
+        for (bad, cp) in [
+            ("ali\u{200B}ce", "U+200B"),
+            ("alice\u{202E}", "U+202E"),
+            ("al\u{00AD}ice", "U+00AD"),
+            ("ali\u{2060}ce", "U+2060"),
+            ("\u{FEFF}alice", "U+FEFF"),
+            ("ali\u{200D}ce", "U+200D"),
+            ("alice\u{E000}", "U+E000"),
+            ("alice\u{0378}", "U+0378"),
+            ("alice\u{1F600}", "U+1F600"),
+        ] {
+            let e = Username::parse(bad).unwrap_err();
+            assert!(e.to_string().contains(cp), "{bad:?}: {e}");
+            assert_eq!(e.field, "username");
+        }
+        for (bad, why) in [
+            ("", "1 to 320"),
+            ("a@b", "'@'"),
+            ("a\u{FF20}b", "'@'"),
+            ("bo b", "spaces"),
+            ("bo\u{3000}b", "spaces"),
+            ("bo\tb", "control"),
+        ] {
+            let e = Username::parse(bad).unwrap_err().to_string();
+            assert!(e.contains(why), "{bad:?}: {e}");
+        }
+        assert!(Username::parse(&"a".repeat(321)).is_err());
+        assert!(Username::parse(&"a".repeat(320)).is_ok());
+    }
+
+    #[test]
+    fn emails_and_names() {
+        assert!(Email::parse("ann@example.com").is_ok());
+        for bad in ["", "ann", "@example.com", "ann@", "a b@example.com", "a@b@c", "a\r\n@b.c"] {
+            assert!(Email::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(FullName::parse("Ann O'Neil").is_ok());
+        assert!(FullName::parse(&"x".repeat(201)).is_err());
+        assert!(FullName::parse("Ann\u{7}").is_err());
+        let a = NewAccount::parse("ann", "ann@example.com", Some("")).unwrap();
+        assert_eq!(a.full_name, None);
+        assert_eq!(a.username.key(), "ann");
+    }
+}
