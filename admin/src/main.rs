@@ -8,10 +8,10 @@
 use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 
+use auth_shared::account::NewAccount;
 use auth_shared::config::{ConfigError, Env};
 use auth_shared::db::DbConfig;
 use auth_shared::db::{Db, DbError};
-use auth_shared::identifier::{Lookup, MAX_IDENTIFIER_CHARS};
 use auth_shared::password::{self, Policy};
 use auth_shared::sessions::{self, Scope, SessionConfig, SessionInfo};
 use auth_shared::tokio_postgres::error::SqlState;
@@ -114,10 +114,14 @@ enum UserCommand {
         #[arg(long)]
         json: bool,
     },
-    /// List an account's sessions (active, and ended ones until they are purged).
+    /// List an account's live sessions (--all: ended, expired and idle ones too, with when
+    /// and why they ended, until they are purged a day later).
     Sessions {
         /// Username or email.
         user: String,
+        /// Also list sessions that are over, with their end and its reason.
+        #[arg(long)]
+        all: bool,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -301,18 +305,15 @@ async fn user(cmd: UserCommand, env: &Env) -> Result<(), Failure> {
     let policy = Policy::from_env(env)?;
     match cmd {
         UserCommand::Create { username, email, full_name, password_stdin } => {
-            check_username(&username)?;
-            check_email(&email)?;
-            if let Some(n) = &full_name {
-                check_text("full name", n, 200)?;
-            }
+            let account = NewAccount::parse(&username, &email, full_name.as_deref())
+                .map_err(|e| Failure::Invalid(e.to_string()))?;
             let db = connect(env).await?;
             let password = read_password(password_stdin)?;
             let hash = password::hash(&password, policy);
             let new = NewUser {
-                username: &username,
-                email: &email,
-                full_name: full_name.as_deref(),
+                username: account.username.as_str(),
+                email: account.email.as_str(),
+                full_name: account.full_name.as_ref().map(|n| n.as_str()),
                 password_hash: &hash,
             };
             let created = users::create(&**db.checkout().await?, &new).await.map_err(query)?;
@@ -334,17 +335,17 @@ async fn user(cmd: UserCommand, env: &Env) -> Result<(), Failure> {
             let found = users::delete(&**db.checkout().await?, &user).await.map_err(query)?;
             done(found, &user, "deleted")
         }
-        UserCommand::Sessions { user, json } => {
+        UserCommand::Sessions { user, all, json } => {
             let db = connect(env).await?;
             let client = db.checkout().await?;
             let found = users::find_by_identifier(&**client, &user).await.map_err(query)?;
             let Some(account) = found else { return done(false, &user, "") };
             let cfg = SessionConfig::from_env(env)?;
-            let all = sessions::list(&**client, account.id, &cfg).await.map_err(query)?;
+            let listed = sessions::list(&**client, account.id, &cfg, all).await.map_err(query)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
+                println!("{}", serde_json::to_string_pretty(&listed).unwrap_or_default());
             } else {
-                print_sessions(&all);
+                print_sessions(&listed, all);
             }
             Ok(())
         }
@@ -413,15 +414,20 @@ impl<'a> From<&'a User> for UserJson<'a> {
     }
 }
 
-fn print_sessions(all: &[SessionInfo]) {
+/// The sessions as a table; with `over` (--all) the end of each that is over and why.
+fn print_sessions(all: &[SessionInfo], over: bool) {
     let when = |t: time::OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
-    println!(
+    let mut head = format!(
         "{:<36}  {:<8}  {:<25}  {:<25}  {:<25}",
         "SESSION", "STATUS", "STARTED", "LAST REFRESH", "ENDS"
     );
+    if over {
+        head.push_str("  REASON");
+    }
+    println!("{head}");
     for s in all {
         let ends = s.ended_at.map_or_else(|| when(s.expires_at), when);
-        println!(
+        let mut line = format!(
             "{:<36}  {:<8}  {:<25}  {:<25}  {:<25}",
             s.id.to_string(),
             s.status,
@@ -429,8 +435,19 @@ fn print_sessions(all: &[SessionInfo]) {
             when(s.refreshed_at),
             ends
         );
+        if over {
+            let reason = match (s.end_reason.as_deref(), s.status.as_str()) {
+                (Some(r), _) => r,
+                (None, "active") => "-",
+                (None, status) => status,
+            };
+            line.push_str("  ");
+            line.push_str(reason);
+        }
+        println!("{}", line.trim_end());
     }
-    println!("({} session{})", all.len(), if all.len() == 1 { "" } else { "s" });
+    let live = if over { "" } else { "live " };
+    println!("({} {live}session{})", all.len(), if all.len() == 1 { "" } else { "s" });
 }
 
 fn print_table(all: &[User]) {
@@ -463,42 +480,6 @@ fn print_table(all: &[User]) {
         line([&r[0], &r[1], &r[2], &r[3], &r[4]]);
     }
     println!("({} user{})", rows.len(), if rows.len() == 1 { "" } else { "s" });
-}
-
-fn check_text(what: &str, s: &str, max: usize) -> Result<(), Failure> {
-    let n = s.chars().count();
-    if n == 0 || n > max {
-        return Err(Failure::Invalid(format!("{what} must be 1 to {max} characters")));
-    }
-    if s.chars().any(char::is_control) {
-        return Err(Failure::Invalid(format!("{what} must not contain control characters")));
-    }
-    Ok(())
-}
-
-fn check_username(u: &str) -> Result<(), Failure> {
-    check_text("username", u, MAX_IDENTIFIER_CHARS)?;
-    if matches!(Lookup::of(u), Lookup::Email(_)) {
-        return Err(Failure::Invalid(
-            "username must not contain '@' (it is how emails are told apart)".into(),
-        ));
-    }
-    if u.chars().any(char::is_whitespace) {
-        return Err(Failure::Invalid("username must not contain spaces".into()));
-    }
-    Ok(())
-}
-
-fn check_email(e: &str) -> Result<(), Failure> {
-    check_text("email", e, MAX_IDENTIFIER_CHARS)?;
-    let valid = match e.rsplit_once('@') {
-        Some((local, domain)) => !local.is_empty() && !domain.is_empty() && !domain.contains('@'),
-        None => false,
-    };
-    if !valid || e.chars().any(char::is_whitespace) {
-        return Err(Failure::Invalid(format!("{e:?} is not an email address")));
-    }
-    Ok(())
 }
 
 /// Reads a new password from stdin's first line or a hidden prompt (asked twice), and checks

@@ -219,6 +219,28 @@ async fn failures_have_their_exit_codes() {
             "must not contain '@'",
         ),
         (url, create("bo b", "bob@example.com").to_vec(), Some("long enough\n"), 5, "spaces"),
+        (
+            url,
+            create("bo\u{200b}b", "bob@example.com").to_vec(),
+            Some("long enough\n"),
+            5,
+            "U+200B",
+        ),
+        (
+            url,
+            create("bob\u{202e}", "bob@example.com").to_vec(),
+            Some("long enough\n"),
+            5,
+            "U+202E",
+        ),
+        (url, create("b\u{ad}ob", "bob@example.com").to_vec(), Some("long enough\n"), 5, "U+00AD"),
+        (
+            url,
+            create("bo\u{2060}b", "bob@example.com").to_vec(),
+            Some("long enough\n"),
+            5,
+            "U+2060",
+        ),
         (url, create("bob", "not-an-email").to_vec(), Some("long enough\n"), 5, "not an email"),
         (
             url,
@@ -323,7 +345,7 @@ async fn sessions_are_listed_and_signed_out_and_end_with_password_changes() {
     assert!(all.iter().all(|s| s["status"] == "active" && s["id"].is_string()), "{all:?}");
     let table = admin(Some(&db.url), &["user", "sessions", "sam"], None).await;
     assert!(
-        table.stdout.contains("active") && table.stdout.contains("(2 sessions)"),
+        table.stdout.contains("active") && table.stdout.contains("(2 live sessions)"),
         "{}",
         table.stdout
     );
@@ -331,11 +353,27 @@ async fn sessions_are_listed_and_signed_out_and_end_with_password_changes() {
     let out = admin(Some(&db.url), &["user", "sign-out", "sam"], None).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.contains("2 sessions ended"), "{}", out.stdout);
+    // An operator checking that the sign-out worked sees no live session...
     let listed = admin(Some(&db.url), &["user", "sessions", "sam", "--json"], None).await;
+    let live: Vec<Value> = serde_json::from_str(&listed.stdout).unwrap();
+    assert!(live.is_empty(), "{live:?}");
+    let table = admin(Some(&db.url), &["user", "sessions", "sam"], None).await;
+    assert!(table.stdout.contains("(0 live sessions)"), "{}", table.stdout);
+    // ...and with --all, the ended ones with when and why.
+    let listed = admin(Some(&db.url), &["user", "sessions", "sam", "--all", "--json"], None).await;
     let all: Vec<Value> = serde_json::from_str(&listed.stdout).unwrap();
+    assert_eq!(all.len(), 2);
     assert!(
-        all.iter().all(|s| s["status"] == "ended" && s["end_reason"] == "signed_out"),
+        all.iter().all(|s| s["status"] == "ended"
+            && s["end_reason"] == "signed_out"
+            && s["ended_at"].is_string()),
         "{all:?}"
+    );
+    let table = admin(Some(&db.url), &["user", "sessions", "sam", "--all"], None).await;
+    assert!(
+        table.stdout.contains("REASON") && table.stdout.matches("signed_out").count() == 2,
+        "{}",
+        table.stdout
     );
 
     // set-password and disable end every session too.
@@ -347,6 +385,10 @@ async fn sessions_are_listed_and_signed_out_and_end_with_password_changes() {
         let out = admin(Some(&db.url), &args, Some("a brand new passphrase\n")).await;
         assert_eq!(out.code, 0, "{args:?}: {}", out.stderr);
         let listed = admin(Some(&db.url), &["user", "sessions", "sam", "--json"], None).await;
+        let live: Vec<Value> = serde_json::from_str(&listed.stdout).unwrap();
+        assert!(live.is_empty(), "{args:?}: {live:?}");
+        let listed =
+            admin(Some(&db.url), &["user", "sessions", "sam", "--all", "--json"], None).await;
         let all: Vec<Value> = serde_json::from_str(&listed.stdout).unwrap();
         assert!(all.iter().all(|s| s["status"] == "ended"), "{args:?}: {all:?}");
         assert!(all.iter().any(|s| s["end_reason"] == reason), "{args:?}: {all:?}");

@@ -436,20 +436,27 @@ pub struct SessionInfo {
     pub status: String,
 }
 
-/// The sessions of the account `identifier` names, newest first (ended ones until purged).
+/// The sessions of `user_id`, newest first: only the live ones (status `active`), or with
+/// `all` every one not yet purged, ended, expired and idle ones included (their end time and
+/// reason in [`SessionInfo`]).
 pub async fn list(
     c: &impl GenericClient,
     user_id: Uuid,
     cfg: &SessionConfig,
+    all: bool,
 ) -> Result<Vec<SessionInfo>, Error> {
     const SQL: &str = "
-        SELECT s.id, s.created_at, s.refreshed_at, s.expires_at, s.ended_at, s.end_reason,
-               CASE WHEN s.ended_at IS NOT NULL THEN 'ended'
-                    WHEN s.expires_at <= now() THEN 'expired'
-                    WHEN $2 > 0 AND s.refreshed_at <= now() - make_interval(secs => $2) THEN 'idle'
-                    ELSE 'active' END
-          FROM sessions s WHERE s.user_id = $1 ORDER BY s.created_at DESC";
-    c.query_typed(SQL, &[(&user_id, Type::UUID), (&cfg.idle(), Type::FLOAT8)])
+        SELECT * FROM (
+            SELECT s.id, s.created_at, s.refreshed_at, s.expires_at, s.ended_at, s.end_reason,
+                   CASE WHEN s.ended_at IS NOT NULL THEN 'ended'
+                        WHEN s.expires_at <= now() THEN 'expired'
+                        WHEN $2 > 0 AND s.refreshed_at <= now() - make_interval(secs => $2)
+                            THEN 'idle'
+                        ELSE 'active' END AS status
+              FROM sessions s WHERE s.user_id = $1) listed
+         WHERE $3 OR status = 'active'
+         ORDER BY created_at DESC";
+    c.query_typed(SQL, &[(&user_id, Type::UUID), (&cfg.idle(), Type::FLOAT8), (&all, Type::BOOL)])
         .await?
         .iter()
         .map(|r| {
