@@ -730,7 +730,9 @@ def write_report(r, seconds, drawn=(), dest=ROOT / "bench" / "RESULTS.md"):
     lines += ["", "## Failed logins take the same time whatever failed", "",
               "The login handler against PostgreSQL at the default policy, the cases interleaved round by round "
               "(`cargo run --release -p auth-bench --bin enumeration`). A cheaper legacy hash is topped up with dummy "
-              "iterations, an unknown identifier gets a full dummy hash.", "", r["enumeration"].strip()]
+              "iterations, an unknown identifier gets a full dummy hash, and every failure then waits for the floor: "
+              "the failed-login time of the costliest kind of stored hash present, as `auth-admin import` and "
+              "`migrate` measure it (shared/src/failure_floor.rs).", "", r["enumeration"].strip()]
     hp = r["http"]
     lines += ["", f"## HTTP: `auth-local` against the Flask peer (gunicorn, {hp['peer_workers']} sync workers)", "",
               f"Same machine, same PostgreSQL, same load: wrk, {WRK['threads']} threads, {WRK['connections']} connections, "

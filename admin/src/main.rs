@@ -247,7 +247,7 @@ async fn run(command: Command) -> Result<(), Failure> {
                     report.already_applied
                 );
             }
-            Ok(())
+            calibrate(&mut client, &env).await
         }
         Command::User(cmd) => user(cmd, &env).await,
         Command::Import { file, dry_run, on_conflict, report } => {
@@ -267,6 +267,10 @@ async fn run(command: Command) -> Result<(), Failure> {
                 "{} rows read: {} {verb}inserted, {} {verb}updated, {} already present, {} refused",
                 t.read, t.inserted, t.updated, t.skipped, t.refused
             );
+            if !dry_run {
+                let mut client = db.checkout().await?;
+                calibrate(&mut client, &env).await?;
+            }
             if t.refused > 0 {
                 return Err(Failure::Invalid(format!(
                     "{} row(s) refused; each is in {} with its line number and reason",
@@ -299,6 +303,25 @@ async fn run(command: Command) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+/// Measures the failed-login cost of every kind of stored hash the accounts hold that has not
+/// been measured yet (see `auth_shared::failure_floor`), and says what the floor is now.
+async fn calibrate(
+    client: &mut auth_shared::tokio_postgres::Client,
+    env: &Env,
+) -> Result<(), Failure> {
+    let policy = Policy::from_env(env)?;
+    let cal = auth_shared::failure_floor::calibrate(client, policy).await.map_err(query)?;
+    match cal.classes.first() {
+        None => println!("failed logins: every stored hash is of the current policy's kind"),
+        Some((class, ratio)) => println!(
+            "failed logins take at least {ratio:.2} policy hashes: the costliest of {} kind(s) \
+             of stored hash is {class}",
+            cal.classes.len()
+        ),
+    }
+    Ok(())
 }
 
 async fn user(cmd: UserCommand, env: &Env) -> Result<(), Failure> {

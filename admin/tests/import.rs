@@ -166,6 +166,10 @@ async fn a_mixed_file_dry_run_real_run_and_re_run() {
         "cost",
         "extra fields",
         "holds 2 line break(s), from line",
+        "U+200B",
+        "U+202E",
+        "U+00AD",
+        "U+2060",
     ] {
         assert!(reasons.iter().any(|r| r.contains(want)), "no refusal for {want}: {reasons:?}");
     }
@@ -177,6 +181,16 @@ async fn a_mixed_file_dry_run_real_run_and_re_run() {
     let after = users(&db).await;
     assert_eq!(after.len(), good, "{out}");
     assert!(out.contains(&format!("{good} inserted")), "{out}");
+    // The imported kinds of hash are measured for the failure floor.
+    assert!(out.contains("failed logins take at least"), "{out}");
+    let classes: i64 = db
+        .client()
+        .await
+        .query_one("SELECT count(*) FROM password_costs", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(classes > 3, "{classes} kinds measured: {out}");
 
     // A re-run changes nothing (and still reports the bad rows).
     let (code, out, _) =

@@ -10,6 +10,7 @@ pub mod aws;
 pub mod config;
 pub mod db;
 pub mod event;
+pub mod failure_floor;
 pub mod http;
 pub mod identifier;
 pub use kdf_cross::kdf;

@@ -47,6 +47,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "refresh_one_chain",
         sql: include_str!("../migrations/0006_refresh_one_chain.sql"),
     },
+    Migration {
+        version: 7,
+        name: "password_costs",
+        sql: include_str!("../migrations/0007_password_costs.sql"),
+    },
 ];
 
 /// The advisory lock key held while migrating ("authmigr").

@@ -47,6 +47,7 @@
 
 use std::borrow::Cow;
 use std::hint::black_box;
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
@@ -763,6 +764,52 @@ pub fn hash_with_salt(password: &str, salt: &[u8], iterations: u32) -> String {
         STANDARD_NO_PAD.encode(salt),
         STANDARD_NO_PAD.encode(out)
     )
+}
+
+/// The cost class of a stored hash: its function and work factors (e.g. `bcrypt cost=12`,
+/// `argon2id v=19 m=65536 t=3 p=4`), for [`crate::failure_floor`]; `None` for a hash of the
+/// policy's own kind (PBKDF2-SHA256 at or below the policy's iterations, which a failure tops
+/// up to one policy hash) and for an unusable string (which costs one policy hash too).
+pub fn cost_class(stored: &str, policy: Policy) -> Option<String> {
+    let parsed = parse(stored).ok()?;
+    let prf = |p: Prf| match p {
+        Prf::Sha1 => "sha1",
+        Prf::Sha256 => "sha256",
+        Prf::Sha512 => "sha512",
+    };
+    Some(match parsed.kdf {
+        Kdf::Pbkdf2 { prf: Prf::Sha256, iterations } if iterations <= policy.iterations => {
+            return None;
+        }
+        Kdf::Pbkdf2 { prf: p, iterations } => format!("pbkdf2-{} i={iterations}", prf(p)),
+        Kdf::Scrypt { log_n, r, p } => format!("scrypt ln={log_n} r={r} p={p}"),
+        Kdf::Argon2 { variant, version, m, t, p } => {
+            let v = match variant {
+                Argon2Variant::Id => "argon2id",
+                Argon2Variant::I => "argon2i",
+                Argon2Variant::D => "argon2d",
+            };
+            format!("{v} v={version} m={m} t={t} p={p}")
+        }
+        Kdf::Bcrypt { cost, .. } => format!("bcrypt cost={cost}"),
+    })
+}
+
+/// A failed verification's time against `stored` over one policy hash's (that of
+/// [`verify_dummy`], an unknown identifier's), on this machine: three interleaved rounds, the
+/// fastest of each kept (a busy core only ever slows a round). Costs about three of each.
+pub fn failure_ratio(stored: &str, policy: Policy) -> f64 {
+    const PROBE: &str = "a probe of the hash's cost, not anyone's password";
+    let mut best = (Duration::MAX, Duration::MAX);
+    for _ in 0..3 {
+        let t = Instant::now();
+        black_box(verify(PROBE, stored, policy));
+        best.0 = best.0.min(t.elapsed());
+        let t = Instant::now();
+        black_box(verify_dummy(PROBE, policy));
+        best.1 = best.1.min(t.elapsed());
+    }
+    best.0.as_secs_f64() / best.1.as_secs_f64().max(1e-9)
 }
 
 /// The result of checking a password against a stored string.

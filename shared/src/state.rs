@@ -9,6 +9,7 @@ use tokio::sync::Semaphore;
 
 use crate::config::{Env, KeySource, SigningAlg, SigningConfig, TokenConfig};
 use crate::db::{Db, DbConfig};
+use crate::failure_floor::FailureFloor;
 use crate::keys::Keys;
 use crate::lambda::StartupError;
 use crate::password::Policy;
@@ -133,6 +134,8 @@ pub struct HashState {
     pub policy: Policy,
     /// One permit per core: more hashes at once than cores only adds switching and latency.
     pub hash_slots: Arc<Semaphore>,
+    /// How long a failed login takes at least (see [`crate::failure_floor`]).
+    pub floor: Arc<FailureFloor>,
 }
 
 impl HashState {
@@ -156,6 +159,11 @@ impl HashState {
 
     fn with_token_state(token: TokenState, policy: Policy) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Self { token, policy, hash_slots: Arc::new(Semaphore::new(cores)) }
+        Self {
+            token,
+            policy,
+            hash_slots: Arc::new(Semaphore::new(cores)),
+            floor: Arc::new(FailureFloor::default()),
+        }
     }
 }

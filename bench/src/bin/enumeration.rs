@@ -9,7 +9,8 @@
 //! Besides, one account per foreign hash format at its library's own default work factor
 //! (made by the real libraries: e2e/python/foreign_hashes.py, so the test virtual environment
 //! is needed), whose wrong passwords cost the foreign hash plus one policy hash
-//! (shared/src/password.rs); and a second table of each format's verification time for the
+//! (shared/src/password.rs), and for which every failure then waits (the failure floor,
+//! shared/src/failure_floor.rs, calibrated here as `auth-admin import` does); and a second table of each format's verification time for the
 //! right password beside the current policy's. Figures: bench/HASH_FORMATS.md.
 //!
 //!   cargo run --release -p auth-bench --bin enumeration [ROUNDS]
@@ -68,7 +69,13 @@ async fn main() {
         cases.push((format!("wrong password, {lib}"), name, "a wrong password"));
     }
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
-    let c = p.test_db.client().await;
+    let mut c = p.test_db.client().await;
+    // What `auth-admin import` and `migrate` do after writing hashes: measure the failed-login
+    // cost of each kind of stored hash, so every failure waits for the costliest.
+    let cal = auth_shared::failure_floor::calibrate(&mut c, p.policy).await.unwrap();
+    if let Some((class, ratio)) = cal.classes.first() {
+        eprintln!("failure floor: {ratio:.2} policy hashes ({class}, {} kinds)", cal.classes.len());
+    }
     for round in 0..rounds + 2 {
         for (i, (_, user, pw)) in cases.iter().enumerate() {
             // Failures would soon lock these keys: clear the counts between attempts.

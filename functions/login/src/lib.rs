@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 use auth_shared::access;
+use auth_shared::failure_floor::FailureFloor;
 use auth_shared::http::{self, ApiError};
 use auth_shared::password::{self, MAX_PASSWORD_CHARS, Policy, Verdict};
 use auth_shared::route::Route;
@@ -26,8 +27,9 @@ use auth_shared::users::{self, LoginRecord, User};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
+use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use auth_shared::identifier::MAX_IDENTIFIER_CHARS;
 
@@ -88,8 +90,9 @@ enum Attempt {
     Locked { key: String, retry_after: u64, user: Option<User> },
     /// Logged in, with a session opened.
     Succeeded { user: User, record: LoginRecord, grant: Grant },
-    /// Refused; `failures` is the key's count after this attempt.
-    Failed { key: String, reason: &'static str, failures: i32, user: Option<User> },
+    /// Refused; `failures` is the key's count after this attempt; `pad` is how much longer
+    /// the answer waits to take the failure floor's time (see `failure_floor`).
+    Failed { key: String, reason: &'static str, failures: i32, user: Option<User>, pad: Duration },
 }
 
 async fn login(state: &State, req: &Request) -> Result<Response<Body>, ApiError> {
@@ -105,17 +108,16 @@ async fn login(state: &State, req: &Request) -> Result<Response<Body>, ApiError>
     let verify_deadline = state.token.db.config().statement_timeout;
     let deadline = verify_deadline * 3;
     let slots = state.hash_slots.clone();
+    let floor = state.floor.clone();
     let session_cfg = state.token.sessions;
     let attempt = state
         .token
         .db
         .run_within(deadline, move |c| {
-            let (identifier, password, slots) =
-                (identifier.clone(), password.clone(), slots.clone());
-            Box::pin(async move {
-                attempt(c, &identifier, password, policy, &slots, &session_cfg, verify_deadline)
-                    .await
-            })
+            let (identifier, password, slots, floor) =
+                (identifier.clone(), password.clone(), slots.clone(), floor.clone());
+            let limits = Limits { policy, session: session_cfg, verify_deadline };
+            Box::pin(async move { attempt(c, &identifier, password, &slots, &floor, limits).await })
         })
         .await?;
     match attempt {
@@ -143,7 +145,7 @@ async fn login(state: &State, req: &Request) -> Result<Response<Body>, ApiError>
             tracing::warn!(event = "login_throttled", user_id, throttle_key = %key, retry_after, "login_throttled");
             Err(ApiError::TooManyAttempts { retry_after })
         }
-        Attempt::Failed { key, reason, failures, user } => {
+        Attempt::Failed { key, reason, failures, user, pad } => {
             // Expired counts are removed outside the attempt's transaction and lock.
             let purge =
                 state.token.db.run(|c| Box::pin(async move { throttle::purge_expired(c).await }));
@@ -160,9 +162,19 @@ async fn login(state: &State, req: &Request) -> Result<Response<Body>, ApiError>
                 locked_for_s = throttle::lock_seconds(failures),
                 "login_failed"
             );
+            // Outside the transaction: no lock, connection or core is held while it waits.
+            tokio::time::sleep(pad).await;
             Err(ApiError::InvalidCredentials)
         }
     }
+}
+
+/// The settings an attempt runs under.
+#[derive(Clone, Copy)]
+struct Limits {
+    policy: Policy,
+    session: SessionConfig,
+    verify_deadline: Duration,
 }
 
 /// One attempt, in one transaction that holds the key's lock from reading its count to writing
@@ -171,11 +183,11 @@ async fn attempt(
     c: &mut auth_shared::tokio_postgres::Client,
     identifier: &str,
     password: String,
-    policy: Policy,
     hash_slots: &Arc<tokio::sync::Semaphore>,
-    session_cfg: &SessionConfig,
-    verify_deadline: Duration,
+    floor: &Arc<FailureFloor>,
+    limits: Limits,
 ) -> Result<Attempt, auth_shared::tokio_postgres::Error> {
+    let Limits { policy, session: session_cfg, verify_deadline } = limits;
     let tx = c.transaction().await?;
     // The account is read under the lock, so a hash another attempt upgraded meanwhile is the
     // one checked; known and unknown identifiers run the same statements.
@@ -185,7 +197,10 @@ async fn attempt(
         return Ok(Attempt::Locked { key, retry_after, user });
     }
     let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let ratio = floor.ratio(&tx).await?;
+    let tries = if matches!(password::normalize(&password), Cow::Owned(_)) { 2 } else { 1 };
     let slots = hash_slots.clone();
+    let timing = floor.clone();
     let check = async move {
         // The semaphore is never closed, so acquiring cannot fail; if it somehow did, the
         // check would just run without a slot.
@@ -198,15 +213,27 @@ async fn attempt(
         // the cores' hash rate).
         tokio::task::spawn_blocking(move || {
             let _slot = slot;
+            if !timing.has_policy_estimate() {
+                // Once per container: the failure floor scales this container's policy hash.
+                let t = Instant::now();
+                password::burn("the time of one policy hash", policy.iterations);
+                timing.observe_policy_hash(t.elapsed());
+            }
+            let started = Instant::now();
             let verdict = match &stored {
                 Some(hash) => password::verify(&password, hash, policy),
                 None => password::verify_dummy(&password, policy),
             };
+            let took = started.elapsed();
+            if stored.as_deref().is_none_or(|h| password::cost_class(h, policy).is_none()) {
+                // One policy hash a try, whatever the outcome: the floor's unit.
+                timing.observe_policy_hash(took / tries);
+            }
             let upgraded = match verdict {
                 Verdict::Match { needs_upgrade: true } => Some(password::hash(&password, policy)),
                 _ => None,
             };
-            (verdict, upgraded)
+            (verdict, upgraded, took)
         })
         .await
     };
@@ -214,9 +241,9 @@ async fn attempt(
     // in it, or at all, counts as a wrong password: fail closed, and count it, so a guess that
     // is slow to check (a costly stored hash, two tries for a password not in NFKC, a busy
     // core) is throttled like any other and answers as any other failure does.
-    let (verdict, upgraded, cut) = match tokio::time::timeout(verify_deadline, check).await {
-        Ok(Ok((verdict, upgraded))) => (verdict, upgraded, false),
-        Ok(Err(_)) | Err(_) => (Verdict::Mismatch, None, true),
+    let (verdict, upgraded, took, cut) = match tokio::time::timeout(verify_deadline, check).await {
+        Ok(Ok((verdict, upgraded, took))) => (verdict, upgraded, took, false),
+        Ok(Err(_)) | Err(_) => (Verdict::Mismatch, None, verify_deadline, true),
     };
     let reason = match (&user, verdict) {
         _ if cut => "verification_deadline",
@@ -224,7 +251,7 @@ async fn attempt(
         (Some(u), Verdict::Match { .. }) if u.is_active() => {
             match users::record_login(&tx, u.id, &u.password_hash, upgraded.as_deref()).await? {
                 Some(record) => {
-                    let grant = sessions::open(&tx, u.id, session_cfg).await?;
+                    let grant = sessions::open(&tx, u.id, &session_cfg).await?;
                     tx.commit().await?;
                     return Ok(Attempt::Succeeded { user: u.clone(), record, grant });
                 }
@@ -236,7 +263,8 @@ async fn attempt(
     };
     let failures = throttle::record_failure(&tx, &key).await?;
     tx.commit().await?;
-    Ok(Attempt::Failed { key, reason, failures, user })
+    let pad = floor.floor(ratio, tries).saturating_sub(took);
+    Ok(Attempt::Failed { key, reason, failures, user, pad })
 }
 
 #[cfg(test)]

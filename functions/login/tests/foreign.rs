@@ -219,9 +219,14 @@ async fn truncated_or_garbled_hashes_are_refused() {
 /// A bcrypt hash of `password` made by the real `bcrypt` library (which, like every bcrypt,
 /// reads only the first 72 bytes), at cost 4.
 fn real_bcrypt(password: &str) -> String {
-    let script = "import bcrypt, sys\nprint(bcrypt.hashpw(sys.argv[1].encode(), bcrypt.gensalt(4)).decode())";
+    real_bcrypt_at(password, 4)
+}
+
+/// [`real_bcrypt`] at `cost`.
+fn real_bcrypt_at(password: &str, cost: u32) -> String {
+    let script = "import bcrypt, sys\nprint(bcrypt.hashpw(sys.argv[1].encode(), bcrypt.gensalt(int(sys.argv[2]))).decode())";
     let out = std::process::Command::new(testkit::venv_python())
-        .args(["-c", script, password])
+        .args(["-c", script, password, &cost.to_string()])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -310,4 +315,52 @@ async fn guesses_the_deadline_cuts_off_are_counted_like_any_failure() {
 
 fn password_free_failures() -> i32 {
     auth_shared::throttle::FREE_FAILURES
+}
+
+#[tokio::test]
+async fn a_failure_takes_as_long_as_one_against_the_costliest_stored_hash() {
+    use auth_shared::failure_floor;
+    let p = Parts::new(2).await;
+    let state = login::State::new(p.db.clone(), p.keys.clone(), p.tokens.clone(), p.policy);
+    // A dormant imported account whose hash costs several policy hashes, and a current one.
+    let pw = "the imported account's passphrase";
+    p.test_db.create_user_with_hash("dormant", "d@example.com", &real_bcrypt_at(pw, 9)).await;
+    p.test_db.create_user("current", "c@example.com", pw).await;
+    let mut client = p.test_db.client().await;
+    let cal = failure_floor::calibrate(&mut client, p.policy).await.unwrap();
+    assert_eq!(cal.classes.len(), 1, "{cal:?}");
+    let (class, ratio) = &cal.classes[0];
+    assert_eq!(class, "bcrypt cost=9");
+    assert!(*ratio > 2.0, "bcrypt 9 against 100,000 PBKDF2 iterations: {ratio}");
+    // Calibrating again measures nothing new; a class no account has any more is forgotten.
+    assert_eq!(failure_floor::calibrate(&mut client, p.policy).await.unwrap(), cal);
+    // Median of five rounds, interleaved, each case's own throttle cleared.
+    let mut times: [Vec<Duration>; 3] = Default::default();
+    for _ in 0..5 {
+        for (i, (who, typed)) in
+            [("nobody", "a guess"), ("dormant", "a guess"), ("current", "a guess")]
+                .iter()
+                .enumerate()
+        {
+            let (status, took) = login_status(&state, who, typed).await;
+            assert_eq!(status, 401);
+            times[i].push(took);
+        }
+        client.execute("DELETE FROM login_throttle", &[]).await.unwrap();
+    }
+    let median = |v: &mut Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let unknown = median(&mut times[0]);
+    let dormant = median(&mut times[1]);
+    let current = median(&mut times[2]);
+    // Every failure waits for the floor, so none is far from the costliest one; generous
+    // margins, as the machine may be busy (the figures are in make bench).
+    assert!(unknown * 10 >= dormant * 7, "unknown {unknown:?} against dormant {dormant:?}");
+    assert!(current * 10 >= dormant * 7, "current {current:?} against dormant {dormant:?}");
+    // With the dormant account's hash upgraded (its first login), the floor falls back.
+    assert_eq!(login_status(&state, "dormant", pw).await.0, 200);
+    let cal = failure_floor::calibrate(&mut client, p.policy).await.unwrap();
+    assert!(cal.classes.is_empty(), "{cal:?}");
 }
