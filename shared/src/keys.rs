@@ -39,6 +39,8 @@ pub struct KeySet {
     /// read failed (throttled, timed out): a failed read never takes a key away, so these
     /// keep verifying until a read succeeds in full.
     retained: Vec<Key>,
+    /// Whether every stage was read (or known absent): false after a failed stage read.
+    complete: bool,
     /// Whether AWSPREVIOUS is known: read, or known not to exist. False after a failed read
     /// of it with nothing held from before; then no version signs unless AWSCURRENT has
     /// itself been published for the lead.
@@ -61,9 +63,16 @@ impl KeySet {
             previous: None,
             pending: None,
             retained: Vec::new(),
+            complete: true,
             previous_known: true,
             lead_seconds: 0,
         }
+    }
+
+    /// When the next read of these versions is due: after `ttl`, or sooner after a read that
+    /// left a stage unknown ([`PARTIAL_READ_RETRY`]).
+    fn due_after(&self, ttl: Duration) -> Duration {
+        if self.complete { ttl } else { ttl.min(PARTIAL_READ_RETRY) }
     }
 
     /// The version named `kid`, if any.
@@ -131,8 +140,16 @@ pub enum KeyError {
 struct Cache {
     set: Arc<KeySet>,
     fetched: Instant,
+    /// How long after `fetched` the next read is due: the TTL, or [`PARTIAL_READ_RETRY`] after
+    /// a read that left a stage unknown.
+    due_after: Duration,
     last_kid_refresh: Option<Instant>,
 }
+
+/// After a read that left AWSPREVIOUS or AWSPENDING unknown (a failed read of it), the next
+/// read comes this soon rather than after the TTL: a cold container in that state signs
+/// nothing while AWSCURRENT is younger than the lead.
+pub const PARTIAL_READ_RETRY: Duration = Duration::from_secs(30);
 
 struct Managed {
     client: SecretsClient,
@@ -172,10 +189,12 @@ impl Keys {
     }
 
     fn cached(alg: SigningAlg, managed: Option<Managed>, set: KeySet) -> Self {
+        let due_after = set.due_after(managed.as_ref().map_or(Duration::MAX, |m| m.ttl));
         Self {
             alg,
             managed,
             cache: Mutex::new(Cache {
+                due_after,
                 set: Arc::new(set),
                 fetched: Instant::now(),
                 last_kid_refresh: None,
@@ -213,7 +232,7 @@ impl Keys {
     pub async fn current(&self) -> Arc<KeySet> {
         let mut cache = self.cache.lock().await;
         if let Some(m) = &self.managed
-            && cache.fetched.elapsed() >= m.ttl
+            && cache.fetched.elapsed() >= cache.due_after
         {
             self.refresh(m, &mut cache).await;
         }
@@ -243,12 +262,14 @@ impl Keys {
     async fn refresh(&self, m: &Managed, cache: &mut Cache) {
         match fetch(m, self.alg, Some(&cache.set)).await {
             Ok(set) => {
+                cache.due_after = set.due_after(m.ttl);
                 cache.set = Arc::new(set);
                 cache.fetched = Instant::now();
             }
             Err(e) => {
                 // Serve from the cache and try again after the TTL.
                 cache.fetched = Instant::now();
+                cache.due_after = m.ttl;
                 tracing::warn!(error = %e, "signing key refresh failed; serving cached keys");
             }
         }
@@ -328,6 +349,7 @@ async fn fetch(m: &Managed, alg: SigningAlg, known: Option<&KeySet>) -> Result<K
         previous,
         pending,
         retained: Vec::new(),
+        complete: !failed,
         previous_known,
         lead_seconds: m.lead_seconds,
     };
@@ -411,6 +433,7 @@ mod tests {
             previous,
             pending: Some(hs("next", Some(1001))),
             retained: Vec::new(),
+            complete: true,
             previous_known,
             lead_seconds: 100,
         }
@@ -445,6 +468,11 @@ mod tests {
         // AWSPREVIOUS signed before the rotation: it signs during the lead whatever its age.
         let young = set(hs("new", Some(1000)), Some(hs("old", Some(990))), true);
         assert_eq!(signer(&young, 1050), Some("old"));
+        // A read that left a stage unknown is retried sooner than the TTL.
+        let partial = KeySet { complete: false, ..unknown.clone() };
+        assert_eq!(partial.due_after(Duration::from_secs(300)), PARTIAL_READ_RETRY);
+        assert_eq!(partial.due_after(Duration::from_secs(1)), Duration::from_secs(1));
+        assert_eq!(unknown.due_after(Duration::from_secs(300)), Duration::from_secs(300));
         // A managed version without a creation time is never shown ready.
         let undated = set(hs("new", None), Some(hs("old", Some(0))), true);
         assert_eq!(signer(&undated, 5000), Some("old"));
