@@ -55,6 +55,9 @@ async fn refresh(state: &State, req: &Request) -> Result<Response<Body>, ApiErro
         tracing::info!(reason = "malformed", "refresh refused");
         return Err(ApiError::InvalidGrant);
     };
+    // A container that could not sign a token answers 503 before it consumes anything (see
+    // `keys::KeySet::signing`).
+    access::signing_key(&*state.keys.current().await)?;
     let cfg = state.sessions;
     // One statement, its own transaction: the rotation and its locks are all in the
     // database function it calls (see `sessions::refresh`).
