@@ -83,15 +83,21 @@ fn samconfig_names_only_real_parameters_and_prod_hides_test_db() {
     }
     assert!(samconfig.contains("beta_features = true") && samconfig.contains("parallel = true"));
     assert!(samconfig.contains("confirm_changeset = true") && samconfig.contains("CAPABILITY_IAM"));
-    // Every parameter the README's deploy walk-through tells people to set exists.
-    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
-    let deploy = readme
-        .split("## Deploying to AWS")
-        .nth(1)
-        .expect("a deploy section")
-        .split("\n## ")
-        .next()
-        .unwrap();
+    // Every parameter the deploy walk-through (the README's summary and docs/deploying.md)
+    // tells people to set exists.
+    let mut deploy = String::new();
+    for doc in ["README.md", "docs/deploying.md"] {
+        let text = std::fs::read_to_string(root().join(doc)).unwrap();
+        let section = text
+            .split("## Deploying to AWS")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{doc}: a deploy section"))
+            .split("\n## ")
+            .next()
+            .unwrap()
+            .to_owned();
+        deploy.push_str(&section);
+    }
     // Parameter names appear in backticks: `DatabaseSecretArn`.
     for quoted in deploy.split('`').skip(1).step_by(2) {
         let word = quoted.split('=').next().unwrap_or_default();
@@ -103,25 +109,25 @@ fn samconfig_names_only_real_parameters_and_prod_hides_test_db() {
         if pascal && !word.ends_with("Function") && !word.ends_with("Layer") && word != "ApiUrl" {
             assert!(
                 template.contains(&format!("\n  {word}:\n")),
-                "README names parameter {word}, which the template lacks"
+                "the deploy docs name parameter {word}, which the template lacks"
             );
         }
     }
 }
 
-/// The README's example of a route protected by the JWT authorizer, added to the template as a
+/// The docs' example of a route protected by the JWT authorizer, added to the template as a
 /// user would, lints clean: the authorizer, the API and the condition it names exist, and the
 /// route is JWT-authorized by `JwtAuthorizer`.
 #[test]
 fn the_readme_protected_route_example_fits_the_template() {
     let template = std::fs::read_to_string(root().join("template.yaml")).unwrap();
-    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let readme = std::fs::read_to_string(root().join("docs/tokens-and-keys.md")).unwrap();
     let example = readme
         .split("**Protecting another route with the JWT authorizer.**")
         .nth(1)
         .and_then(|s| s.split("```yaml\n").nth(1))
         .and_then(|s| s.split("```").next())
-        .expect("the README's protected-route example");
+        .expect("the protected-route example in docs/tokens-and-keys.md");
     assert!(example.contains("AuthorizationType: JWT"), "{example}");
     assert!(example.contains("AuthorizerId: !Ref JwtAuthorizer"), "{example}");
     assert!(template.contains("\n  JwtAuthorizer:\n"), "the template defines JwtAuthorizer");

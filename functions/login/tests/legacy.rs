@@ -93,14 +93,17 @@ async fn a_login_upgrades_each_legacy_hash() {
     }
 }
 
-/// The README's SQL that rewrites raw `hashlib.pbkdf2_hmac` hashes (`<hex salt>$<hex hash>`)
+/// The SQL in docs/moving-users-in.md that rewrites raw `hashlib.pbkdf2_hmac` hashes (`<hex salt>$<hex hash>`)
 /// into PHC strings does what it says.
 #[tokio::test]
 async fn the_readme_rewrite_of_raw_hashlib_hashes_works() {
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
-            .unwrap();
-    let start = readme.find("UPDATE users SET password_hash = format(").expect("snippet in README");
+    let readme = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/moving-users-in.md"),
+    )
+    .unwrap();
+    let start = readme
+        .find("UPDATE users SET password_hash = format(")
+        .expect("snippet in docs/moving-users-in.md");
     let sql = &readme[start..start + readme[start..].find("```").unwrap()];
     let p = Parts::new(1).await;
     let salt = b"0123456789abcdef";
