@@ -41,7 +41,7 @@ $(VENV)/.installed: requirements-test.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-test.txt
 	touch $@
 
-# `sam build` of the seven functions for arm64 (cargo-lambda + zig from .venv; no Docker).
+# `sam build` of every function for arm64 (cargo-lambda + zig from .venv; no Docker).
 sam-build: tools
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam build
 
@@ -49,14 +49,14 @@ lint-template: tools
 	$(VENV)/bin/cfn-lint template.yaml
 	AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam validate --lint
 
-# Everything in bench/RESULTS.md, beside the Flask original, in one run (about 10 minutes), and
+# Everything in bench/RESULTS.md, beside the Flask original, in one run (about 20 minutes), and
 # its charts (bench/charts/*.svg).
 bench: tools bench-tools
 	$(CARGO) build --release -p auth-local -p auth-admin -p tempdb -p health -p test-db -p login -p profile -p refresh -p logout -p password -p jwks -p rotate-key -p auth-bench --bins
 	./target/release/tempdb -- bench/.venv/bin/python bench/run.py
 
 # One PBKDF2 hash against this CPU's SHA-256 floor (no database, no Python): run it on a Graviton
-# instance to see the arm64 figure this machine cannot measure (README, "PBKDF2 on Graviton").
+# instance to see the arm64 figure this machine cannot measure (docs/benchmarks.md, "PBKDF2 on Graviton").
 bench-kdf:
 	$(CARGO) build --release -p auth-bench --bin kdf
 	./target/release/kdf

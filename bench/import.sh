@@ -1,5 +1,5 @@
 #!/bin/sh
-# Import throughput of `auth-admin import` (issue 13): ROWS generated accounts (default
+# Import throughput of `auth-admin import`: ROWS generated accounts (default
 # 1,000,000, JSON Lines, one PBKDF2 hash shared by all rows, as parsing it is part of the
 # per-row cost) into a throwaway local PostgreSQL, with the importer's peak RSS from
 # /usr/bin/time. Then a second run of the same file (every row already present), and an

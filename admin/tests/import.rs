@@ -1,4 +1,4 @@
-//! `auth-admin import` and `export` as processes against PostgreSQL (issue 13, items 3-4): a
+//! `auth-admin import` and `export` as processes against PostgreSQL (moving a users table in and out): a
 //! file mixing every hash format with every kind of bad row, dry run and real run refusing the
 //! same rows, a re-run changing nothing, a run killed mid-import and re-run, and an export
 //! imported into a fresh database whose users then log in.

@@ -1,5 +1,5 @@
 """The original Flask auth service, reconstructed from its README
-(../../../shared/seed/flask-auth-service-README.md): Flask, Flask-SQLAlchemy, PyJWT, PBKDF2
+(the Flask service this project grew from, docs/benchmarks.md): Flask, Flask-SQLAlchemy, PyJWT, PBKDF2
 with hashlib, SECRET_KEY and DATABASE_URL from the environment, CORS "commented but
 pre-configured". Same four routes. It is the baseline the benchmarks compare against, so it is
 written the way that README describes the service: simply, not tuned.

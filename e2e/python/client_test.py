@@ -1,8 +1,8 @@
-"""An independent client of the auth service, written from the contract (API.md) alone:
+"""An independent client of the auth service, written from the contract (openapi.yaml and docs/) alone:
 urllib for HTTP and PyJWT to verify the tokens with the shared key.
 
 usage: client_test.py BASE_URL SIGNING_KEY [REFRESH_REUSE_INTERVAL_SECONDS]
-The third argument is the server's REFRESH_REUSE_INTERVAL_SECONDS (default 10, as in API.md);
+The third argument is the server's REFRESH_REUSE_INTERVAL_SECONDS (default 10);
 run the server with a short one (2) so the client can wait it out.
 
 Expects these accounts, all with the password "correct horse battery staple":
@@ -86,7 +86,7 @@ Tokens = collections.namedtuple("Tokens", "access refresh claims expires_in refr
 
 
 def verify(access, what):
-    """The access token as PyJWT sees it with the key: HS256 only, every claim of API.md."""
+    """The access token as PyJWT sees it with the key: HS256 only, every claim the contract names."""
     hdr = jwt.get_unverified_header(access)
     expect(hdr.get("alg") == "HS256" and hdr.get("typ") == "JWT" and hdr.get("kid"), f"{what}: JWT header {hdr}")
     try:
@@ -142,7 +142,7 @@ def refresh_ok(tokens, what):
     return token_response(*refresh(tokens.refresh), what, prev=tokens)
 
 
-# Every refresh refusal seen in this run: API.md promises one body for every reason, so each is
+# Every refresh refusal seen in this run: the contract promises one body for every reason, so each is
 # compared with the first as it comes.
 REFUSALS = []
 

@@ -1,5 +1,5 @@
 //! The fields of an account, as every path that makes or renames one checks them
-//! (`auth-admin user create`, `auth-admin import`, and self-service sign-up): validated types
+//! (`auth-admin user create`, `auth-admin import`, and the self-service sign-up to come): validated types
 //! that can only exist when their rules hold, each rule written once here.
 //!
 //! - [`Username`]: 1 to 320 characters; RFC 8265's UsernameCasePreserved profile (the

@@ -135,7 +135,7 @@ impl TokenConfig {
     }
 }
 
-/// TOKEN_SIGNING_ALG: how tokens are signed (API.md, Public keys).
+/// TOKEN_SIGNING_ALG: how tokens are signed (docs/tokens-and-keys.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SigningAlg {
     /// HMAC-SHA256 with a shared secret (the default; the Flask service's tokens).

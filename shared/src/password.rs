@@ -1,6 +1,6 @@
 //! Password hashing and verification: PBKDF2-HMAC-SHA256 in PHC form for new hashes, and the
 //! formats other systems store, verified in place so an existing users table moves over
-//! unchanged and each hash is upgraded at the user's next successful login (issue 13).
+//! unchanged and each hash is upgraded at the user's next successful login.
 //!
 //! | format | written by | function (crate) | cap |
 //! | --- | --- | --- | --- |
@@ -41,9 +41,11 @@
 //!   varies), and an estimate that came out high would let a cheap foreign hash fail faster
 //!   than an unknown identifier. Always adding one policy hash cannot err that way; it costs
 //!   the foreign hash's own time extra, only on failures, and only until the account's first
-//!   successful login replaces its hash. The price: a wrong password against a foreign hash
-//!   takes its cost plus one policy hash, longer than an unknown identifier (measured per
-//!   format in `bench/src/bin/enumeration.rs`, figures in `bench/HASH_FORMATS.md`).
+//!   successful login replaces its hash. Left there, a wrong password against a foreign hash
+//!   would take its cost plus one policy hash, longer than an unknown identifier; the login
+//!   function therefore holds every failure to a floor, the failed-verification time of the
+//!   costliest kind of stored hash present ([`crate::failure_floor`], which [`cost_class`] and
+//!   [`failure_ratio`] serve; figures per format in `bench/src/bin/enumeration.rs`).
 
 use std::borrow::Cow;
 use std::hint::black_box;
@@ -106,7 +108,7 @@ impl Policy {
     }
 }
 
-/// Why a new password was refused (API.md: 400 `weak_password`, the detail naming the rule).
+/// Why a new password was refused (400 `weak_password`, the detail naming the rule).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Weak {
     /// Fewer than [`MIN_NEW_PASSWORD_CHARS`] characters.
@@ -137,7 +139,7 @@ pub fn is_common(password: &str) -> bool {
     lines.binary_search(&key.as_str()).is_ok()
 }
 
-/// Checks a new password against the policy (API.md, Passwords): 8 to 1024 characters, not
+/// Checks a new password against the policy (docs/passwords.md): 8 to 1024 characters, not
 /// the `current` one (when known), not commonly used or breached. Lengths count Unicode scalar
 /// values of the text as typed; comparisons use its NFKC form.
 pub fn check_new(password: &str, current: Option<&str>) -> Result<(), Weak> {

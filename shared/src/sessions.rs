@@ -1,5 +1,5 @@
 //! Sessions and refresh tokens: every SQL statement about them, and the rules of rotation and
-//! reuse detection (OAuth 2.0 Security BCP, RFC 9700 §4.14; API.md "Sessions").
+//! reuse detection (OAuth 2.0 Security BCP, RFC 9700 §4.14; docs/sessions.md).
 //!
 //! A session starts at each successful login. Its refresh tokens are 256 random bits,
 //! base64url; only their SHA-256 is stored (a fast hash is enough for a random secret of that
@@ -279,7 +279,7 @@ pub async fn end_by_refresh_token(
     row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
 }
 
-/// Which sessions a logout ends (API.md: `local`, `others`, `global`).
+/// Which sessions a logout ends (`local`, `others`, `global`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
     /// The access token's own session.

@@ -42,7 +42,7 @@ pub struct Claims {
     pub exp: i64,
     /// Unique token id: 128 random bits, base64url.
     pub jti: String,
-    /// The session the token belongs to (API.md, Sessions). Tokens from before sessions, or
+    /// The session the token belongs to (docs/sessions.md). Tokens from before sessions, or
     /// minted by a trusted HS256 peer, have none: they are accepted until `exp` like any other,
     /// but no logout can end them (a password change or disabling the account still does).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -33,7 +33,7 @@ pub struct User {
     pub disabled_at: Option<OffsetDateTime>,
 }
 
-/// An account as the user sees it: the body of `GET /profile` (API.md), and the first fields of
+/// An account as the user sees it: the body of `GET /profile` (openapi.yaml), and the first fields of
 /// `auth-admin user list --json`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Profile<'a> {

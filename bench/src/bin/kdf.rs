@@ -14,7 +14,7 @@
 //!   cargo run --release -p auth-bench --bin kdf -- [--iterations N] [--rounds R] [--json]
 //!
 //! Inside AWS Lambda (AWS_LAMBDA_RUNTIME_API set) it serves invocations instead: each one
-//! measures and returns the JSON document (README, "PBKDF2 on Graviton").
+//! measures and returns the JSON document (docs/benchmarks.md, "PBKDF2 on Graviton").
 
 use std::hint::black_box;
 use std::time::Instant;

@@ -1,4 +1,4 @@
-//! The hash formats other systems store (issue 13): hashes made at test time by the real
+//! The hash formats other systems store: hashes made at test time by the real
 //! Werkzeug, bcrypt, argon2-cffi, Django and passlib (e2e/python/foreign_hashes.py) verify in
 //! place, log in through the handler against PostgreSQL and are upgraded to the current policy;
 //! wrong passwords are 401; hashes above their work-factor cap are refused quickly; truncated

@@ -1,4 +1,4 @@
-//! `POST /logout`: ends sessions (API.md, Sessions).
+//! `POST /logout`: ends sessions (docs/sessions.md).
 //!
 //! - With `Authorization: Bearer <access token>`: ends that token's session, or with body
 //!   `{"scope": "others"}` every other session of the user, or with `{"scope": "global"}` all of

@@ -1,4 +1,4 @@
-//! `POST /password`: the signed-in user changes their password (API.md, Sessions).
+//! `POST /password`: the signed-in user changes their password (docs/sessions.md).
 //!
 //! Bearer access token plus `{"current_password", "new_password"}`. The new password must
 //! follow the policy (400 `weak_password`, the detail naming the rule); the current one is
@@ -72,6 +72,9 @@ async fn change(state: &State, req: &Request) -> Result<Response<Body>, ApiError
     // The rules that need no secret come first: they cost nothing and reveal nothing.
     password::check_new(&new, None).map_err(|w| ApiError::WeakPassword(w.to_string()))?;
     let access = access::authenticate(&state.token, req).await?;
+    // A container that could not sign the new token answers 503 before it changes anything
+    // (see `keys::KeySet::signing`).
+    access::signing_key(&*state.token.keys.current().await)?;
     let (user_id, sid) = (access.user.id, access.session);
     let (policy, slots, cfg) = (state.policy, state.hash_slots.clone(), state.token.sessions);
     // The transaction holds the account's lock across the password check, like a login's.
