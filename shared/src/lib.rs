@@ -11,6 +11,7 @@ pub mod config;
 pub mod db;
 pub mod event;
 pub mod failure_floor;
+pub mod hashing;
 pub mod http;
 pub mod identifier;
 pub use kdf_cross::kdf;

@@ -18,6 +18,7 @@
 
 use auth_shared::access;
 use auth_shared::failure_floor::FailureFloor;
+use auth_shared::hashing;
 use auth_shared::http::{self, ApiError};
 use auth_shared::password::{self, MAX_PASSWORD_CHARS, Policy, Verdict};
 use auth_shared::route::Route;
@@ -197,53 +198,47 @@ async fn attempt(
         return Ok(Attempt::Locked { key, retry_after, user });
     }
     let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let ratio = floor.ratio(&tx).await?;
+    let active = user.as_ref().is_some_and(User::is_active);
+    let ratio = floor.ratio(&tx, policy).await?;
     let tries = if matches!(password::normalize(&password), Cow::Owned(_)) { 2 } else { 1 };
-    let slots = hash_slots.clone();
     let timing = floor.clone();
-    let check = async move {
-        // The semaphore is never closed, so acquiring cannot fail; if it somehow did, the
-        // check would just run without a slot.
-        let slot = slots.acquire_owned().await.ok();
-        // Hashing runs on a blocking thread so it cannot stall other requests on this runtime.
-        // The thread holds the slot until its hash is done, also when the answer did not wait
-        // for it (below), so no more hashes run at once than there are cores. The slot is for
-        // the hash alone: the writes and the commit that follow wait on the database, and
-        // holding it through them left a core idle under load (make bench: logins at 78 % of
-        // the cores' hash rate).
-        tokio::task::spawn_blocking(move || {
-            let _slot = slot;
-            if !timing.has_policy_estimate() {
-                // Once per container: the failure floor scales this container's policy hash.
-                let t = Instant::now();
-                password::burn("the time of one policy hash", policy.iterations);
-                timing.observe_policy_hash(t.elapsed());
+    // The check gets one deadline, its wait for a hashing slot included (see `hashing`); one
+    // cut off by it counts as a wrong password.
+    let checked = hashing::within_deadline(hash_slots, verify_deadline, move || {
+        if !timing.has_policy_estimate() {
+            // Once per container: the failure floor scales this container's policy hash.
+            let t = Instant::now();
+            password::burn("the time of one policy hash", policy.iterations);
+            timing.observe_policy_hash(t.elapsed());
+        }
+        let started = Instant::now();
+        let verdict = match &stored {
+            Some(hash) => password::verify(&password, hash, policy),
+            None => password::verify_dummy(&password, policy),
+        };
+        let took = started.elapsed();
+        // One policy hash a try: the floor's unit. Only a mismatch is known to have made every
+        // try (a match may have stopped at the first), so only a mismatch or a single try is
+        // taken in: a success typed out of NFKC must not halve the estimate.
+        let all_tries = tries == 1 || verdict == Verdict::Mismatch;
+        if all_tries && stored.as_deref().is_none_or(|h| password::cost_class(h, policy).is_none())
+        {
+            timing.observe_policy_hash(took / tries);
+        }
+        let upgraded = match verdict {
+            // Only for an account that can log in: a disabled one's answer must not take a
+            // hash longer when its password is right.
+            Verdict::Match { needs_upgrade: true } if active => {
+                Some(password::hash(&password, policy))
             }
-            let started = Instant::now();
-            let verdict = match &stored {
-                Some(hash) => password::verify(&password, hash, policy),
-                None => password::verify_dummy(&password, policy),
-            };
-            let took = started.elapsed();
-            if stored.as_deref().is_none_or(|h| password::cost_class(h, policy).is_none()) {
-                // One policy hash a try, whatever the outcome: the floor's unit.
-                timing.observe_policy_hash(took / tries);
-            }
-            let upgraded = match verdict {
-                Verdict::Match { needs_upgrade: true } => Some(password::hash(&password, policy)),
-                _ => None,
-            };
-            (verdict, upgraded, took)
-        })
-        .await
-    };
-    // The check (its wait for a slot included) gets one deadline. One that does not complete
-    // in it, or at all, counts as a wrong password: fail closed, and count it, so a guess that
-    // is slow to check (a costly stored hash, two tries for a password not in NFKC, a busy
-    // core) is throttled like any other and answers as any other failure does.
-    let (verdict, upgraded, took, cut) = match tokio::time::timeout(verify_deadline, check).await {
-        Ok(Ok((verdict, upgraded, took))) => (verdict, upgraded, took, false),
-        Ok(Err(_)) | Err(_) => (Verdict::Mismatch, None, verify_deadline, true),
+            _ => None,
+        };
+        (verdict, upgraded, took)
+    })
+    .await;
+    let (verdict, upgraded, took, cut) = match checked {
+        Some((verdict, upgraded, took)) => (verdict, upgraded, took, false),
+        None => (Verdict::Mismatch, None, verify_deadline, true),
     };
     let reason = match (&user, verdict) {
         _ if cut => "verification_deadline",

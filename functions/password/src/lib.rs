@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 use auth_shared::access;
+use auth_shared::hashing;
 use auth_shared::http::{self, ApiError};
 use auth_shared::password::{self, MAX_PASSWORD_CHARS, Policy, Verdict, Weak};
 use auth_shared::route::Route;
@@ -77,16 +78,18 @@ async fn change(state: &State, req: &Request) -> Result<Response<Body>, ApiError
     access::signing_key(&*state.token.keys.current().await)?;
     let (user_id, sid) = (access.user.id, access.session);
     let (policy, slots, cfg) = (state.policy, state.hash_slots.clone(), state.token.sessions);
-    // The transaction holds the account's lock across the password check, like a login's.
-    let deadline = state.token.db.config().statement_timeout * 3;
+    // The transaction holds the account's lock across the password check, like a login's, and
+    // the check itself gets one statement's deadline.
+    let verify_deadline = state.token.db.config().statement_timeout;
+    let deadline = verify_deadline * 3;
     let outcome = state
         .token
         .db
         .run_within(deadline, move |c| {
             let (current, new, slots) = (current.clone(), new.clone(), slots.clone());
-            Box::pin(
-                async move { attempt(c, user_id, sid, current, new, policy, &slots, &cfg).await },
-            )
+            Box::pin(async move {
+                attempt(c, user_id, sid, current, new, policy, &slots, &cfg, verify_deadline).await
+            })
         })
         .await?;
     match outcome {
@@ -128,8 +131,9 @@ async fn attempt(
     current: String,
     new: String,
     policy: Policy,
-    hash_slots: &tokio::sync::Semaphore,
+    hash_slots: &std::sync::Arc<tokio::sync::Semaphore>,
     cfg: &SessionConfig,
+    verify_deadline: std::time::Duration,
 ) -> Result<Outcome, tokio_postgres::Error> {
     let tx = c.transaction().await?;
     let key = throttle::lock_account(&tx, user_id).await?;
@@ -139,8 +143,9 @@ async fn attempt(
     let Some(stored) = users::lock_for_password_change(&tx, user_id).await? else {
         return Ok(Outcome::Gone);
     };
-    let slot = hash_slots.acquire().await.ok();
-    let checked = tokio::task::spawn_blocking(move || {
+    // The check gets one statement deadline, its wait for a hashing slot included (see
+    // `hashing`); one cut off by it counts as a wrong password, as at login.
+    let checked = hashing::within_deadline(hash_slots, verify_deadline, move || {
         let verdict = password::verify(&current, &stored, policy);
         let weak = password::check_new(&new, Some(&current)).err();
         let hash = match (verdict, weak) {
@@ -150,11 +155,6 @@ async fn attempt(
         (verdict, weak, hash)
     })
     .await;
-    // The slot is for the hash alone: the writes and the commit that follow wait on the
-    // database, and holding it through them left a core idle under load (make bench: logins
-    // at 78 % of the cores' hash rate).
-    drop(slot);
-    // A check that did not complete counts as a wrong password: fail closed.
     let (verdict, weak, hash) = checked.unwrap_or((Verdict::Mismatch, None, None));
     match (verdict, weak, hash) {
         (Verdict::Mismatch, _, _) => {
