@@ -11,7 +11,8 @@
 //!
 //! - The ratio of each *cost class* (a format and its work factors, [`password::cost_class`])
 //!   present among the accounts is measured by `auth-admin migrate` and `auth-admin import`
-//!   ([`calibrate`]) and kept in the `password_costs` table; the floor's ratio is the largest.
+//!   ([`calibrate`]) and kept in the `password_costs` table with the policy it was measured
+//!   under; the floor's ratio is the largest, rescaled to the function's PBKDF2_ITERATIONS.
 //!   Hashes of the policy's own kind have no class: they cost one policy hash by construction.
 //! - The wait is spent asleep, after the attempt's transaction, holding no lock, connection or
 //!   core: the CPU spent is never more than the verification's own. The Lambda bill is another
@@ -54,13 +55,13 @@ impl FailureFloor {
         cached.filter(|(_, at)| at.elapsed() < RATIO_TTL).map(|(r, _)| r)
     }
 
-    /// Reads the ratio through `c` when the cached one is stale; returns it (1 when no class
-    /// is recorded: every hash is of the policy's kind).
-    pub async fn ratio(&self, c: &impl GenericClient) -> Result<f64, Error> {
+    /// Reads the ratio under `policy` through `c` when the cached one is stale; returns it (1
+    /// when no class is recorded: every hash is of the policy's kind).
+    pub async fn ratio(&self, c: &impl GenericClient, policy: Policy) -> Result<f64, Error> {
         if let Some(r) = self.cached_ratio() {
             return Ok(r);
         }
-        let r = max_ratio(c).await?;
+        let r = max_ratio(c, policy).await?;
         *self.ratio.lock().unwrap_or_else(|p| p.into_inner()) = Some((r, Instant::now()));
         Ok(r)
     }
@@ -86,11 +87,16 @@ impl FailureFloor {
     }
 }
 
-/// The largest ratio recorded, or 1.
-pub async fn max_ratio(c: &impl GenericClient) -> Result<f64, Error> {
-    c.query_typed_one("SELECT coalesce(max(ratio), 1)::float8 FROM password_costs", &[])
-        .await?
-        .try_get(0)
+/// The ratio of a class measured against a policy hash of `then` iterations, under a policy
+/// of `now`: the class's own part (ratio − 1 policy hashes) scales by then/now, the policy
+/// hash that every failure adds stays one. In SQL, for the columns of `password_costs`.
+const RESCALED: &str = "1 + (ratio - 1) * policy_iterations / $1::float8";
+
+/// The largest ratio recorded, rescaled to `policy`, or 1.
+pub async fn max_ratio(c: &impl GenericClient, policy: Policy) -> Result<f64, Error> {
+    let now = f64::from(policy.iterations);
+    let sql = format!("SELECT coalesce(max({RESCALED}), 1)::float8 FROM password_costs");
+    c.query_typed_one(&sql, &[(&now, Type::FLOAT8)]).await?.try_get(0)
 }
 
 /// What [`calibrate`] found.
@@ -101,7 +107,8 @@ pub struct Calibration {
 }
 
 /// Measures the cost class of every hash among the accounts that has no ratio recorded yet,
-/// and forgets the classes no account has any more. Reads every account's hash once
+/// and forgets the classes no account has any more; returns every class's ratio under
+/// `policy`. Reads every account's hash once
 /// (streamed); measures one hash of each new class (three tries each, the fastest kept: a busy
 /// core only makes a try slower). Runs the hashes on this thread: call it from a command, not
 /// a request.
@@ -133,6 +140,7 @@ pub async fn calibrate(client: &mut Client, policy: Policy) -> Result<Calibratio
             .execute_typed("DELETE FROM password_costs WHERE class = $1", &[(class, Type::TEXT)])
             .await?;
     }
+    let iterations = i32::try_from(policy.iterations).unwrap_or(i32::MAX);
     for (class, stored) in &samples {
         if known.contains(class) {
             continue;
@@ -140,14 +148,17 @@ pub async fn calibrate(client: &mut Client, policy: Policy) -> Result<Calibratio
         let ratio = password::failure_ratio(stored, policy);
         client
             .execute_typed(
-                "INSERT INTO password_costs (class, ratio) VALUES ($1, $2)
-                 ON CONFLICT (class) DO UPDATE SET ratio = $2, measured_at = now()",
-                &[(class, Type::TEXT), (&ratio, Type::FLOAT8)],
+                "INSERT INTO password_costs (class, ratio, policy_iterations) VALUES ($1, $2, $3)
+                 ON CONFLICT (class) DO UPDATE
+                    SET ratio = $2, policy_iterations = $3, measured_at = now()",
+                &[(class, Type::TEXT), (&ratio, Type::FLOAT8), (&iterations, Type::INT4)],
             )
             .await?;
     }
+    let now = f64::from(policy.iterations);
+    let sql = format!("SELECT class, ({RESCALED})::float8 FROM password_costs");
     let mut classes: Vec<(String, f64)> = client
-        .query_typed("SELECT class, ratio FROM password_costs ORDER BY ratio DESC", &[])
+        .query_typed(&sql, &[(&now, Type::FLOAT8)])
         .await?
         .iter()
         .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))

@@ -705,6 +705,14 @@ pub fn parse(stored: &str) -> Result<Parsed, FormatError> {
         return Err(FormatError::Field("hash length"));
     }
     check_lengths(&parsed.salt, &parsed.hash)?;
+    // PBKDF2 runs its iterations once per output block: a PHC `l=` longer than the digest
+    // costs that many times over, so the cap bounds iterations × blocks.
+    if let Kdf::Pbkdf2 { prf, iterations } = parsed.kdf {
+        let blocks = parsed.hash.len().div_ceil(prf.digest_len()) as u64;
+        if u64::from(iterations) * blocks > u64::from(prf.max_iterations()) {
+            return Err(FormatError::Iterations);
+        }
+    }
     Ok(parsed)
 }
 
@@ -770,8 +778,9 @@ pub fn hash_with_salt(password: &str, salt: &[u8], iterations: u32) -> String {
 
 /// The cost class of a stored hash: its function and work factors (e.g. `bcrypt cost=12`,
 /// `argon2id v=19 m=65536 t=3 p=4`), for [`crate::failure_floor`]; `None` for a hash of the
-/// policy's own kind (PBKDF2-SHA256 at or below the policy's iterations, which a failure tops
-/// up to one policy hash) and for an unusable string (which costs one policy hash too).
+/// policy's own kind (PBKDF2-SHA256 at or below the policy's iterations with one 32-byte
+/// block, which a failure tops up to one policy hash) and for an unusable string (which costs
+/// one policy hash too).
 pub fn cost_class(stored: &str, policy: Policy) -> Option<String> {
     let parsed = parse(stored).ok()?;
     let prf = |p: Prf| match p {
@@ -779,11 +788,15 @@ pub fn cost_class(stored: &str, policy: Policy) -> Option<String> {
         Prf::Sha256 => "sha256",
         Prf::Sha512 => "sha512",
     };
+    let len = parsed.hash.len();
     Some(match parsed.kdf {
-        Kdf::Pbkdf2 { prf: Prf::Sha256, iterations } if iterations <= policy.iterations => {
+        Kdf::Pbkdf2 { prf: Prf::Sha256, iterations }
+            if iterations <= policy.iterations && len <= HASH_LEN =>
+        {
             return None;
         }
-        Kdf::Pbkdf2 { prf: p, iterations } => format!("pbkdf2-{} i={iterations}", prf(p)),
+        // The output length counts: PBKDF2 runs its iterations once per digest-sized block.
+        Kdf::Pbkdf2 { prf: p, iterations } => format!("pbkdf2-{} i={iterations} l={len}", prf(p)),
         Kdf::Scrypt { log_n, r, p } => format!("scrypt ln={log_n} r={r} p={p}"),
         Kdf::Argon2 { variant, version, m, t, p } => {
             let v = match variant {
@@ -999,6 +1012,30 @@ mod tests {
     const FAST: Policy = Policy { iterations: 1000 };
 
     #[test]
+    fn cost_classes_name_what_a_failure_costs() {
+        let salt = "c2FsdHNhbHRzYWx0c2FsdA";
+        let out = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        let policy = Policy { iterations: 600_000 };
+        // The policy's own kind costs one policy hash: no class.
+        assert_eq!(cost_class(&hash("x", FAST), policy), None);
+        assert_eq!(cost_class(&format!("$pbkdf2-sha256$i=600000,l=32${salt}${out}"), policy), None);
+        assert_eq!(cost_class("not a hash", policy), None);
+        // Two blocks, or more iterations, or another function: a class of its own.
+        assert_eq!(
+            cost_class(&format!("$pbkdf2-sha256$i=1000,l=64${salt}${out}{out}"), policy).as_deref(),
+            Some("pbkdf2-sha256 i=1000 l=64")
+        );
+        assert_eq!(
+            cost_class(&format!("$pbkdf2-sha256$i=700000,l=32${salt}${out}"), policy).as_deref(),
+            Some("pbkdf2-sha256 i=700000 l=32")
+        );
+        let bcrypt = "$2b$12$abcdefghijklmnopqrstuuAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        assert_eq!(cost_class(bcrypt, policy).as_deref(), Some("bcrypt cost=12"));
+        let argon = format!("$argon2id$v=19$m=65536,t=3,p=4${salt}${out}");
+        assert_eq!(cost_class(&argon, policy).as_deref(), Some("argon2id v=19 m=65536 t=3 p=4"));
+    }
+
+    #[test]
     fn new_hashes_are_phc_and_verify() {
         let h = hash("correct horse", FAST);
         assert!(h.starts_with("$pbkdf2-sha256$i=1000,l=32$"), "{h}");
@@ -1184,6 +1221,7 @@ mod tests {
             format!("$pbkdf2-sha512$1600000${salt}${out}{out}"),
             format!("$pbkdf2-sha256$10000000${salt}${out}"),
             format!("pbkdf2:sha1:7000000$salt${}", "00".repeat(20)),
+            format!("$pbkdf2-sha256$i=5000000,l=64${salt}${out}{out}"),
         ];
         let above = [
             format!("$argon2id$v=19$m=262145,t=1,p=1${salt}${out}"),
@@ -1196,6 +1234,8 @@ mod tests {
             format!("$pbkdf2-sha512$1600001${salt}${out}{out}"),
             format!("$pbkdf2-sha256$10000001${salt}${out}"),
             format!("pbkdf2:sha1:7000001$salt${}", "00".repeat(20)),
+            // Two 32-byte blocks: twice the iterations' cost.
+            format!("$pbkdf2-sha256$i=5000001,l=64${salt}${out}{out}"),
         ];
         for s in &at {
             assert!(parse(s).is_ok(), "{s}: {:?}", parse(s));

@@ -334,6 +334,13 @@ async fn a_failure_takes_as_long_as_one_against_the_costliest_stored_hash() {
     assert!(*ratio > 2.0, "bcrypt 9 against 100,000 PBKDF2 iterations: {ratio}");
     // Calibrating again measures nothing new; a class no account has any more is forgotten.
     assert_eq!(failure_floor::calibrate(&mut client, p.policy).await.unwrap(), cal);
+    // Read under a policy of ten times the iterations, the class's own part is a tenth: a
+    // function whose PBKDF2_ITERATIONS differs from auth-admin's rescales, nothing re-measures.
+    let tenfold = password::Policy { iterations: p.policy.iterations * 10 };
+    let rescaled = failure_floor::max_ratio(&client, tenfold).await.unwrap();
+    assert!((rescaled - (1.0 + (ratio - 1.0) / 10.0)).abs() < 1e-9, "{rescaled} from {ratio}");
+    let same = failure_floor::max_ratio(&client, p.policy).await.unwrap();
+    assert!((same - ratio).abs() < 1e-9, "{same} against {ratio}");
     // Median of five rounds, interleaved, each case's own throttle cleared.
     let mut times: [Vec<Duration>; 3] = Default::default();
     for _ in 0..5 {
