@@ -7,11 +7,13 @@
 //!   control, default-ignorable (U+200B ZERO WIDTH SPACE, U+2060 WORD JOINER, U+00AD SOFT
 //!   HYPHEN), bidi-control (U+202E RIGHT-TO-LEFT OVERRIDE) or unassigned code point: two
 //!   accounts cannot display as the same name in a listing or a token's `username` claim
-//!   through characters nobody sees. No `@`, after normalisation (full-width `＠` too): it is
+//!   through characters nobody sees. It may not start with a combining mark. No `@`, after
+//!   normalisation (full-width `＠` too): it is
 //!   how an email is told apart from a username at login. Accounts made before this rule keep
 //!   working; it applies to new and renamed ones.
 //! - [`Email`]: 1 to 320 characters, `local@domain` with neither part empty, one `@` after
-//!   normalisation, no whitespace or control character.
+//!   normalisation, no whitespace or control character, and each part within the identifier
+//!   class (so no invisible or bidi-control character either).
 //! - [`FullName`]: 1 to 200 characters, no control character.
 //!
 //! Each error's message names the field and the rule, fit to show the person who typed it.
@@ -69,6 +71,11 @@ impl Username {
         if s.chars().any(char::is_whitespace) {
             return Err(refuse(FIELD, "must not contain spaces"));
         }
+        if s.chars().next().is_some_and(unicode_normalization::char::is_combining_mark) {
+            // RFC 8264 allows combining marks, but one with nothing to combine with is shown
+            // on whatever precedes it in a listing, or on nothing at all.
+            return Err(refuse(FIELD, "must not start with a combining mark"));
+        }
         if let Err(e) = UsernameCasePreserved::new().enforce(s) {
             let rule = match e {
                 precis_core::Error::BadCodepoint(info) => format!(
@@ -115,6 +122,24 @@ impl Email {
         };
         if !shaped || s.chars().any(char::is_whitespace) {
             return Err(refuse(FIELD, "is not an email address (local@domain)"));
+        }
+        // Each part is held to the identifier class usernames follow (ASCII punctuation is in
+        // it), so no invisible, bidi-control or unassigned character makes two addresses that
+        // read alike.
+        let (local, domain) = s.rsplit_once('@').unwrap_or((s, ""));
+        for part in [local, domain] {
+            if let Err(precis_core::Error::BadCodepoint(info)) =
+                UsernameCasePreserved::new().prepare(part)
+            {
+                return Err(refuse(
+                    FIELD,
+                    format!(
+                        "must not contain U+{:04X}: invisible, control, bidi-control, symbol \
+                         and unassigned characters are refused",
+                        info.cp
+                    ),
+                ));
+            }
         }
         Ok(Self(s.to_owned()))
     }
@@ -209,6 +234,9 @@ mod tests {
             ("bo b", "spaces"),
             ("bo\u{3000}b", "spaces"),
             ("bo\tb", "control"),
+            ("\u{301}\u{301}", "combining"),
+            ("\u{301}alice", "combining"),
+            ("\u{345}", "combining"),
         ] {
             let e = Username::parse(bad).unwrap_err().to_string();
             assert!(e.contains(why), "{bad:?}: {e}");
@@ -222,6 +250,17 @@ mod tests {
         assert!(Email::parse("ann@example.com").is_ok());
         for bad in ["", "ann", "@example.com", "ann@", "a b@example.com", "a@b@c", "a\r\n@b.c"] {
             assert!(Email::parse(bad).is_err(), "{bad:?}");
+        }
+        for (bad, cp) in [
+            ("a\u{200b}@example.com", "U+200B"),
+            ("moc.elpmaxe@\u{202e}ann", "U+202E"),
+            ("ann@exa\u{ad}mple.com", "U+00AD"),
+        ] {
+            let e = Email::parse(bad).unwrap_err().to_string();
+            assert!(e.contains(cp), "{bad:?}: {e}");
+        }
+        for ok in ["o'neil+tag@example.com", "josé@bücher.de", "a.b-c_d@xn--bcher-kva.de"] {
+            assert!(Email::parse(ok).is_ok(), "{ok}: {:?}", Email::parse(ok));
         }
         assert!(FullName::parse("Ann O'Neil").is_ok());
         assert!(FullName::parse(&"x".repeat(201)).is_err());
