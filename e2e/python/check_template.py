@@ -40,6 +40,9 @@ token_functions = ("LoginFunction", "ProfileFunction", "RefreshFunction", "Logou
 # Of those, the ones that sign (access::grant_response): a new key version signs there only
 # after JWKS_PUBLISH_LEAD_SECONDS.
 signing_functions = ("LoginFunction", "RefreshFunction", "PasswordFunction")
+# Where the lead is read: the signing functions, and the rotation, which refuses to rotate
+# while AWSCURRENT is younger than it.
+lead_functions = signing_functions + ("RotateKeyFunction",)
 # Functions with no database: no pool, no database secret, outside the VPC.
 keys_only_functions = ("JwksFunction", "RotateKeyFunction")
 # Functions whose code depends on TOKEN_SIGNING_ALG.
@@ -151,9 +154,9 @@ for name in functions:
           f"{name}: TOKEN_SIGNING_ALG exactly where the code reads it")
     check((env.get("JWT_ISSUER") == ISSUER) == (name in issuer_functions) and (name in issuer_functions or "JWT_ISSUER" not in env),
           f"{name}: JWT_ISSUER is the one issuer expression exactly where tokens or discovery state it")
-    check((env.get("JWKS_PUBLISH_LEAD_SECONDS") == {"Ref": "JwksPublishLeadSeconds"}) == (name in signing_functions)
-          and (name in signing_functions or "JWKS_PUBLISH_LEAD_SECONDS" not in env),
-          f"{name}: JWKS_PUBLISH_LEAD_SECONDS exactly where a key is chosen to sign")
+    check((env.get("JWKS_PUBLISH_LEAD_SECONDS") == {"Ref": "JwksPublishLeadSeconds"}) == (name in lead_functions)
+          and (name in lead_functions or "JWKS_PUBLISH_LEAD_SECONDS" not in env),
+          f"{name}: JWKS_PUBLISH_LEAD_SECONDS exactly where a key is chosen to sign or rotated")
     if name not in key_readers:
         check("SigningKeySecret" not in json.dumps(props(name)), f"{name} may not read the signing key")
     if name not in public_key_readers:

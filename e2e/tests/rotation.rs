@@ -150,7 +150,11 @@ async fn an_rs256_key_rotates_through_the_four_steps() {
         ("TOKEN_SIGNING_ALG", "RS256"),
         ("SECRET_CACHE_TTL_SECONDS", "1"),
     ];
-    let rotate_env = [("TOKEN_SIGNING_ALG", "RS256"), ("SIGNING_PUBLIC_SECRET_ARN", &public_arn)];
+    let rotate_env = [
+        ("TOKEN_SIGNING_ALG", "RS256"),
+        ("SIGNING_PUBLIC_SECRET_ARN", &public_arn),
+        ("JWKS_PUBLISH_LEAD_SECONDS", &lead),
+    ];
     let login_fn = moto.function("login", &env).await;
     let profile_fn = moto.function("profile", &env).await;
     let jwks_fn = moto.function("jwks", &jwks_env).await;
@@ -212,6 +216,16 @@ async fn an_rs256_key_rotates_through_the_four_steps() {
         rotate_fn.invoke(step(&arn, &token, s)).await.response();
     }
     assert!(stages(&sm, &arn, &token).await.contains(&"AWSCURRENT".to_owned()));
+    // A second rotation inside the lead is refused: AWSPREVIOUS signs through the lead, so it
+    // must have been published long enough itself. Nothing is written.
+    let early = auth_shared::random::uuid().to_string();
+    match rotate_fn.invoke(step(&arn, &early, "createSecret")).await {
+        Outcome::Error { body, .. } => {
+            assert!(body.to_string().contains("inside JWKS_PUBLISH_LEAD_SECONDS"), "{body}")
+        }
+        Outcome::Response(v) => panic!("a rotation inside the lead started: {v}"),
+    }
+    assert!(stages(&sm, &arn, &early).await.is_empty(), "no pending version was made");
 
     // Right after: current and previous published; the previous key keeps signing until the
     // new one has been published for the lead time.

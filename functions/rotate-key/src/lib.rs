@@ -3,6 +3,9 @@
 //! AWS's rotation guide requires (a step may be retried):
 //!
 //! - `createSecret`: if the version named by the token already holds AWSPENDING, nothing;
+//!   while AWSCURRENT is younger than JWKS_PUBLISH_LEAD_SECONDS and not the deployment's first
+//!   key (there is an AWSPREVIOUS), the step fails: the signing functions sign with
+//!   AWSPREVIOUS through the lead, so it must itself have been published long enough;
 //!   otherwise put a new key there as AWSPENDING: 64 random base64url characters (HS256), or a
 //!   new 2048-bit RSA key in PKCS#8 PEM (RS256; the `rsa` crate only generates it, ring signs).
 //! - `setSecret`: nothing; the key lives in this secret only.
@@ -47,6 +50,8 @@ pub struct State {
     client: SecretsClient,
     alg: SigningAlg,
     public: Option<String>,
+    /// JWKS_PUBLISH_LEAD_SECONDS.
+    lead_seconds: u64,
 }
 
 /// The event Secrets Manager sends a rotation function.
@@ -87,13 +92,28 @@ pub enum RotationError {
     /// The public keys' secret does not hold the pending key's public half.
     #[error("the public keys' secret does not hold the pending key's public half: {0}")]
     PublicKey(String),
+    /// AWSCURRENT has not been published for the lead yet.
+    #[error(
+        "AWSCURRENT ({version}) was created {age_seconds} s ago, inside JWKS_PUBLISH_LEAD_SECONDS \
+         ({lead_seconds} s): rotating now would leave AWSPREVIOUS signing a version verifiers \
+         may not have; rotate again after the lead"
+    )]
+    TooSoon {
+        /// AWSCURRENT's version id.
+        version: String,
+        /// Its age, in seconds.
+        age_seconds: i64,
+        /// JWKS_PUBLISH_LEAD_SECONDS.
+        lead_seconds: u64,
+    },
 }
 
 impl State {
     /// Builds the state from the environment (TOKEN_SIGNING_ALG, with RS256
     /// SIGNING_PUBLIC_SECRET_ARN, and the AWS configuration).
     pub async fn from_env(env: &Env) -> Result<Self, auth_shared::lambda::StartupError> {
-        let alg = SigningConfig::from_env(env)?.alg;
+        let signing = SigningConfig::from_env(env)?;
+        let alg = signing.alg;
         let public = match alg {
             SigningAlg::Hs256 => None,
             SigningAlg::Rs256 => Some(env.optional(PUBLIC_SECRET_VAR)?.ok_or_else(|| {
@@ -103,7 +123,12 @@ impl State {
                 )
             })?),
         };
-        Ok(Self { client: SecretsClient::from_env().await, alg, public })
+        Ok(Self {
+            client: SecretsClient::from_env().await,
+            alg,
+            public,
+            lead_seconds: signing.publish_lead_seconds,
+        })
     }
 }
 
@@ -143,7 +168,10 @@ pub async fn handle(state: &State, event: &RotationEvent) -> Result<(), Rotation
         return Ok(());
     }
     match event.step.as_str() {
-        "createSecret" => create(state, arn, token, current_of(&stages)).await,
+        "createSecret" => {
+            let has_previous = stages.values().any(|s| s.iter().any(|s| s == "AWSPREVIOUS"));
+            create(state, arn, token, current_of(&stages), has_previous).await
+        }
         "setSecret" => Ok(()),
         "testSecret" => test(state, arn, token).await,
         "finishSecret" => {
@@ -167,11 +195,39 @@ fn current_of(stages: &HashMap<String, Vec<String>>) -> Option<&str> {
     stages.iter().find(|(_, s)| s.iter().any(|s| s == "AWSCURRENT")).map(|(v, _)| v.as_str())
 }
 
+/// Refuses to start a rotation while AWSCURRENT is younger than the publishing lead, unless it
+/// is the deployment's first key (no AWSPREVIOUS: the template's rotation at deploy). The
+/// signing functions sign with AWSPREVIOUS until AWSCURRENT is old enough, so a second
+/// rotation inside the lead would have them sign with a version published only since the
+/// first one, which a verifier caching the JWKS may not have.
+async fn check_not_too_soon(
+    state: &State,
+    arn: &str,
+    current: &str,
+    has_previous: bool,
+) -> Result<(), RotationError> {
+    if !has_previous || state.lead_seconds == 0 {
+        return Ok(());
+    }
+    let v = state.client.get_version(arn, current, "AWSCURRENT").await?;
+    let Some(created) = v.created_at else { return Ok(()) };
+    let age_seconds = token::now() - created;
+    if age_seconds < i64::try_from(state.lead_seconds).unwrap_or(i64::MAX) {
+        return Err(RotationError::TooSoon {
+            version: current.to_owned(),
+            age_seconds,
+            lead_seconds: state.lead_seconds,
+        });
+    }
+    Ok(())
+}
+
 async fn create(
     state: &State,
     arn: &str,
     token: &str,
     current: Option<&str>,
+    has_previous: bool,
 ) -> Result<(), RotationError> {
     let public_stages = match &state.public {
         Some(public) => {
@@ -190,6 +246,9 @@ async fn create(
             v.value
         }
         Err(SecretError::NotFound { .. }) => {
+            if let Some(current) = current {
+                check_not_too_soon(state, arn, current, has_previous).await?;
+            }
             let alg = state.alg;
             let value = tokio::task::spawn_blocking(move || new_key(alg))
                 .await
