@@ -71,6 +71,38 @@ impl FailureFloor {
         self.policy_ns.load(Ordering::Relaxed) > 0
     }
 
+    /// Verifies `password` against `stored` (or, for an identifier that names no account, makes
+    /// [`password::verify_dummy`]'s work) as login does, and returns the verdict and the time it
+    /// took, keeping this container's policy-hash estimate up to date on the way: one hash is
+    /// timed the first time, then every verification of the policy's own kind is, when it is
+    /// known to have made every try (a mismatch, or a single try: a match may stop at the
+    /// first, and a success typed out of NFKC must not halve the estimate). Blocking: run it on
+    /// a blocking thread.
+    pub fn timed_verify(
+        &self,
+        password: &str,
+        stored: Option<&str>,
+        policy: Policy,
+    ) -> (password::Verdict, Duration) {
+        if !self.has_policy_estimate() {
+            let t = Instant::now();
+            password::burn("the time of one policy hash", policy.iterations);
+            self.observe_policy_hash(t.elapsed());
+        }
+        let started = Instant::now();
+        let verdict = match stored {
+            Some(hash) => password::verify(password, hash, policy),
+            None => password::verify_dummy(password, policy),
+        };
+        let took = started.elapsed();
+        let tries = tries(password);
+        let all_tries = tries == 1 || verdict == password::Verdict::Mismatch;
+        if all_tries && stored.is_none_or(|h| password::cost_class(h, policy).is_none()) {
+            self.observe_policy_hash(took / tries);
+        }
+        (verdict, took)
+    }
+
     /// Takes in one measured policy hash.
     pub fn observe_policy_hash(&self, took: Duration) {
         let new = took.as_nanos().min(u128::from(u64::MAX)) as f64;
@@ -84,6 +116,15 @@ impl FailureFloor {
     pub fn floor(&self, ratio: f64, tries: u32) -> Duration {
         let ns = self.policy_ns.load(Ordering::Relaxed) as f64;
         Duration::from_nanos((ns * ratio.max(1.0) * f64::from(tries)) as u64)
+    }
+}
+
+/// How many verifications a typed password takes: 2 when it is not in NFKC (the normalised
+/// text, then the text as typed: see [`password::verify`]), else 1.
+pub fn tries(password: &str) -> u32 {
+    match password::normalize(password) {
+        std::borrow::Cow::Owned(_) => 2,
+        std::borrow::Cow::Borrowed(_) => 1,
     }
 }
 

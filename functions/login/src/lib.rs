@@ -17,7 +17,7 @@
 #![warn(missing_docs)]
 
 use auth_shared::access;
-use auth_shared::failure_floor::FailureFloor;
+use auth_shared::failure_floor::{self, FailureFloor};
 use auth_shared::hashing;
 use auth_shared::http::{self, ApiError};
 use auth_shared::password::{self, MAX_PASSWORD_CHARS, Policy, Verdict};
@@ -28,9 +28,8 @@ use auth_shared::users::{self, LoginRecord, User};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
-use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub use auth_shared::identifier::MAX_IDENTIFIER_CHARS;
 
@@ -200,31 +199,12 @@ async fn attempt(
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let active = user.as_ref().is_some_and(User::is_active);
     let ratio = floor.ratio(&tx, policy).await?;
-    let tries = if matches!(password::normalize(&password), Cow::Owned(_)) { 2 } else { 1 };
+    let tries = failure_floor::tries(&password);
     let timing = floor.clone();
     // The check gets one deadline, its wait for a hashing slot included (see `hashing`); one
     // cut off by it counts as a wrong password.
     let checked = hashing::within_deadline(hash_slots, verify_deadline, move || {
-        if !timing.has_policy_estimate() {
-            // Once per container: the failure floor scales this container's policy hash.
-            let t = Instant::now();
-            password::burn("the time of one policy hash", policy.iterations);
-            timing.observe_policy_hash(t.elapsed());
-        }
-        let started = Instant::now();
-        let verdict = match &stored {
-            Some(hash) => password::verify(&password, hash, policy),
-            None => password::verify_dummy(&password, policy),
-        };
-        let took = started.elapsed();
-        // One policy hash a try: the floor's unit. Only a mismatch is known to have made every
-        // try (a match may have stopped at the first), so only a mismatch or a single try is
-        // taken in: a success typed out of NFKC must not halve the estimate.
-        let all_tries = tries == 1 || verdict == Verdict::Mismatch;
-        if all_tries && stored.as_deref().is_none_or(|h| password::cost_class(h, policy).is_none())
-        {
-            timing.observe_policy_hash(took / tries);
-        }
+        let (verdict, took) = timing.timed_verify(&password, stored.as_deref(), policy);
         let upgraded = match verdict {
             // Only for an account that can log in: a disabled one's answer must not take a
             // hash longer when its password is right.
