@@ -55,6 +55,14 @@ fn text(field: &'static str, s: &str, max: usize) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// The rule a code point the identifier class refuses breaks, naming it as `U+XXXX`.
+fn bad_code_point(cp: u32) -> String {
+    format!(
+        "must not contain U+{cp:04X}: invisible, control, bidi-control, symbol and unassigned \
+         characters are refused (RFC 8264 identifier class)"
+    )
+}
+
 /// A username that follows the rules of the module documentation; holds the text as typed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Username(String);
@@ -78,11 +86,7 @@ impl Username {
         }
         if let Err(e) = UsernameCasePreserved::new().enforce(s) {
             let rule = match e {
-                precis_core::Error::BadCodepoint(info) => format!(
-                    "must not contain U+{:04X}: invisible, control, bidi-control, symbol and \
-                     unassigned characters are refused (RFC 8265 usernames)",
-                    info.cp
-                ),
+                precis_core::Error::BadCodepoint(info) => bad_code_point(info.cp),
                 _ => "is not a valid username (RFC 8265: letters, digits and ASCII \
                       punctuation, one writing direction)"
                     .to_owned(),
@@ -131,14 +135,7 @@ impl Email {
             if let Err(precis_core::Error::BadCodepoint(info)) =
                 UsernameCasePreserved::new().prepare(part)
             {
-                return Err(refuse(
-                    FIELD,
-                    format!(
-                        "must not contain U+{:04X}: invisible, control, bidi-control, symbol \
-                         and unassigned characters are refused",
-                        info.cp
-                    ),
-                ));
+                return Err(refuse(FIELD, bad_code_point(info.cp)));
             }
         }
         Ok(Self(s.to_owned()))
