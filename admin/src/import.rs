@@ -974,8 +974,11 @@ pub async fn run(db: &Db, path: &Path, opts: &Options) -> Result<Totals, ImportE
     let t =
         Tables { rows: format!("auth_import_rows_{pid}"), plan: format!("auth_import_plan_{pid}") };
     let result = steps(db, &mut main, &t, path, opts, report_file).await;
-    // Whatever happened, the run's tables go (a run killed here is swept by the next).
+    // Whatever happened, the run's tables go (a run killed here is swept by the next). A
+    // killed run's server process outlives its client until its statement ends, so its
+    // tables may have been too young to sweep at the start: sweep again at the end.
     let _ = main.batch_execute(&t.sql("DROP TABLE IF EXISTS {rows}, {plan}")).await;
+    let _ = main.batch_execute(SWEEP).await;
     let totals = result?;
     report.keep()?;
     Ok(totals)

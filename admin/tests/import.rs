@@ -256,6 +256,23 @@ async fn a_killed_import_re_run_imports_every_row_once() {
     }
     child.kill().await.unwrap();
     let _ = child.wait().await;
+    // Its server processes outlive it until their statements end (one may still commit a
+    // batch whose COMMIT was sent): count once they are gone.
+    for _ in 0..500 {
+        let others: i64 = c
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND backend_type = 'client backend' AND pid <> pg_backend_pid()",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if others == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let partial: i64 = c.query_one("SELECT count(*) FROM users", &[]).await.unwrap().get(0);
     assert!(seen > 0 && partial < rows, "killed after the first batch: {partial}");
     assert_eq!(partial % 5000, 0, "whole batches only: {partial}");

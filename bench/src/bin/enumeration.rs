@@ -9,7 +9,7 @@
 //! Besides, one account per foreign hash format at its library's own default work factor
 //! (made by the real libraries: e2e/python/foreign_hashes.py, so the test virtual environment
 //! is needed), whose wrong passwords cost the foreign hash plus one policy hash
-//! (shared/src/password.rs), and for which every failure then waits (the failure floor,
+//! (shared/src/password/), and for which every failure then waits (the failure floor,
 //! shared/src/failure_floor.rs, calibrated here as `auth-admin import` does); and a second table of each format's verification time for the
 //! right password beside the current policy's. Figures: bench/HASH_FORMATS.md.
 //!

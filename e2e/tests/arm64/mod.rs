@@ -142,7 +142,7 @@ pub async fn check_across_architectures(bootstrap: impl Fn(&str) -> std::path::P
     let parsed = password::parse(&upgraded).expect("a hash we read");
     assert_eq!(
         (parsed.scheme, parsed.iterations()),
-        (password::Scheme::Phc, Some(policy.iterations)),
+        (password::Scheme::PhcPbkdf2, Some(policy.iterations)),
         "arm64 upgraded {legacy} to {upgraded}"
     );
     assert_eq!(

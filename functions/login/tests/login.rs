@@ -293,7 +293,7 @@ async fn a_hash_below_the_policy_is_upgraded_at_login() {
         .unwrap()
         .get(0);
     let parsed = password::parse(&stored).unwrap();
-    assert_eq!(parsed.scheme, password::Scheme::Phc);
+    assert_eq!(parsed.scheme, password::Scheme::PhcPbkdf2);
     assert_eq!(parsed.iterations(), Some(p.policy.iterations));
     assert_eq!(parsed.salt.len(), 16);
     assert_eq!(
