@@ -332,7 +332,9 @@ async fn a_failure_takes_as_long_as_one_against_the_costliest_stored_hash() {
     assert_eq!(cal.classes.len(), 1, "{cal:?}");
     let (class, ratio) = &cal.classes[0];
     assert_eq!(class, "bcrypt cost=9");
-    assert!(*ratio > 2.0, "bcrypt 9 against 100,000 PBKDF2 iterations: {ratio}");
+    // One bcrypt-9 failure is its own hash plus one policy hash: about 2.2 policy hashes
+    // here, so anything clearly above one (a busy machine skews each probe).
+    assert!(*ratio > 1.5, "bcrypt 9 against 100,000 PBKDF2 iterations: {ratio}");
     // Calibrating again measures nothing new; a class no account has any more is forgotten.
     assert_eq!(failure_floor::calibrate(&mut client, p.policy).await.unwrap(), cal);
     // Read under a policy of ten times the iterations, the class's own part is a tenth: a
@@ -342,7 +344,9 @@ async fn a_failure_takes_as_long_as_one_against_the_costliest_stored_hash() {
     assert!((rescaled - (1.0 + (ratio - 1.0) / 10.0)).abs() < 1e-9, "{rescaled} from {ratio}");
     let same = failure_floor::max_ratio(&client, p.policy).await.unwrap();
     assert!((same - ratio).abs() < 1e-9, "{same} against {ratio}");
-    // Median of five rounds, interleaved, each case's own throttle cleared.
+    // Five rounds, interleaved, each case's own throttle cleared; the fastest of each case is
+    // kept, as a busy machine only ever slows a round (and slows a computed hash more than
+    // the floor's wait, which would make the costliest case look slower than it is).
     let mut times: [Vec<Duration>; 3] = Default::default();
     for _ in 0..5 {
         for (i, (who, typed)) in
@@ -356,13 +360,10 @@ async fn a_failure_takes_as_long_as_one_against_the_costliest_stored_hash() {
         }
         client.execute("DELETE FROM login_throttle", &[]).await.unwrap();
     }
-    let median = |v: &mut Vec<Duration>| {
-        v.sort();
-        v[v.len() / 2]
-    };
-    let unknown = median(&mut times[0]);
-    let dormant = median(&mut times[1]);
-    let current = median(&mut times[2]);
+    let fastest = |v: &[Duration]| v.iter().copied().min().unwrap();
+    let unknown = fastest(&times[0]);
+    let dormant = fastest(&times[1]);
+    let current = fastest(&times[2]);
     // Every failure waits for the floor, so none is far from the costliest one; generous
     // margins, as the machine may be busy (the figures are in make bench).
     assert!(unknown * 10 >= dormant * 7, "unknown {unknown:?} against dormant {dormant:?}");
