@@ -2,7 +2,6 @@
 //! (`SELECT now()`) and the round-trip time; 503 `service_unavailable` when the database
 //! cannot be reached.
 
-#![warn(missing_docs)]
 
 use std::time::Instant;
 
