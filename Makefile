@@ -10,8 +10,12 @@ RUNNER := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo "$(CARGO) n
 
 .PHONY: run test tools build lint sam-build lint-template bench bench-kdf bench-tools clean-tools
 
+# One build serves `make run` and `make test`: cargo unifies features per command, so `run`
+# builds exactly what `test` builds (every binary and test of the workspace) and then starts
+# auth-local, rather than `cargo run -p auth-local`, which would recompile most dependencies.
 run:
-	$(CARGO) run -p auth-local --
+	$(CARGO) build --workspace --bins --tests
+	./target/debug/auth-local
 
 test: tools
 	$(CARGO) build --workspace --bins --tests
@@ -52,7 +56,7 @@ lint-template: tools
 # Everything in bench/RESULTS.md, beside the Flask original, in one run (about 20 minutes), and
 # its charts (bench/charts/*.svg).
 bench: tools bench-tools
-	$(CARGO) build --release -p auth-local -p auth-admin -p tempdb -p health -p test-db -p login -p profile -p refresh -p logout -p password -p jwks -p rotate-key -p auth-bench --bins
+	$(CARGO) build --release --workspace --bins
 	./target/release/tempdb -- bench/.venv/bin/python bench/run.py
 
 # One PBKDF2 hash against this CPU's SHA-256 floor (no database, no Python): run it on a Graviton

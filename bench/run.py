@@ -38,7 +38,10 @@ CORES = os.cpu_count() or 1
 ADMIN_URL = os.environ.get("DATABASE_URL", "")  # set by tempdb; charts.py and scale.py import this file without it
 WRK = dict(threads=2, connections=16, seconds=10)
 LOGIN_SECONDS = 30
-FUNCTIONS = ("health", "test-db", "login", "profile", "refresh", "logout", "password", "jwks", "rotate-key")
+# Every Lambda function, from the workspace: each is a crate under functions/, in the order
+# the workspace's members list them.
+FUNCTIONS = tuple(sorted((p.name for p in (ROOT / "functions").iterdir() if (p / "Cargo.toml").exists()),
+                         key=lambda n: (ROOT / "Cargo.toml").read_text().find(f'"functions/{n}"')))
 COMMON_PASSWORDS = ROOT / "shared" / "data" / "common-passwords.txt"
 ARM64_PRICE_GB_S = 0.0000133334  # AWS Lambda arm64, us-east-1, per GB-second
 REQUEST_PRICE = 0.20  # per million requests
