@@ -24,9 +24,13 @@ test: tools
 build:
 	$(CARGO) build --workspace --bins
 
-lint:
+# The house rules: rustfmt, clippy with warnings as errors, ruff on the Python under bench/
+# and e2e/ (ruff.toml), and no import circle among those scripts.
+lint: $(VENV)/.installed
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(VENV)/bin/ruff check bench e2e scripts/python-import-cycles
+	python3 scripts/python-import-cycles bench e2e/python
 
 # Python tools for the tests, in .venv (redone when requirements-test.txt changes),
 # Chromium for the browser tests and its WebDriver (chromedriver, which Selenium drives for the

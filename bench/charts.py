@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import lambda_cost  # noqa: E402  (one pricing model for the table and the chart)
+from pricing import lambda_cost  # noqa: E402  (one pricing model for the table and the chart)
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "charts"
@@ -129,7 +129,7 @@ def cold_start_chart(r, out):
     rows.reverse()  # first function at the top
     fig, ax = plt.subplots(figsize=(10, 0.42 * len(rows) + 1.6), layout="constrained")
     summarised = False
-    for y, (label, s, color) in enumerate(rows):
+    for y, (_label, s, color) in enumerate(rows):
         samples = s.get("samples")
         if samples:
             jitter = [((k * 0.618034) % 1 - 0.5) * 0.36 for k in range(len(samples))]
@@ -180,7 +180,7 @@ def kdf_chart(r, out):
     fig, ax = plt.subplots(figsize=(10, 0.55 * len(rows) + 1.6), layout="constrained")
     ys = range(len(rows))
     ax.barh(ys, [v for _, v, _ in rows], color=[c for _, _, c in rows], height=0.62, zorder=2)
-    for y, (_, v, _) in zip(ys, rows):
+    for y, (_, v, _) in zip(ys, rows, strict=False):
         ratio = f"  {v / floor:.2f}×" if floor else ""
         ax.annotate(f"{v:.1f} ms{ratio}", (v, y), xytext=(-5, 0), textcoords="offset points", va="center",
                     ha="right", fontsize=9, color="white", fontweight="bold")
@@ -285,5 +285,5 @@ if __name__ == "__main__":
     args = [a for a in sys.argv[1:] if a != "--png"]
     src = Path(args[0]) if args else ROOT / "bench" / "results.json"
     out = Path(args[1]) if len(args) > 1 else OUT
-    for name, title, path in draw(json.loads(src.read_text()), out):
+    for _name, _title, path in draw(json.loads(src.read_text()), out):
         print(path)

@@ -24,8 +24,10 @@ import time
 import urllib.request
 import zipfile
 import zlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
+
+from pricing import lambda_cost
 
 ROOT = Path(__file__).resolve().parent.parent
 REL = ROOT / "target" / "release"
@@ -35,7 +37,7 @@ PW = "correct horse battery staple"
 USERS = 50
 KEY = "bench-signing-key-0123456789abcdefghijklmnopqrstuvwxyz"
 CORES = os.cpu_count() or 1
-ADMIN_URL = os.environ.get("DATABASE_URL", "")  # set by tempdb; charts.py and scale.py import this file without it
+ADMIN_URL = os.environ.get("DATABASE_URL", "")  # set by tempdb
 WRK = dict(threads=2, connections=16, seconds=10)
 LOGIN_SECONDS = 30
 # Every Lambda function, from the workspace: each is a crate under functions/, in the order
@@ -43,8 +45,6 @@ LOGIN_SECONDS = 30
 FUNCTIONS = tuple(sorted((p.name for p in (ROOT / "functions").iterdir() if (p / "Cargo.toml").exists()),
                          key=lambda n: (ROOT / "Cargo.toml").read_text().find(f'"functions/{n}"')))
 COMMON_PASSWORDS = ROOT / "shared" / "data" / "common-passwords.txt"
-ARM64_PRICE_GB_S = 0.0000133334  # AWS Lambda arm64, us-east-1, per GB-second
-REQUEST_PRICE = 0.20  # per million requests
 
 
 def log(*a):
@@ -87,7 +87,8 @@ def post_json(url, body):
 
 def summary(values, samples=False):
     v = sorted(values)
-    q = lambda p: v[min(len(v) - 1, round((len(v) - 1) * p))]
+    def q(p):
+        return v[min(len(v) - 1, round((len(v) - 1) * p))]
     out = {"median": q(0.5), "p10": q(0.1), "p90": q(0.9), "n": len(v)}
     if samples:  # for the charts' distributions
         out["samples"] = list(values)
@@ -542,8 +543,8 @@ def peer_distributions():
 
     from packaging.requirements import Requirement
 
-    wanted = [Requirement(l.split("#")[0].strip()).name for l in (PEER / "requirements.txt").read_text().splitlines()
-              if l.split("#")[0].strip()]
+    wanted = [Requirement(line.split("#")[0].strip()).name for line in (PEER / "requirements.txt").read_text().splitlines()
+              if line.split("#")[0].strip()]
     seen, out = set(), []
     while wanted:
         name = wanted.pop().lower().replace("_", "-")
@@ -561,16 +562,6 @@ def peer_distributions():
     return out
 
 
-# ----------------------------------------------------------------------------- cost
-def lambda_cost(cpu_ms, wall_ms, memory_mb):
-    """Cost of one million requests: the CPU part stretches with Lambda's CPU share (a full vCPU
-    at 1769 MB), the rest (waiting on the database) does not; billed per 1 ms."""
-    share = min(1.0, memory_mb / 1769)
-    duration = cpu_ms / share + max(0.0, wall_ms - cpu_ms)
-    billed_ms = max(1, int(-(-duration // 1)))
-    return 1e6 * billed_ms / 1000 * memory_mb / 1024 * ARM64_PRICE_GB_S + REQUEST_PRICE, duration
-
-
 # ----------------------------------------------------------------------------- report
 def ok_rps(r):
     """Requests per second that got a 2xx."""
@@ -584,7 +575,7 @@ def mark(ok):
 def main():
     started = time.time()
     machine = {
-        "cpu": next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), platform.processor()),
+        "cpu": next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), platform.processor()),
         "cores": CORES,
         "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30),
         "kernel": platform.release(),
@@ -609,7 +600,7 @@ def main():
     stage("zip_bytes", zip_sizes)
     common = COMMON_PASSWORDS.read_bytes()
     squeeze = zlib.compressobj(6, zlib.DEFLATED, -15)
-    results["common_passwords"] = {"bytes": len(common), "entries": sum(1 for l in common.splitlines() if l.strip()),
+    results["common_passwords"] = {"bytes": len(common), "entries": sum(1 for line in common.splitlines() if line.strip()),
                                    "deflated_bytes": len(squeeze.compress(common) + squeeze.flush())}
     setup_databases()
     log("hashing")
@@ -696,7 +687,7 @@ def write_report(r, seconds, drawn=(), dest=ROOT / "bench" / "RESULTS.md"):
     lines = [
         "# Benchmark results",
         "",
-        f"Measured {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} on {m['cpu']}, {m['cores']} cores, "
+        f"Measured {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} on {m['cpu']}, {m['cores']} cores, "
         f"{m['memory_gib']} GiB ({m['kernel']}); {m['rustc']}, Python {m['python']}, {m['postgres']}; commit {m['commit']}"
         f"{' plus uncommitted changes in the tree' if m.get('dirty') else ''}; 1-minute load average {m.get('load_avg_start', 0):.1f} at the start.",
         f"Command: `make bench` ({seconds / 60:.0f} minutes). Baselines measured in the same run. Shared machine: "

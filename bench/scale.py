@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import lambda_cost  # noqa: E402  (one pricing model for all tables)
+from pricing import lambda_cost  # noqa: E402  (one pricing model for all tables)
 
 ROOT = Path(__file__).resolve().parent.parent
 

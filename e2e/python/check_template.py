@@ -383,11 +383,13 @@ outputs = t["Outputs"]
 for o in ("ApiUrl", "SigningKeySecretArn", *(f"{name}Name" for name in functions)):
     check(o in outputs, f"output {o}")
 
-# The SAM translator's output: least-privilege roles as generated.
-import os
+# The SAM translator's output: least-privilege roles as generated. It reads the region when
+# imported, so it is imported here, after the region is set.
+import os  # noqa: E402
+
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-from samtranslator.translator.transform import transform
-from samtranslator.public.translator import ManagedPolicyLoader  # noqa: F401
+from samtranslator.public.translator import ManagedPolicyLoader  # noqa: E402, F401
+from samtranslator.translator.transform import transform  # noqa: E402
 
 
 class NoPolicies:

@@ -517,7 +517,7 @@ def race_refresh_and_password(rounds=16):
         other = login(me, current)
         what = f"race_password round {i} (refresh sent {delay * 1000:.0f} ms after the change request)"
         (rs, rh, rb), (ps, ph, pb) = concurrently(lambda t=t, delay=delay: time.sleep(delay) or refresh(t.refresh),
-                                                  lambda t=t: change_password(t.access, current, new))
+                                                  lambda t=t, current=current, new=new: change_password(t.access, current, new))
         changed = token_response(ps, ph, pb, f"{what}: password change", prev=t)
         profile_ok(changed.access, f"{what}: the changed session's new access token")
         changed = refresh_ok(changed, f"{what}: the changed session's new refresh token")

@@ -13,8 +13,8 @@ cost, so the login tests stay quick).
 """
 import base64
 import hashlib
-import logging
 import json
+import logging
 import os
 import sys
 

@@ -87,7 +87,7 @@ class Page:
         try:
             WebDriverWait(self.d, WAIT).until(lambda _: self.count(outcome_id) > before)
         except TimeoutException:
-            raise Failed(f"#{outcome_id} showed no outcome within {WAIT} s: {self.text('#' + outcome_id)!r}")
+            raise Failed(f"#{outcome_id} showed no outcome within {WAIT} s: {self.text('#' + outcome_id)!r}") from None
         out = self.el(f"#{outcome_id}")
         kind = "error" if "error" in out.get_attribute("class").split() else "ok"
         code = self.text(f"#{outcome_id} .code") if out.find_elements(By.CSS_SELECTOR, ".code") else ""

@@ -10,7 +10,6 @@
 //!   random inputs) build for aarch64 in seconds rather than with the whole service, and run
 //!   under qemu-user (`tests/aarch64.rs`).
 
-
 // The one place unsafe code is allowed: the SHA-256 instructions (SHA-NI, Armv8 SHA2) of the
 // PBKDF2 loop, each behind a run-time CPU feature check.
 #[allow(unsafe_code)]

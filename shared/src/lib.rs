@@ -2,7 +2,6 @@
 //! secrets, passwords, tokens, the users and throttle SQL, and the HTTP plumbing. Each function
 //! crate is a thin handler over these pieces.
 
-
 pub mod access;
 pub mod account;
 pub mod aws;

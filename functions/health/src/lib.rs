@@ -3,7 +3,6 @@
 //! does not, always within the deadline. Needs no signing key. Serves API Gateway and ALB
 //! health-check events alike.
 
-
 use std::time::Instant;
 
 use auth_shared::db::DbError;

@@ -10,7 +10,6 @@
 //! the signing secret: it holds no private key. No database. One function, two routes: each has its [`Route`], and [`handle`] (what the
 //! Lambda binary runs behind both) dispatches by path.
 
-
 use auth_shared::http::{self, ApiError};
 use auth_shared::route::Route;
 use auth_shared::token::Jwk;

@@ -14,7 +14,6 @@
 //!    up. Then the transaction commits and, on success, the access token (with the session's
 //!    `sid`) is signed.
 
-
 use auth_shared::access;
 use auth_shared::failure_floor::{self, FailureFloor};
 use auth_shared::hashing;

@@ -10,7 +10,6 @@
 //! Ending a session takes its row lock, so a refresh racing a logout either commits first (and
 //! its new tokens die with the session) or sees the session ended (see `auth_shared::sessions`).
 
-
 use auth_shared::access;
 use auth_shared::http::{self, ApiError};
 use auth_shared::route::Route;

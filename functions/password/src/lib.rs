@@ -8,7 +8,6 @@
 //! working), every other session ends, and this session gets a new refresh token in place of
 //! its old ones. The answer is the login body for the same session.
 
-
 use auth_shared::access;
 use auth_shared::hashing;
 use auth_shared::http::{self, ApiError};

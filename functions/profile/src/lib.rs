@@ -4,7 +4,6 @@
 //! its user must still exist, be active, and not have changed their password since the token
 //! was issued, and its session must not have ended (`auth_shared::access`).
 
-
 use auth_shared::access;
 use auth_shared::http::{self, ApiError};
 use auth_shared::route::Route;

@@ -6,7 +6,6 @@
 //! `refresh_token_reused`. Every refusal is the same 401 `invalid_grant`. The session's row
 //! lock serialises everything that touches one session (see `auth_shared::sessions`).
 
-
 use auth_shared::access;
 use auth_shared::http::{self, ApiError};
 use auth_shared::route::Route;

@@ -30,7 +30,6 @@
 //!   AWSPREVIOUS there too) and takes AWSPENDING off it, then moves the signing secret's: if
 //!   the second move fails, the retried step finds the public one done and does the rest.
 
-
 use std::collections::HashMap;
 use std::process::ExitCode;
 

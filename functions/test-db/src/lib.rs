@@ -2,7 +2,6 @@
 //! (`SELECT now()`) and the round-trip time; 503 `service_unavailable` when the database
 //! cannot be reached.
 
-
 use std::time::Instant;
 
 use auth_shared::http::{self, ApiError};
