@@ -514,7 +514,7 @@ def zip_sizes():
     env = {**os.environ, "PATH": f"{ROOT / '.venv/bin'}:{os.environ['PATH']}"}
     # `--bin`, not `-p`, as `sam build` runs it (template.yaml's BuildProperties: Binary): the
     # same features resolved, so these are the bootstraps it deploys, and the sam build test
-    # (e2e/tests/template.rs) and this share one build.
+    # (e2e/tests/e2e/template.rs) and this share one build.
     cmd = ["cargo", "lambda", "build", "--release", "--arm64", "--output-format", "zip"]
     for f in FUNCTIONS:
         cmd += ["--bin", f]

@@ -248,7 +248,7 @@ fn sam_build_makes_an_arm64_bootstrap_for_every_function() {
 
 /// The arm64 checks alone, on the output of an earlier `make sam-build` (`.aws-sam/build`, or
 /// `SAM_BUILD_DIR`), for working on them without a ten-minute build each time:
-/// `cargo nextest run -p e2e --test template --run-ignored only kept_sam_build`.
+/// `cargo nextest run -p e2e --run-ignored only -E "test(kept_sam_build)"`.
 #[test]
 #[ignore = "needs a kept `sam build` output; the suite checks the one it builds"]
 fn arm64_checks_on_a_kept_sam_build() {
