@@ -20,6 +20,7 @@ use clap::{Parser, Subcommand};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+mod export;
 mod import;
 
 /// Migrations and user management for the auth service.
@@ -260,7 +261,7 @@ async fn run(command: Command) -> Result<(), Failure> {
             let opts = import::Options { dry_run, on_conflict, report: report.clone() };
             let t = import::run(&db, &file, &opts).await.map_err(|e| match e {
                 import::ImportError::Input(m) => Failure::Invalid(m),
-                import::ImportError::Other(m) => Failure::Other(m),
+                e => Failure::Other(e.to_string()),
             })?;
             let verb = if dry_run { "would be " } else { "" };
             println!(
@@ -291,11 +292,11 @@ async fn run(command: Command) -> Result<(), Failure> {
                     let f = o
                         .open(path)
                         .map_err(|e| Failure::Other(format!("{}: {e}", path.display())))?;
-                    import::export(&mut client, &mut std::io::BufWriter::new(f)).await
+                    export::export(&mut client, &mut std::io::BufWriter::new(f)).await
                 }
                 None => {
                     let stdout = std::io::stdout();
-                    import::export(&mut client, &mut std::io::BufWriter::new(stdout.lock())).await
+                    export::export(&mut client, &mut std::io::BufWriter::new(stdout.lock())).await
                 }
             }
             .map_err(Failure::Other)?;
