@@ -3,8 +3,10 @@
 //!
 //!   cargo bench -p auth-bench --bench jwt
 
-use auth_shared::config::{SigningAlg, TokenConfig};
-use auth_shared::token::{self, Key};
+use auth_shared::config::TokenConfig;
+use auth_shared::signing::Key;
+use auth_shared::signing::SigningAlg;
+use auth_shared::token::{self};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn rsa_pem() -> String {

@@ -264,8 +264,8 @@ check(props("JwksFunction")["Policies"] == [{"Fn::If": ["IsRs256", {"AWSSecretsM
 
 # The Secrets Manager actions each function's code calls, read from the code: the SDK operation
 # inside each SecretsClient method (shared/src/secrets.rs), then the methods a function's code
-# calls. The token functions read keys through shared/src/keys.rs only, jwks through
-# shared/src/public_keys.rs only (which reads the public keys' secret, never the signing one).
+# calls. The token functions read keys through shared/src/signing/keys.rs only, jwks through
+# shared/src/signing/public_keys.rs only (which reads the public keys' secret, never the signing one).
 def secrets_client_ops():
     src = (root_dir / "shared/src/secrets.rs").read_text()
     ops = {}
@@ -286,10 +286,10 @@ def actions_called(*files):
 
 
 code_actions = {"RotateKeyFunction": actions_called("functions/rotate-key/src/lib.rs"),
-                "JwksFunction": actions_called("shared/src/public_keys.rs", "functions/jwks/src/lib.rs")}
+                "JwksFunction": actions_called("shared/src/signing/public_keys.rs", "functions/jwks/src/lib.rs")}
 # jwks's code never loads the signing key from Secrets Manager: its state (shared/src/state.rs,
 # PublicKeysState) reads SIGNING_PUBLIC_SECRET_ARN through public_keys.rs, which refuses SECRET_ARN.
-public_src = (root_dir / "shared/src/public_keys.rs").read_text()
+public_src = (root_dir / "shared/src/signing/public_keys.rs").read_text()
 state_src = (root_dir / "shared/src/state.rs").read_text()
 jwks_state = state_src[state_src.index("pub struct PublicKeysState"):state_src.index("pub struct HashState")]
 check(not any(re.search(r"\bKeys::load\b|\bKeySource::require_from_env\b|\bKeySource::SecretsManager \{ arn", src)

@@ -14,14 +14,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use auth_shared::config::{Env, KeySource, SigningAlg, SigningConfig, TokenConfig};
+use auth_shared::config::{Env, TokenConfig};
 use auth_shared::db::{Db, DbConfig};
 use auth_shared::http::{self as api, ApiError};
-use auth_shared::keys::Keys;
 use auth_shared::lambda_http::{self, Body};
 use auth_shared::password::{self, Policy};
 use auth_shared::route::Route;
 use auth_shared::sessions::SessionConfig;
+use auth_shared::signing::keys::Keys;
+use auth_shared::signing::{KeySource, SigningAlg, SigningConfig};
 use auth_shared::state::{DbState, HashState, PublicKeysState};
 use auth_shared::users::{self, NewUser};
 use axum::Router;

@@ -64,8 +64,8 @@ pub async fn authenticate(state: &TokenState, req: &Request) -> Result<Access, A
 
 /// The version that signs now, or 503 `service_unavailable` when none can be shown to have
 /// been published for JWKS_PUBLISH_LEAD_SECONDS (a verifier caching the JWKS would refuse its
-/// tokens): see [`crate::keys::KeySet::signing`].
-pub fn signing_key(keys: &crate::keys::KeySet) -> Result<&token::Key, ApiError> {
+/// tokens): see [`crate::signing::keys::KeySet::signing`].
+pub fn signing_key(keys: &crate::signing::keys::KeySet) -> Result<&crate::signing::Key, ApiError> {
     keys.signing().map_err(|e| {
         tracing::error!(error = %e, "no signing key can be used; answering 503");
         ApiError::ServiceUnavailable(e.to_string())

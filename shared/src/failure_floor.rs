@@ -120,7 +120,7 @@ impl FailureFloor {
 }
 
 /// How many verifications a typed password takes: 2 when it is not in NFKC (the normalised
-/// text, then the text as typed: see [`password::verify`]), else 1.
+/// text, then the text as typed: see [`password::verify()`]), else 1.
 pub fn tries(password: &str) -> u32 {
     match password::normalize(password) {
         std::borrow::Cow::Owned(_) => 2,

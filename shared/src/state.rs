@@ -7,14 +7,15 @@ use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
-use crate::config::{Env, KeySource, SigningAlg, SigningConfig, TokenConfig};
+use crate::config::{Env, TokenConfig};
 use crate::db::{Db, DbConfig};
 use crate::failure_floor::FailureFloor;
-use crate::keys::Keys;
 use crate::lambda::StartupError;
 use crate::password::Policy;
-use crate::public_keys::{PublicKeySource, PublicKeys};
 use crate::sessions::SessionConfig;
+use crate::signing::keys::Keys;
+use crate::signing::public_keys::{PublicKeySource, PublicKeys};
+use crate::signing::{KeySource, SigningAlg, SigningConfig};
 
 /// The pool size inside Lambda: one request at a time per container.
 const LAMBDA_POOL_SIZE: usize = 1;

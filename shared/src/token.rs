@@ -7,11 +7,12 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::config::{SigningAlg, TokenConfig};
+use crate::config::TokenConfig;
+use crate::signing::{Key, SigningAlg};
 
 /// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
 pub const LEEWAY_SECONDS: u64 = 30;
@@ -133,142 +134,6 @@ impl<'a> TokenResponse<'a> {
     }
 }
 
-/// One version of the signing key: an HMAC secret (HS256) or an RSA key pair (RS256).
-#[derive(Clone)]
-pub struct Key {
-    /// Key id: the Secrets Manager version id, or `local`.
-    pub kid: String,
-    /// When the version was created (Secrets Manager's CreatedDate, seconds since the epoch);
-    /// `None` for a key given directly, which may sign at once.
-    pub created_at: Option<i64>,
-    alg: SigningAlg,
-    encoding: EncodingKey,
-    decoding: DecodingKey,
-    /// RS256 only: the public modulus and exponent, big-endian without leading zeros.
-    public: Option<(Vec<u8>, Vec<u8>)>,
-}
-
-impl std::fmt::Debug for Key {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Key")
-            .field("kid", &self.kid)
-            .field("alg", &self.alg)
-            .field("created_at", &self.created_at)
-            .finish_non_exhaustive()
-    }
-}
-
-/// A public key as a JSON Web Key (RFC 7517 §4, RFC 7518 §6.3.1).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Jwk {
-    /// Always `RSA`.
-    pub kty: String,
-    /// Always `sig`.
-    #[serde(rename = "use")]
-    pub use_: String,
-    /// Always `RS256`.
-    pub alg: String,
-    /// The key version id, as in the tokens' `kid`.
-    pub kid: String,
-    /// The modulus, base64url without padding.
-    pub n: String,
-    /// The public exponent, base64url without padding.
-    pub e: String,
-}
-
-/// The smallest RSA modulus accepted for RS256 (RFC 7518 §3.3).
-pub const MIN_RSA_BITS: usize = 2048;
-
-impl Key {
-    /// An HS256 key from a secret of at least 32 bytes.
-    pub fn new(kid: impl Into<String>, secret: &[u8]) -> Result<Self, TokenError> {
-        provider::install();
-        if secret.len() < crate::config::MIN_KEY_BYTES {
-            return Err(TokenError::KeyTooShort);
-        }
-        Ok(Self {
-            kid: kid.into(),
-            created_at: None,
-            alg: SigningAlg::Hs256,
-            encoding: EncodingKey::from_secret(secret).map_err(|_| TokenError::KeyTooShort)?,
-            decoding: DecodingKey::from_secret(secret).map_err(|_| TokenError::KeyTooShort)?,
-            public: None,
-        })
-    }
-
-    /// An RS256 key from an RSA private key in PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`),
-    /// 2048 to 4096 bits.
-    pub fn rsa_pem(kid: impl Into<String>, pem: &str) -> Result<Self, TokenError> {
-        provider::install();
-        let der = pkcs8_der(pem)?;
-        let pair = ring::signature::RsaKeyPair::from_pkcs8(&der).map_err(|e| {
-            match e.to_string().as_str() {
-                "TooSmall" => TokenError::RsaKeyTooShort,
-                "TooLarge" => TokenError::RsaKeyTooLong,
-                _ => TokenError::NotRsaPkcs8,
-            }
-        })?;
-        let components: ring::rsa::PublicKeyComponents<Vec<u8>> = pair.public().into();
-        Ok(Self {
-            kid: kid.into(),
-            created_at: None,
-            alg: SigningAlg::Rs256,
-            encoding: EncodingKey::from_rsa_der(&der),
-            decoding: DecodingKey::from_rsa_der(pair.public().as_ref()),
-            public: Some((components.n, components.e)),
-        })
-    }
-
-    /// A key of `alg` from a secret's text: the secret itself (HS256) or a PKCS#8 PEM (RS256).
-    pub fn parse(
-        kid: impl Into<String>,
-        alg: SigningAlg,
-        secret: &str,
-    ) -> Result<Self, TokenError> {
-        match alg {
-            SigningAlg::Hs256 => Self::new(kid, secret.as_bytes()),
-            SigningAlg::Rs256 => Self::rsa_pem(kid, secret),
-        }
-    }
-
-    /// The same key with its creation time.
-    pub fn created(mut self, at: Option<i64>) -> Self {
-        self.created_at = at;
-        self
-    }
-
-    /// The algorithm this key signs and verifies (and nothing else).
-    pub fn alg(&self) -> SigningAlg {
-        self.alg
-    }
-
-    /// The public half as a JWK; `None` for an HMAC key, which has no public half.
-    pub fn jwk(&self) -> Option<Jwk> {
-        let (n, e) = self.public.as_ref()?;
-        Some(Jwk {
-            kty: "RSA".into(),
-            use_: "sig".into(),
-            alg: "RS256".into(),
-            kid: self.kid.clone(),
-            n: URL_SAFE_NO_PAD.encode(n),
-            e: URL_SAFE_NO_PAD.encode(e),
-        })
-    }
-}
-
-/// The DER inside a PKCS#8 PEM private key (RFC 7468 §10).
-fn pkcs8_der(pem: &str) -> Result<Vec<u8>, TokenError> {
-    const BEGIN: &str = "-----BEGIN PRIVATE KEY-----";
-    const END: &str = "-----END PRIVATE KEY-----";
-    let pem = pem.trim();
-    let body = pem
-        .strip_prefix(BEGIN)
-        .and_then(|rest| rest.strip_suffix(END))
-        .ok_or(TokenError::NotRsaPkcs8)?;
-    let b64: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    base64::engine::general_purpose::STANDARD.decode(b64).map_err(|_| TokenError::NotRsaPkcs8)
-}
-
 /// Why a token was refused (all map to 401 `invalid_token`), or could not be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
@@ -315,158 +180,6 @@ pub enum TokenError {
     RsaKeyTooLong,
 }
 
-/// jsonwebtoken's crypto, reduced to the two algorithms this service can be configured with:
-/// HS256 (RustCrypto's HMAC) and RS256 (ring: constant-time, unlike the `rsa` crate, see
-/// RUSTSEC-2023-0071). Installed as the process's provider, it refuses every other algorithm
-/// at the crypto layer too, and keeps the ECDSA and EdDSA code of the crate's backends out of
-/// the binaries. Which of the two a token may use is pinned above it, by the key's algorithm.
-mod provider {
-    use std::sync::{Arc, Mutex};
-
-    use hmac::{Hmac, KeyInit, Mac};
-    use jsonwebtoken::AlgorithmFamily;
-    use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, KeyUtils};
-    use jsonwebtoken::errors::{ErrorKind, Result};
-    use jsonwebtoken::signature::{self, Signer, Verifier};
-    use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
-    use ring::signature::{
-        RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256, RsaKeyPair, UnparsedPublicKey,
-    };
-
-    type HmacSha256 = Hmac<sha2::Sha256>;
-
-    struct Hs256(HmacSha256);
-
-    impl Hs256 {
-        fn new(secret: &[u8]) -> Result<Self> {
-            Ok(Self(HmacSha256::new_from_slice(secret).map_err(|_| ErrorKind::InvalidKeyFormat)?))
-        }
-    }
-
-    impl Signer<Vec<u8>> for Hs256 {
-        fn try_sign(&self, msg: &[u8]) -> std::result::Result<Vec<u8>, signature::Error> {
-            let mut mac = self.0.clone();
-            mac.update(msg);
-            Ok(mac.finalize().into_bytes().to_vec())
-        }
-    }
-
-    impl Verifier<Vec<u8>> for Hs256 {
-        fn verify(&self, msg: &[u8], sig: &Vec<u8>) -> std::result::Result<(), signature::Error> {
-            let mut mac = self.0.clone();
-            mac.update(msg);
-            // verify_slice compares in constant time.
-            mac.verify_slice(sig).map_err(signature::Error::from_source)
-        }
-    }
-
-    impl JwtSigner for Hs256 {
-        fn algorithm(&self) -> Algorithm {
-            Algorithm::HS256
-        }
-    }
-
-    impl JwtVerifier for Hs256 {
-        fn algorithm(&self) -> Algorithm {
-            Algorithm::HS256
-        }
-    }
-
-    /// An RSA private key, parsed once per key version: parsing checks the key's consistency,
-    /// which costs about as much as a signature, so the parsed pairs are kept (a few versions
-    /// at most live in a container).
-    struct Rs256Signer(Arc<RsaKeyPair>);
-
-    fn key_pair(pkcs8: &[u8]) -> Result<Arc<RsaKeyPair>> {
-        static PARSED: Mutex<Vec<(Vec<u8>, Arc<RsaKeyPair>)>> = Mutex::new(Vec::new());
-        let mut parsed = PARSED.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, pair)) = parsed.iter().find(|(der, _)| der.as_slice() == pkcs8) {
-            return Ok(pair.clone());
-        }
-        let pair = Arc::new(
-            RsaKeyPair::from_pkcs8(pkcs8).map_err(|_| ErrorKind::InvalidRsaKey(String::new()))?,
-        );
-        if parsed.len() >= 8 {
-            parsed.remove(0);
-        }
-        parsed.push((pkcs8.to_vec(), pair.clone()));
-        Ok(pair)
-    }
-
-    impl Signer<Vec<u8>> for Rs256Signer {
-        fn try_sign(&self, msg: &[u8]) -> std::result::Result<Vec<u8>, signature::Error> {
-            let mut sig = vec![0; self.0.public().modulus_len()];
-            // PKCS#1 v1.5 padding is deterministic: the generator is not used.
-            let rng = ring::rand::SystemRandom::new();
-            self.0
-                .sign(&RSA_PKCS1_SHA256, &rng, msg, &mut sig)
-                .map_err(|_| signature::Error::new())?;
-            Ok(sig)
-        }
-    }
-
-    impl JwtSigner for Rs256Signer {
-        fn algorithm(&self) -> Algorithm {
-            Algorithm::RS256
-        }
-    }
-
-    /// An RSA public key (DER RSAPublicKey), 2048 to 8192 bits.
-    struct Rs256Verifier(Vec<u8>);
-
-    impl Verifier<Vec<u8>> for Rs256Verifier {
-        fn verify(&self, msg: &[u8], sig: &Vec<u8>) -> std::result::Result<(), signature::Error> {
-            UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &self.0)
-                .verify(msg, sig)
-                .map_err(|_| signature::Error::new())
-        }
-    }
-
-    impl JwtVerifier for Rs256Verifier {
-        fn algorithm(&self) -> Algorithm {
-            Algorithm::RS256
-        }
-    }
-
-    // Each algorithm only with a key of its own family: an RSA public key's bytes never
-    // become an HMAC secret (RFC 8725 §2.1), nor a secret an RSA key.
-    fn signer(alg: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSigner>> {
-        match (alg, key.family()) {
-            (Algorithm::HS256, AlgorithmFamily::Hmac) => Ok(Box::new(Hs256::new(key.as_bytes())?)),
-            (Algorithm::RS256, AlgorithmFamily::Rsa) => {
-                Ok(Box::new(Rs256Signer(key_pair(key.as_bytes())?)))
-            }
-            _ => Err(ErrorKind::InvalidAlgorithm.into()),
-        }
-    }
-
-    fn verifier(alg: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifier>> {
-        match (alg, key.family()) {
-            (Algorithm::HS256, AlgorithmFamily::Hmac) => {
-                Ok(Box::new(Hs256::new(key.try_get_as_bytes()?)?))
-            }
-            (Algorithm::RS256, AlgorithmFamily::Rsa) => {
-                Ok(Box::new(Rs256Verifier(key.try_get_as_bytes()?.to_vec())))
-            }
-            _ => Err(ErrorKind::InvalidAlgorithm.into()),
-        }
-    }
-
-    static PROVIDER: CryptoProvider = CryptoProvider {
-        signer_factory: signer,
-        verifier_factory: verifier,
-        key_utils: KeyUtils::new_unimplemented(),
-    };
-
-    /// Installs the provider (once per process; later calls do nothing).
-    pub(super) fn install() {
-        static ONCE: std::sync::Once = std::sync::Once::new();
-        ONCE.call_once(|| {
-            let _ = PROVIDER.install_default();
-        });
-    }
-}
-
 fn jose(alg: SigningAlg) -> Algorithm {
     match alg {
         SigningAlg::Hs256 => Algorithm::HS256,
@@ -496,7 +209,7 @@ pub fn issue(
         jti: URL_SAFE_NO_PAD.encode(crate::random::bytes::<16>()),
         sid: sid.map(|s| s.to_string()),
     };
-    let mut header = Header::new(jose(key.alg));
+    let mut header = Header::new(jose(key.alg()));
     header.typ = Some("JWT".into());
     header.kid = Some(key.kid.clone());
     jsonwebtoken::encode(&header, &claims, &key.encoding).map_err(|_| TokenError::Signing)
@@ -554,7 +267,7 @@ fn has_crit(token: &str) -> bool {
 /// Verifies a token's signature with `key`, in `key`'s algorithm only, and checks every claim;
 /// `now` is seconds since the epoch.
 pub fn verify(cfg: &TokenConfig, key: &Key, token: &str, now: i64) -> Result<Claims, TokenError> {
-    let mut validation = Validation::new(jose(key.alg));
+    let mut validation = Validation::new(jose(key.alg()));
     validation.leeway = LEEWAY_SECONDS;
     validation.validate_nbf = true;
     validation.set_issuer(&[&cfg.issuer]);
@@ -610,6 +323,8 @@ pub fn now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::signing::key::pkcs8_der;
+    use jsonwebtoken::DecodingKey;
 
     fn cfg() -> TokenConfig {
         TokenConfig { issuer: "iss-x".into(), audience: "aud-y".into(), ttl_seconds: 3600 }

@@ -11,7 +11,8 @@ use auth_shared::config::TokenConfig;
 use auth_shared::http::{self, ApiError};
 use auth_shared::lambda_http::{Body, Request};
 use auth_shared::password::{self, Kdf, Parsed, Policy, Verdict};
-use auth_shared::token::{self, Key};
+use auth_shared::signing::Key;
+use auth_shared::token::{self};
 use proptest::prelude::*;
 use serde_json::Value;
 

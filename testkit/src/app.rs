@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use auth_shared::config::TokenConfig;
 use auth_shared::db::Db;
-use auth_shared::keys::Keys;
 use auth_shared::password::Policy;
+use auth_shared::signing::keys::Keys;
 
 use crate::events::TEST_KEY;
 use crate::pg::{TEST_POLICY, TestDb};

@@ -191,7 +191,7 @@ pub fn fresh_token(user_id: uuid::Uuid, username: &str) -> String {
         audience: "auth-service".into(),
         ttl_seconds: 3600,
     };
-    let key = auth_shared::token::Key::new("local", TEST_KEY.as_bytes()).expect("test key");
+    let key = auth_shared::signing::Key::new("local", TEST_KEY.as_bytes()).expect("test key");
     auth_shared::token::issue(&cfg, &key, user_id, username, None, auth_shared::token::now())
         .expect("token")
 }
@@ -208,7 +208,7 @@ pub async fn session_tokens(
     let grant =
         sessions::open(&c, user_id, &SessionConfig::default()).await.expect("opening a session");
     let cfg = crate::app::token_config();
-    let key = auth_shared::token::Key::new("local", TEST_KEY.as_bytes()).expect("test key");
+    let key = auth_shared::signing::Key::new("local", TEST_KEY.as_bytes()).expect("test key");
     let now = auth_shared::token::now();
     let access =
         auth_shared::token::issue(&cfg, &key, user_id, username, Some(grant.session_id), now)

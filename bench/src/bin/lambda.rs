@@ -228,8 +228,8 @@ async fn main() {
     // Its public half, as the rotation function writes it: the same version id, AWSCURRENT.
     let rsa_kid = rsa_secret.version_id().unwrap();
     let public_secret = sm.create_secret().name("bench/rsa-public").send().await.unwrap();
-    let public_value = auth_shared::public_keys::public_value(
-        &auth_shared::token::Key::rsa_pem(rsa_kid, &rsa_key).unwrap(),
+    let public_value = auth_shared::signing::public_keys::public_value(
+        &auth_shared::signing::Key::rsa_pem(rsa_kid, &rsa_key).unwrap(),
     )
     .unwrap();
     sm.put_secret_value()
@@ -239,7 +239,7 @@ async fn main() {
         .send()
         .await
         .unwrap();
-    let signing = auth_shared::token::Key::new(&kid, key.as_bytes()).unwrap();
+    let signing = auth_shared::signing::Key::new(&kid, key.as_bytes()).unwrap();
     let cfg = testkit::app::token_config();
     let token =
         auth_shared::token::issue(&cfg, &signing, alice, "alice", None, auth_shared::token::now())

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use auth_shared::db::{ConnectSettings, Db, DbError};
-use auth_shared::keys::Keys;
 use auth_shared::password::{self, Verdict};
+use auth_shared::signing::keys::Keys;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use serde_json::json;
 use testkit::app::token_config;

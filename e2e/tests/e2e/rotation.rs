@@ -69,7 +69,7 @@ async fn jwks_kids(f: &Function) -> Vec<String> {
 
 /// The public half of an RS256 key, as the JWKS must list it under `kid`.
 fn public_half(kid: &str, pem: &str) -> Value {
-    let key = auth_shared::token::Key::rsa_pem(kid, pem).unwrap();
+    let key = auth_shared::signing::Key::rsa_pem(kid, pem).unwrap();
     serde_json::to_value(key.jwk().unwrap()).unwrap()
 }
 
@@ -126,7 +126,7 @@ async fn an_rs256_key_rotates_through_the_four_steps() {
     let sm = moto.client().await;
     let db = TestDb::new().await;
     db.create_user("alice", "alice@example.com", PW).await;
-    let first = rotate_key::new_key(auth_shared::config::SigningAlg::Rs256).unwrap();
+    let first = rotate_key::new_key(auth_shared::signing::SigningAlg::Rs256).unwrap();
     let created = sm.create_secret().name("auth/rs256").secret_string(&first).send().await.unwrap();
     let arn = created.arn().unwrap().to_owned();
     let v1 = created.version_id().unwrap().to_owned();
@@ -252,8 +252,8 @@ async fn an_rs256_key_rotates_through_the_four_steps() {
     // A public version that is not the pending key's public half fails testSecret.
     let mismatch = auth_shared::random::uuid().to_string();
     let (key, other) = (
-        rotate_key::new_key(auth_shared::config::SigningAlg::Rs256).unwrap(),
-        rotate_key::new_key(auth_shared::config::SigningAlg::Rs256).unwrap(),
+        rotate_key::new_key(auth_shared::signing::SigningAlg::Rs256).unwrap(),
+        rotate_key::new_key(auth_shared::signing::SigningAlg::Rs256).unwrap(),
     );
     for (secret, value) in [(&arn, key), (&public_arn, public_half(&mismatch, &other).to_string())]
     {

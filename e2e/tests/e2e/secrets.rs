@@ -50,7 +50,7 @@ async fn profile_status(f: &Function, token: &str) -> u64 {
 
 /// Signs a token with `key` under `kid` (an operator's or another trusted service's token).
 fn token_with(key: &str, kid: &str, sub: uuid::Uuid) -> String {
-    let k = auth_shared::token::Key::new(kid, key.as_bytes()).unwrap();
+    let k = auth_shared::signing::Key::new(kid, key.as_bytes()).unwrap();
     auth_shared::token::issue(
         &testkit::app::token_config(),
         &k,

@@ -6,13 +6,13 @@
 //! an RS256 signing key, so a verifier knows a key before it signs anything
 //! (JWKS_PUBLISH_LEAD_SECONDS); with HS256 it is empty, since an HMAC key has no public half.
 //! It reads them from the public keys' secret (SIGNING_PUBLIC_SECRET_ARN, which the rotation
-//! function keeps in step with the signing secret; see `auth_shared::public_keys`), never from
+//! function keeps in step with the signing secret; see `auth_shared::signing::public_keys`), never from
 //! the signing secret: it holds no private key. No database. One function, two routes: each has its [`Route`], and [`handle`] (what the
 //! Lambda binary runs behind both) dispatches by path.
 
 use auth_shared::http::{self, ApiError};
 use auth_shared::route::Route;
-use auth_shared::token::Jwk;
+use auth_shared::signing::Jwk;
 use lambda_http::http::header::{CACHE_CONTROL, HeaderValue};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};

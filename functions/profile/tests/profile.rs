@@ -1,8 +1,9 @@
 //! GET /profile against a real PostgreSQL: the profile for a valid token, and 401
 //! `invalid_token` with the RFC 6750 challenge for every token or account that must not pass.
 
-use auth_shared::keys::Keys;
-use auth_shared::token::{self, Key};
+use auth_shared::signing::Key;
+use auth_shared::signing::keys::Keys;
+use auth_shared::token::{self};
 use auth_shared::users;
 use serde_json::Value;
 use std::sync::Arc;

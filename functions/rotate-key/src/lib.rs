@@ -17,7 +17,7 @@
 //!
 //! With RS256 it also keeps the public keys' secret (SIGNING_PUBLIC_SECRET_ARN), the only one
 //! the jwks function reads, in step with the signing secret: the same version ids, each
-//! holding the public half of the key of that id as a JWK (`auth_shared::public_keys`), and
+//! holding the public half of the key of that id as a JWK (`auth_shared::signing::public_keys`), and
 //! the same stages.
 //!
 //! - `createSecret` puts the pending key's public half there as AWSPENDING, unless that
@@ -33,10 +33,12 @@
 use std::collections::HashMap;
 use std::process::ExitCode;
 
-use auth_shared::config::{ConfigError, Env, SigningAlg, SigningConfig, TokenConfig};
-use auth_shared::public_keys::{self, PUBLIC_SECRET_VAR};
+use auth_shared::config::{ConfigError, Env, TokenConfig};
 use auth_shared::secrets::{SecretError, SecretsClient};
-use auth_shared::token::{self, Key};
+use auth_shared::signing::Key;
+use auth_shared::signing::public_keys::{self, PUBLIC_SECRET_VAR};
+use auth_shared::signing::{SigningAlg, SigningConfig};
+use auth_shared::token::{self};
 use base64::Engine;
 use lambda_runtime::{LambdaEvent, service_fn};
 use secrecy::ExposeSecret;
@@ -286,7 +288,7 @@ async fn backfill_current(
     current: &str,
 ) -> Result<(), RotationError> {
     let value = state.client.get_version(arn, current, "AWSCURRENT").await?;
-    match auth_shared::keys::key_from_secret(
+    match auth_shared::signing::keys::key_from_secret(
         current.to_owned(),
         state.alg,
         value.value.expose_secret(),
@@ -330,7 +332,7 @@ async fn finish_public(state: &State, public: &str, token: &str) -> Result<(), R
 
 fn pending_key(state: &State, token: &str, value: &str) -> Result<Key, RotationError> {
     let bad = |why: String| RotationError::BadKey { alg: state.alg.name(), why };
-    auth_shared::keys::key_from_secret(token.to_owned(), state.alg, value)
+    auth_shared::signing::keys::key_from_secret(token.to_owned(), state.alg, value)
         .map_err(|e| bad(e.to_string()))
 }
 
@@ -377,8 +379,11 @@ pub fn new_key(alg: SigningAlg) -> Result<String, RotationError> {
             .encode(auth_shared::random::bytes::<48>())),
         SigningAlg::Rs256 => {
             use rsa::pkcs8::{EncodePrivateKey, LineEnding};
-            let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048)
-                .map_err(|e| RotationError::Generate(e.to_string()))?;
+            let key = rsa::RsaPrivateKey::new(
+                &mut rsa::rand_core::OsRng,
+                auth_shared::signing::MIN_RSA_BITS,
+            )
+            .map_err(|e| RotationError::Generate(e.to_string()))?;
             let pem = key
                 .to_pkcs8_pem(LineEnding::LF)
                 .map_err(|e| RotationError::Generate(e.to_string()))?;

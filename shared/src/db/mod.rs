@@ -1,6 +1,6 @@
 //! Database access: the pool built once per container, deadlines, and the one place that
 //! retries a query whose pooled connection died while the container was frozen. Where to
-//! connect, and the pool's size and deadlines, are [`settings`]'s concern.
+//! connect, and the pool's size and deadlines, are `settings`'s concern.
 
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};

@@ -5,7 +5,7 @@
 //! - [`formats`]: the one table of stored-hash formats ([`FORMATS`]: name, prefixes, reader,
 //!   caps), which drives [`parse`], the names in logs and reports, and the table in
 //!   `docs/passwords.md`.
-//! - [`verify`](mod@verify): checking a password against a stored string, in constant time
+//! - [`verification`]: checking a password against a stored string, in constant time
 //!   and at no less than one policy hash's cost; the cost classes of the failure floor.
 //! - here: the policy for new passwords and hashes ([`Policy`], [`check_new`], [`hash`]).
 //!
@@ -34,10 +34,10 @@
 
 pub mod formats;
 mod readers;
-pub mod verify;
+pub mod verification;
 
 pub use formats::*;
-pub use verify::*;
+pub use verification::*;
 
 use std::borrow::Cow;
 use std::hint::black_box;

@@ -226,7 +226,7 @@ fn verify_parsed(password: &str, parsed: &Parsed, policy: Policy) -> Verdict {
 
 /// The work of a verification for an identifier that matches no account: one full
 /// current-policy hash, the result thrown away, and a second one when the typed text is not in
-/// NFKC, exactly as [`verify`] does for a wrong password.
+/// NFKC, exactly as [`verify()`] does for a wrong password.
 pub fn verify_dummy(password: &str, policy: Policy) -> Verdict {
     burn(password, policy.iterations);
     if let Cow::Owned(_) = normalize(password) {

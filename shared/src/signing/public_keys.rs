@@ -26,16 +26,14 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use secrecy::{ExposeSecret, SecretSlice};
 use tokio::sync::Mutex;
 
-use crate::config::{ConfigError, Env, KeySource, SigningAlg};
-use crate::keys::{KeyError, Keys};
+use super::{Jwk, Key, MAX_RSA_BITS, MIN_RSA_BITS};
+use crate::config::{ConfigError, Env};
 use crate::secrets::{SecretError, SecretsClient};
-use crate::token::{Jwk, Key, MIN_RSA_BITS};
+use crate::signing::keys::{KeyError, Keys};
+use crate::signing::{KeySource, SigningAlg};
 
 /// The variable naming the public keys' secret (jwks reads it; rotate-key writes it).
 pub const PUBLIC_SECRET_VAR: &str = "SIGNING_PUBLIC_SECRET_ARN";
-
-/// The largest RSA modulus accepted (ring signs with 2048 to 4096 bits).
-const MAX_RSA_BITS: usize = 4096;
 
 /// The stages read, in the order the JWKS lists them.
 const STAGES: [&str; 3] = ["AWSCURRENT", "AWSPREVIOUS", "AWSPENDING"];

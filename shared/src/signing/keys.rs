@@ -16,9 +16,11 @@ use std::time::{Duration, Instant};
 use secrecy::ExposeSecret;
 use tokio::sync::Mutex;
 
-use crate::config::{ConfigError, KeySource, SigningAlg, SigningConfig, check_key_length};
+use crate::config::ConfigError;
 use crate::secrets::{SecretError, SecretsClient};
-use crate::token::{Key, TokenError};
+use crate::signing::Key;
+use crate::signing::{KeySource, SigningAlg, SigningConfig, check_key_length};
+use crate::token::TokenError;
 
 /// The `kid` of a key given directly (SECRET_KEY or the local server's random key).
 pub const LOCAL_KID: &str = "local";
