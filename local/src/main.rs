@@ -155,22 +155,24 @@ async fn run(args: Args) -> Result<(), Error> {
 
     // One set of parts, as each Lambda container builds its own; the hashing functions share
     // one slot per core, as they share the cores here.
-    let db_state = DbState::new(db.clone());
-    let hashing = HashState::new(db.clone(), keys, tokens, policy).with_sessions(sessions);
-    let token_state = hashing.token.clone();
+    let db_state = Arc::new(DbState::new(db.clone()));
+    let hashing =
+        Arc::new(HashState::new(db.clone(), keys, tokens, policy).with_sessions(sessions));
+    let token_state = Arc::new(hashing.token.clone());
     let public_keys =
         Arc::new(PublicKeysState::new(token_state.tokens.clone(), token_state.keys.clone()));
     let cors = cors.as_ref();
+    // One line per route: its ROUTE and a clone of the (shared, reference-counted) state it needs.
     let app = Router::new()
-        .merge(mount(&health::ROUTE, Arc::new(db_state.clone()), cors))
-        .merge(mount(&test_db::ROUTE, Arc::new(db_state), cors))
-        .merge(mount(&login::ROUTE, Arc::new(hashing.clone()), cors))
-        .merge(mount(&profile::ROUTE, Arc::new(token_state.clone()), cors))
-        .merge(mount(&refresh::ROUTE, Arc::new(token_state.clone()), cors))
-        .merge(mount(&logout::ROUTE, Arc::new(token_state), cors))
-        .merge(mount(&::password::ROUTE, Arc::new(hashing), cors))
+        .merge(mount(&health::ROUTE, db_state.clone(), cors))
+        .merge(mount(&test_db::ROUTE, db_state.clone(), cors))
+        .merge(mount(&login::ROUTE, hashing.clone(), cors))
+        .merge(mount(&profile::ROUTE, token_state.clone(), cors))
+        .merge(mount(&refresh::ROUTE, token_state.clone(), cors))
+        .merge(mount(&logout::ROUTE, token_state.clone(), cors))
+        .merge(mount(&::password::ROUTE, hashing.clone(), cors))
         .merge(mount(&jwks::JWKS_ROUTE, public_keys.clone(), cors))
-        .merge(mount(&jwks::DISCOVERY_ROUTE, public_keys, cors))
+        .merge(mount(&jwks::DISCOVERY_ROUTE, public_keys.clone(), cors))
         .merge(page::router())
         .fallback_service(cors::wrap(cors, None, tower::service_fn(not_found)));
 

@@ -1,7 +1,7 @@
 //! What each function keeps between invocations, built once per container: the database pool
 //! alone (health, test-db), plus the token keys and settings (profile and the other functions
 //! that take an access token), plus the hashing policy and its one-hash-per-core limit (login).
-//! Each has `from_env` for the Lambda binaries and `new` for the local server and the tests.
+//! [`NoState`] is for a route that needs none of these. Each has `from_env` for the Lambda binaries and `new` for the local server and the tests.
 
 use std::sync::Arc;
 
@@ -19,6 +19,19 @@ use crate::signing::{KeySource, SigningAlg, SigningConfig};
 
 /// The pool size inside Lambda: one request at a time per container.
 const LAMBDA_POOL_SIZE: usize = 1;
+
+/// The state of a function that needs no part at all (neither the database nor a key): its
+/// handler answers from the request alone. `from_env` reads nothing and cannot fail.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoState;
+
+impl NoState {
+    /// Builds the (empty) state; the same signature as the other states', so a function's
+    /// `main.rs` is the same glue whatever its state.
+    pub async fn from_env(_env: &Env) -> Result<Self, StartupError> {
+        Ok(Self)
+    }
+}
 
 /// The state of a function that needs only the database (health, test-db): the pool, built
 /// once per container, its first connection opened during init.

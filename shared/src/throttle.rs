@@ -161,6 +161,51 @@ pub async fn record_failure(c: &impl GenericClient, key: &str) -> Result<i32, Er
     c.query_typed_one(SQL, &[(&key, Type::TEXT), (&WINDOW, Type::FLOAT8)]).await?.try_get(0)
 }
 
+/// What a password check run under a key's lock came to (see [`check_password`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checked<T> {
+    /// The key is locked for `retry_after` more whole seconds: nothing was checked, and the
+    /// refusal neither counts nor extends the wait.
+    Locked {
+        /// Whole seconds until the next attempt is allowed (at least 1).
+        retry_after: u64,
+    },
+    /// The check missed its deadline (its wait for a hashing slot included): count it as a
+    /// wrong password, failing closed.
+    Cut,
+    /// The check ran; its result.
+    Done(T),
+}
+
+/// The one sequence every route that checks a password follows, login and the password change
+/// alike: with `key` locked in this transaction ([`lock_key`] or [`lock_account`]), read where
+/// the key stands; if it is open, run `work` (the password check, and the hash that may follow
+/// it) through [`crate::hashing::within_deadline`] with `slots` and `deadline`. The caller then
+/// counts a failure with [`record_failure`] (for [`Checked::Cut`] too) in the same transaction,
+/// so the lock is held from reading the count to writing the outcome.
+///
+/// # Errors
+/// The database's, from reading the count.
+pub async fn check_password<T, F>(
+    c: &impl GenericClient,
+    key: &str,
+    slots: &std::sync::Arc<tokio::sync::Semaphore>,
+    deadline: std::time::Duration,
+    work: F,
+) -> Result<Checked<T>, Error>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    if let Status::Locked { retry_after } = status(c, key).await? {
+        return Ok(Checked::Locked { retry_after });
+    }
+    Ok(match crate::hashing::within_deadline(slots, deadline, work).await {
+        Some(done) => Checked::Done(done),
+        None => Checked::Cut,
+    })
+}
+
 /// Removes up to [`PURGE_BATCH`] expired counts (no failure for [`WINDOW_SECONDS`]). Runs on
 /// its own, outside any attempt's transaction, and skips rows another transaction holds.
 pub async fn purge_expired(c: &impl GenericClient) -> Result<u64, Error> {

@@ -176,8 +176,8 @@ fn print_table(r: &Value) {
     let iterations = r["iterations"].as_u64().unwrap_or(0);
     println!(
         "PBKDF2-HMAC-SHA256, {} iterations ({} SHA-256 compressions), {} rounds, medians",
-        group(iterations),
-        group(2 * iterations),
+        auth_shared::password::group_digits(iterations),
+        auth_shared::password::group_digits(2 * iterations),
         r["rounds"]
     );
     println!(
@@ -210,19 +210,6 @@ fn print_table(r: &Value) {
         TARGET,
         if r["target_met"] == true { "met" } else { "not met" },
     );
-}
-
-/// 600000 as 600,000.
-fn group(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn parse_args() -> Result<(Plan, bool), String> {

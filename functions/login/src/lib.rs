@@ -16,7 +16,6 @@
 
 use auth_shared::access;
 use auth_shared::failure_floor::{self, FailureFloor};
-use auth_shared::hashing;
 use auth_shared::http::{self, ApiError};
 use auth_shared::password::{self, MAX_PASSWORD_CHARS, Policy, Verdict};
 use auth_shared::route::Route;
@@ -191,17 +190,12 @@ async fn attempt(
     // one checked; known and unknown identifiers run the same statements.
     let key = throttle::lock_key(&tx, identifier).await?;
     let user = users::find_by_identifier(&tx, identifier).await?;
-    if let throttle::Status::Locked { retry_after } = throttle::status(&tx, &key).await? {
-        return Ok(Attempt::Locked { key, retry_after, user });
-    }
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let active = user.as_ref().is_some_and(User::is_active);
     let ratio = floor.ratio(&tx, policy).await?;
     let tries = failure_floor::tries(&password);
     let timing = floor.clone();
-    // The check gets one deadline, its wait for a hashing slot included (see `hashing`); one
-    // cut off by it counts as a wrong password.
-    let checked = hashing::within_deadline(hash_slots, verify_deadline, move || {
+    let checked = throttle::check_password(&tx, &key, hash_slots, verify_deadline, move || {
         let (verdict, took) = timing.timed_verify(&password, stored.as_deref(), policy);
         let upgraded = match verdict {
             // Only for an account that can log in: a disabled one's answer must not take a
@@ -213,10 +207,13 @@ async fn attempt(
         };
         (verdict, upgraded, took)
     })
-    .await;
+    .await?;
     let (verdict, upgraded, took, cut) = match checked {
-        Some((verdict, upgraded, took)) => (verdict, upgraded, took, false),
-        None => (Verdict::Mismatch, None, verify_deadline, true),
+        throttle::Checked::Locked { retry_after } => {
+            return Ok(Attempt::Locked { key, retry_after, user });
+        }
+        throttle::Checked::Done((verdict, upgraded, took)) => (verdict, upgraded, took, false),
+        throttle::Checked::Cut => (Verdict::Mismatch, None, verify_deadline, true),
     };
     let reason = match (&user, verdict) {
         _ if cut => "verification_deadline",

@@ -9,7 +9,6 @@
 //! its old ones. The answer is the login body for the same session.
 
 use auth_shared::access;
-use auth_shared::hashing;
 use auth_shared::http::{self, ApiError};
 use auth_shared::password::{self, MAX_PASSWORD_CHARS, Policy, Verdict, Weak};
 use auth_shared::route::Route;
@@ -135,15 +134,10 @@ async fn attempt(
 ) -> Result<Outcome, tokio_postgres::Error> {
     let tx = c.transaction().await?;
     let key = throttle::lock_account(&tx, user_id).await?;
-    if let throttle::Status::Locked { retry_after } = throttle::status(&tx, &key).await? {
-        return Ok(Outcome::Locked { retry_after });
-    }
     let Some(stored) = users::lock_for_password_change(&tx, user_id).await? else {
         return Ok(Outcome::Gone);
     };
-    // The check gets one statement deadline, its wait for a hashing slot included (see
-    // `hashing`); one cut off by it counts as a wrong password, as at login.
-    let checked = hashing::within_deadline(hash_slots, verify_deadline, move || {
+    let checked = throttle::check_password(&tx, &key, hash_slots, verify_deadline, move || {
         let verdict = password::verify(&current, &stored, policy);
         let weak = password::check_new(&new, Some(&current)).err();
         let hash = match (verdict, weak) {
@@ -152,8 +146,12 @@ async fn attempt(
         };
         (verdict, weak, hash)
     })
-    .await;
-    let (verdict, weak, hash) = checked.unwrap_or((Verdict::Mismatch, None, None));
+    .await?;
+    let (verdict, weak, hash) = match checked {
+        throttle::Checked::Locked { retry_after } => return Ok(Outcome::Locked { retry_after }),
+        throttle::Checked::Done(done) => done,
+        throttle::Checked::Cut => (Verdict::Mismatch, None, None),
+    };
     match (verdict, weak, hash) {
         (Verdict::Mismatch, _, _) => {
             let failures = throttle::record_failure(&tx, &key).await?;

@@ -72,20 +72,24 @@ pub enum Function {
     Bcrypt,
 }
 
+/// `n` in decimal with a comma between groups of three digits, as the docs and reports print
+/// counts: 600000 as `600,000`.
+pub fn group_digits(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 impl Function {
     /// The function's caps, in words, from the constants that enforce them.
     pub fn caps(self) -> String {
-        let n = |v: u32| {
-            let s = v.to_string();
-            let mut out = String::new();
-            for (i, c) in s.chars().enumerate() {
-                if i > 0 && (s.len() - i).is_multiple_of(3) {
-                    out.push(',');
-                }
-                out.push(c);
-            }
-            out
-        };
+        let n = |v: u32| group_digits(u64::from(v));
         match self {
             Self::Pbkdf2 => format!(
                 "PBKDF2: ≤ {} iterations (SHA-256), ≤ {} (SHA-512), ≤ {} (SHA-1), times the output's digest-sized blocks",

@@ -258,3 +258,13 @@ fn every_row_is_reachable_and_named_once() {
         }
     }
 }
+
+#[test]
+fn digits_are_grouped_in_threes() {
+    let got: Vec<String> =
+        [0, 7, 999, 1_000, 65_536, 600_000, 1_000_000, u64::MAX].map(group_digits).to_vec();
+    assert_eq!(
+        got,
+        ["0", "7", "999", "1,000", "65,536", "600,000", "1,000,000", "18,446,744,073,709,551,615"]
+    );
+}
