@@ -22,6 +22,7 @@ struct ExportRow {
     last_login_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
     disabled_at: Option<OffsetDateTime>,
+    email_verified: bool,
 }
 
 /// Writes every account as JSON Lines (with its hash) to `out`, through a cursor, so memory
@@ -31,7 +32,8 @@ pub async fn export(client: &mut Client, out: &mut dyn Write) -> Result<u64, Str
     let tx = client.transaction().await.map_err(db)?;
     tx.batch_execute(
         "DECLARE export NO SCROLL CURSOR FOR SELECT id, username, email, full_name, password_hash,
-                created_at, password_changed_at, last_login_at, disabled_at
+                created_at, password_changed_at, last_login_at, disabled_at,
+                email_verified
            FROM users ORDER BY created_at, id",
     )
     .await
@@ -53,6 +55,7 @@ pub async fn export(client: &mut Client, out: &mut dyn Write) -> Result<u64, Str
                 password_changed_at: r.get(6),
                 last_login_at: r.get(7),
                 disabled_at: r.get(8),
+                email_verified: r.get(9),
             };
             let line = serde_json::to_string(&row).map_err(|e| e.to_string())?;
             writeln!(out, "{line}").map_err(|e| format!("writing: {e}"))?;

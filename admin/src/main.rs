@@ -85,6 +85,24 @@ enum UserCommand {
         /// Read the password from the first line of stdin instead of prompting.
         #[arg(long)]
         password_stdin: bool,
+        /// Leave the address unproven: the account cannot log in (while REQUIRE_VERIFIED_EMAIL
+        /// holds) until its owner confirms it by mail or `user verify` marks it.
+        #[arg(long)]
+        unverified: bool,
+    },
+    /// Print one account: its fields, whether its address is verified, its state.
+    Show {
+        /// Username or email.
+        user: String,
+        /// Print JSON instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Mark an account's address as verified (it can then log in; a pending sign-up's code is
+    /// voided).
+    Verify {
+        /// Username or email.
+        user: String,
     },
     /// Set a new password (ends every token issued before now).
     SetPassword {
@@ -328,7 +346,7 @@ async fn calibrate(
 async fn user(cmd: UserCommand, env: &Env) -> Result<(), Failure> {
     let policy = Policy::from_env(env)?;
     match cmd {
-        UserCommand::Create { username, email, full_name, password_stdin } => {
+        UserCommand::Create { username, email, full_name, password_stdin, unverified } => {
             let account = NewAccount::parse(&username, &email, full_name.as_deref())
                 .map_err(|e| Failure::Invalid(e.to_string()))?;
             let db = connect(env).await?;
@@ -339,6 +357,7 @@ async fn user(cmd: UserCommand, env: &Env) -> Result<(), Failure> {
                 email: account.email.as_str(),
                 full_name: account.full_name.as_ref().map(|n| n.as_str()),
                 password_hash: &hash,
+                email_verified: !unverified,
             };
             let created = users::create(&**db.checkout().await?, &new).await.map_err(query)?;
             println!("created user {} <{}> (id {})", created.username, created.email, created.id);
@@ -351,6 +370,28 @@ async fn user(cmd: UserCommand, env: &Env) -> Result<(), Failure> {
             let found =
                 users::set_password(&**db.checkout().await?, &user, &hash).await.map_err(query)?;
             done(found, &user, "password set; tokens issued before now no longer work")
+        }
+        UserCommand::Show { user, json } => {
+            let db = connect(env).await?;
+            let Some(u) =
+                users::find_by_identifier(&**db.checkout().await?, &user).await.map_err(query)?
+            else {
+                return Err(Failure::NoUser(format!("no user with username or email {user:?}")));
+            };
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&UserJson::from(&u)).unwrap_or_default()
+                );
+            } else {
+                print_user(&u);
+            }
+            Ok(())
+        }
+        UserCommand::Verify { user } => {
+            let db = connect(env).await?;
+            let found = users::set_verified(&**db.checkout().await?, &user).await.map_err(query)?;
+            done(found, &user, "email verified")
         }
         UserCommand::Disable { user } => set_disabled(env, user, true).await,
         UserCommand::Enable { user } => set_disabled(env, user, false).await,
@@ -438,6 +479,25 @@ impl<'a> From<&'a User> for UserJson<'a> {
     }
 }
 
+/// One account as `user show` prints it: a field a line.
+fn print_user(u: &User) {
+    let when = |t: Option<OffsetDateTime>, none: &str| {
+        t.and_then(|t| t.format(&Rfc3339).ok()).unwrap_or_else(|| none.to_owned())
+    };
+    println!("id:                  {}", u.id);
+    println!("username:            {}", u.username);
+    println!("email:               {}", u.email);
+    println!("email verified:      {}", if u.email_verified { "yes" } else { "no" });
+    println!("full name:           {}", u.full_name.as_deref().unwrap_or("-"));
+    println!("status:              {}", if u.is_active() { "active" } else { "disabled" });
+    println!("created:             {}", when(Some(u.created_at), "-"));
+    println!("password changed:    {}", when(Some(u.password_changed_at), "-"));
+    println!("last login:          {}", when(u.last_login_at, "never"));
+    if let Some(t) = u.disabled_at {
+        println!("disabled:            {}", when(Some(t), "-"));
+    }
+}
+
 /// The sessions as a table; with `over` (--all) the end of each that is over and why.
 fn print_sessions(all: &[SessionInfo], over: bool) {
     let when = |t: time::OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
@@ -475,12 +535,13 @@ fn print_sessions(all: &[SessionInfo], over: bool) {
 }
 
 fn print_table(all: &[User]) {
-    let rows: Vec<[String; 5]> = all
+    let rows: Vec<[String; 6]> = all
         .iter()
         .map(|u| {
             [
                 u.username.clone(),
                 u.email.clone(),
+                if u.email_verified { "yes".into() } else { "no".into() },
                 u.full_name.clone().unwrap_or_default(),
                 if u.is_active() { "active".into() } else { "disabled".into() },
                 u.last_login_at
@@ -489,19 +550,19 @@ fn print_table(all: &[User]) {
             ]
         })
         .collect();
-    let head = ["USERNAME", "EMAIL", "FULL NAME", "STATUS", "LAST LOGIN"];
+    let head = ["USERNAME", "EMAIL", "VERIFIED", "FULL NAME", "STATUS", "LAST LOGIN"];
     let width = |i: usize| {
         rows.iter().map(|r| r[i].chars().count()).chain([head[i].len()]).max().unwrap_or(0)
     };
-    let widths: Vec<usize> = (0..5).map(width).collect();
-    let line = |cells: [&str; 5]| {
+    let widths: Vec<usize> = (0..6).map(width).collect();
+    let line = |cells: [&str; 6]| {
         let padded: Vec<String> =
             cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}", w = *w)).collect();
         println!("{}", padded.join("  ").trim_end());
     };
     line(head);
     for r in &rows {
-        line([&r[0], &r[1], &r[2], &r[3], &r[4]]);
+        line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]]);
     }
     println!("({} user{})", rows.len(), if rows.len() == 1 { "" } else { "s" });
 }

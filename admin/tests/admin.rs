@@ -414,3 +414,48 @@ async fn new_passwords_follow_the_service_policy() {
         assert!(out.stderr.contains("commonly used or breached"), "{weak}: {}", out.stderr);
     }
 }
+
+#[tokio::test]
+async fn the_verification_state_is_shown_and_an_operator_can_verify() {
+    let db = TestDb::new().await;
+    let url = Some(db.url.as_str());
+    let create = |name: &'static str, extra: &'static [&'static str]| {
+        let email = format!("{name}@example.com");
+        async move {
+            let mut args = vec!["user", "create", "--username", name, "--email", &email];
+            args.extend_from_slice(extra);
+            args.push("--password-stdin");
+            admin(url, &args, Some("a fine password 1\n")).await
+        }
+    };
+    assert_eq!(create("plain", &[]).await.code, 0);
+    let r = create("pending", &["--unverified"]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
+    let show = admin(url, &["user", "show", "plain"], None).await;
+    assert_eq!(show.code, 0, "{}", show.stderr);
+    assert!(show.stdout.contains("email verified:      yes"), "{}", show.stdout);
+    assert!(!show.stdout.contains("pbkdf2"), "no hash: {}", show.stdout);
+    let show = admin(url, &["user", "show", "PENDING@example.com"], None).await;
+    assert!(show.stdout.contains("email verified:      no"), "{}", show.stdout);
+    let json = admin(url, &["user", "show", "pending", "--json"], None).await;
+    let v: Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(
+        (v["username"].as_str(), v["email_verified"].as_bool()),
+        (Some("pending"), Some(false))
+    );
+    let table = admin(url, &["user", "list"], None).await;
+    assert!(table.stdout.contains("VERIFIED"), "{}", table.stdout);
+
+    let r = admin(url, &["user", "verify", "pending"], None).await;
+    assert_eq!((r.code, r.stdout.trim()), (0, "pending: email verified"), "{}", r.stderr);
+    let json = admin(url, &["user", "show", "pending", "--json"], None).await;
+    let v: Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(v["email_verified"], true);
+
+    for args in [["user", "show", "nobody"], ["user", "verify", "nobody"]] {
+        let r = admin(url, &args, None).await;
+        assert_eq!(r.code, 4, "{args:?}: {}{}", r.stdout, r.stderr);
+        assert!(r.stderr.contains("no user with username or email"), "{}", r.stderr);
+    }
+}

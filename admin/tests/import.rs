@@ -301,7 +301,10 @@ async fn an_export_imported_into_a_fresh_database_logs_in() {
     src.create_user("native", "native@example.com", "correct horse battery staple").await;
     src.client()
         .await
-        .execute("UPDATE users SET disabled_at = now() WHERE username = 'user1'", &[])
+        .execute(
+            "UPDATE users SET disabled_at = now(), email_verified = false WHERE username = 'user1'",
+            &[],
+        )
         .await
         .unwrap();
     let export = d.join("export.jsonl");
@@ -311,6 +314,10 @@ async fn an_export_imported_into_a_fresh_database_logs_in() {
     assert_eq!(code, 0);
     assert_eq!(stdout, std::fs::read_to_string(&export).unwrap());
     assert_eq!(stdout.lines().count(), good + 1);
+    let unverified: Vec<&str> =
+        stdout.lines().filter(|l| l.contains(r#""email_verified":false"#)).collect();
+    assert_eq!(unverified.len(), 1, "{stdout}");
+    assert!(unverified[0].contains(r#""username":"user1""#), "{}", unverified[0]);
 
     let p = Parts::new(2).await;
     let (code, out, err) = admin(&p.test_db.url, &["import", export.to_str().unwrap()]).await;
@@ -536,4 +543,67 @@ async fn a_dry_run_counts_updates_as_the_real_run_makes_them() {
     assert_eq!(code, 0, "{real}{err}");
     assert!(dry.contains("1 would be updated, 1 already present"), "{dry}");
     assert!(real.contains("1 updated, 1 already present"), "{real}");
+}
+
+#[tokio::test]
+async fn the_verification_state_is_imported_and_a_bad_one_refuses_its_row() {
+    let db = TestDb::new().await;
+    let d = dir();
+    let h = auth_shared::password::hash("correct horse battery staple", testkit::pg::TEST_POLICY);
+    let csv = format!(
+        "username,email,password_hash,email_verified\n\
+         yes1,yes1@example.com,\"{h}\",true\n\
+         no1,no1@example.com,\"{h}\",false\n\
+         no2,no2@example.com,\"{h}\",F\n\
+         yes2,yes2@example.com,\"{h}\",\n\
+         yes3,yes3@example.com,\"{h}\",1\n\
+         bad,bad@example.com,\"{h}\",maybe\n"
+    );
+    let file = d.join("verified.csv");
+    std::fs::write(&file, csv).unwrap();
+    let report = d.join("verified.report.jsonl");
+    let (code, out, err) =
+        admin(&db.url, &["import", file.to_str().unwrap(), "--report", report.to_str().unwrap()])
+            .await;
+    // A refused row makes the exit code 5; the good rows are in.
+    assert_eq!(code, 5, "{out}{err}");
+    let refused = refusals(&report);
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    let (line, reason) = refused.iter().next().unwrap();
+    assert_eq!(*line, 7);
+    assert!(reason.contains("email_verified is not true or false"), "{reason}");
+    // JSON Lines: a boolean, as export writes it, or a string; absent is verified.
+    let jsonl = format!(
+        "{{\"username\":\"j1\",\"email\":\"j1@example.com\",\"password_hash\":\"{h}\",\"email_verified\":false}}\n\
+         {{\"username\":\"j2\",\"email\":\"j2@example.com\",\"password_hash\":\"{h}\",\"email_verified\":\"no\"}}\n\
+         {{\"username\":\"j3\",\"email\":\"j3@example.com\",\"password_hash\":\"{h}\"}}\n\
+         {{\"username\":\"j4\",\"email\":\"j4@example.com\",\"password_hash\":\"{h}\",\"email_verified\":7}}\n"
+    );
+    let file = d.join("verified.jsonl");
+    std::fs::write(&file, jsonl).unwrap();
+    let (code, out, err) =
+        admin(&db.url, &["import", file.to_str().unwrap(), "--report", report.to_str().unwrap()])
+            .await;
+    // A refused row makes the exit code 5; the good rows are in.
+    assert_eq!(code, 5, "{out}{err}");
+    let refused = refusals(&report);
+    assert_eq!(refused.iter().map(|r| r.0).collect::<Vec<_>>(), [4], "{refused:?}");
+    let rows = db
+        .client()
+        .await
+        .query("SELECT username, email_verified FROM users ORDER BY username", &[])
+        .await
+        .unwrap();
+    let got: Vec<(String, bool)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let want = [
+        ("j1", false),
+        ("j2", false),
+        ("j3", true),
+        ("no1", false),
+        ("no2", false),
+        ("yes1", true),
+        ("yes2", true),
+        ("yes3", true),
+    ];
+    assert_eq!(got, want.map(|(u, v)| (u.to_owned(), v)));
 }

@@ -143,6 +143,7 @@ async fn run(args: Args) -> Result<(), Error> {
                     email: "demo@example.com",
                     full_name: Some("Demo User"),
                     password_hash: &hash,
+                    email_verified: true,
                 };
                 users::create(c, &new).await
             })

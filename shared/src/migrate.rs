@@ -52,6 +52,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "password_costs",
         sql: include_str!("../migrations/0007_password_costs.sql"),
     },
+    Migration {
+        version: 8,
+        name: "accounts",
+        sql: include_str!("../migrations/0008_accounts.sql"),
+    },
 ];
 
 /// The advisory lock key held while migrating ("authmigr").

@@ -31,6 +31,10 @@ pub struct User {
     pub last_login_at: Option<OffsetDateTime>,
     /// Set when the account is disabled.
     pub disabled_at: Option<OffsetDateTime>,
+    /// Whether the address has been proven (a confirmed sign-up, a completed reset or email
+    /// change, or an operator's word: accounts made by `auth-admin` or import are verified
+    /// unless told otherwise).
+    pub email_verified: bool,
 }
 
 /// An account as the user sees it: the body of `GET /profile` (openapi.yaml), and the first fields of
@@ -51,6 +55,8 @@ pub struct Profile<'a> {
     /// The last successful login (RFC 3339), or null.
     #[serde(with = "time::serde::rfc3339::option")]
     pub last_login_at: Option<OffsetDateTime>,
+    /// Whether the address has been proven.
+    pub email_verified: bool,
 }
 
 impl<'a> From<&'a User> for Profile<'a> {
@@ -62,6 +68,7 @@ impl<'a> From<&'a User> for Profile<'a> {
             full_name: u.full_name.as_deref(),
             created_at: u.created_at,
             last_login_at: u.last_login_at,
+            email_verified: u.email_verified,
         }
     }
 }
@@ -70,14 +77,14 @@ macro_rules! select_user {
     ($where:literal) => {
         concat!(
             "SELECT id, username, email, full_name, password_hash, created_at, ",
-            "password_changed_at, last_login_at, disabled_at FROM users ",
+            "password_changed_at, last_login_at, disabled_at, email_verified FROM users ",
             $where
         )
     };
 }
 
 impl User {
-    /// Reads the nine columns `select_user!` lists, in its order, from the start of `row`.
+    /// Reads the ten columns `select_user!` lists, in its order, from the start of `row`.
     pub(crate) fn from_row(row: &Row) -> Result<Self, Error> {
         Ok(Self {
             id: row.try_get(0)?,
@@ -89,6 +96,7 @@ impl User {
             password_changed_at: row.try_get(6)?,
             last_login_at: row.try_get(7)?,
             disabled_at: row.try_get(8)?,
+            email_verified: row.try_get(9)?,
         })
     }
 
@@ -213,6 +221,8 @@ pub struct NewUser<'a> {
     pub full_name: Option<&'a str>,
     /// The hash of its password.
     pub password_hash: &'a str,
+    /// Whether its address counts as proven (see [`User::email_verified`]).
+    pub email_verified: bool,
 }
 
 /// Creates an account with its lookup keys. A duplicate username or email (by key) fails with
@@ -223,9 +233,9 @@ pub async fn create(c: &impl GenericClient, u: &NewUser<'_>) -> Result<User, Err
         .query_typed_one(
             concat!(
                 "INSERT INTO users (username, email, full_name, password_hash, username_key, ",
-                "email_key) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, username, email, ",
-                "full_name, password_hash, created_at, password_changed_at, last_login_at, ",
-                "disabled_at"
+                "email_key, email_verified) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id, ",
+                "username, email, full_name, password_hash, created_at, password_changed_at, ",
+                "last_login_at, disabled_at, email_verified"
             ),
             &[
                 (&u.username, Type::TEXT),
@@ -234,6 +244,7 @@ pub async fn create(c: &impl GenericClient, u: &NewUser<'_>) -> Result<User, Err
                 (&u.password_hash, Type::TEXT),
                 (&username_key, Type::TEXT),
                 (&email_key, Type::TEXT),
+                (&u.email_verified, Type::BOOL),
             ],
         )
         .await?;
@@ -392,6 +403,25 @@ pub async fn set_disabled(
             SQL,
             &[(&username_key, Type::TEXT), (&email_key, Type::TEXT), (&disabled, Type::BOOL)],
         )
+        .await?
+        .try_get(0)?;
+    Ok(n > 0)
+}
+
+/// Marks an account's address as proven (an operator's word: `auth-admin user verify`), ending
+/// a pending sign-up's expiry and voiding its open sign-up code; returns false for an unknown
+/// identifier.
+pub async fn set_verified(c: &impl GenericClient, identifier: &str) -> Result<bool, Error> {
+    const SQL: &str = concat!(
+        "WITH updated AS (UPDATE users SET email_verified = true, signup_expires_at = NULL WHERE ",
+        by_identifier!(),
+        " RETURNING id), voided AS (DELETE FROM account_codes WHERE purpose = 'signup' ",
+        "AND user_id IN (SELECT id FROM updated)) SELECT count(*) FROM updated"
+    );
+    let lookup = Lookup::of(identifier);
+    let (username_key, email_key) = lookup.params();
+    let n: i64 = c
+        .query_typed_one(SQL, &[(&username_key, Type::TEXT), (&email_key, Type::TEXT)])
         .await?
         .try_get(0)?;
     Ok(n > 0)

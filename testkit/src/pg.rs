@@ -131,7 +131,13 @@ impl TestDb {
     /// Creates an account with a given stored hash (legacy formats); returns its id.
     pub async fn create_user_with_hash(&self, username: &str, email: &str, hash: &str) -> Uuid {
         let c = self.client().await;
-        let new = NewUser { username, email, full_name: Some("Test User"), password_hash: hash };
+        let new = NewUser {
+            username,
+            email,
+            full_name: Some("Test User"),
+            password_hash: hash,
+            email_verified: true,
+        };
         users::create(&c, &new).await.unwrap_or_else(|e| panic!("creating {username}: {e}")).id
     }
 }

@@ -25,6 +25,8 @@ pub struct Row {
     pub last_login_at: Option<OffsetDateTime>,
     /// Disabled since.
     pub disabled_at: Option<OffsetDateTime>,
+    /// Whether the address counts as proven (true when the column is absent or empty).
+    pub email_verified: bool,
     /// `identifier::key(username)`.
     pub username_key: String,
     /// `identifier::key(email)`.
@@ -63,11 +65,29 @@ pub struct Fields {
     pub last_login_at: Option<String>,
     /// RFC 3339.
     pub disabled_at: Option<String>,
+    /// `true`/`false` (also `t`/`f`, `1`/`0`, `yes`/`no`, any case; in JSON a boolean too, as
+    /// `export` writes it); absent or empty: true.
+    #[serde(default, deserialize_with = "bool_or_text")]
+    pub email_verified: Option<String>,
+}
+
+/// A JSON boolean as its text, or a string (or null) as it is.
+fn bool_or_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum BoolOrText {
+        Bool(bool),
+        Text(String),
+    }
+    Ok(<Option<BoolOrText> as serde::Deserialize>::deserialize(d)?.map(|v| match v {
+        BoolOrText::Bool(b) => b.to_string(),
+        BoolOrText::Text(s) => s,
+    }))
 }
 
 impl Fields {
     /// Every field with its column name.
-    pub(super) fn named(&self) -> [(&'static str, Option<&str>); 9] {
+    pub(super) fn named(&self) -> [(&'static str, Option<&str>); 10] {
         [
             ("username", self.username.as_deref()),
             ("email", self.email.as_deref()),
@@ -78,6 +98,7 @@ impl Fields {
             ("password_changed_at", self.password_changed_at.as_deref()),
             ("last_login_at", self.last_login_at.as_deref()),
             ("disabled_at", self.disabled_at.as_deref()),
+            ("email_verified", self.email_verified.as_deref()),
         ]
     }
 }
@@ -97,6 +118,17 @@ pub(super) fn date(what: &str, s: Option<&str>) -> Result<Option<OffsetDateTime>
     OffsetDateTime::parse(&t, &Rfc3339)
         .map(Some)
         .map_err(|_| format!("{what} is not an RFC 3339 date: {s:?}"))
+}
+
+/// Reads a yes/no column the way PostgreSQL's `boolean` input does (`true`/`false`, `t`/`f`,
+/// `yes`/`no`, `on`/`off`, `1`/`0`, any case); absent or empty is `default`.
+pub(super) fn flag(what: &str, s: Option<&str>, default: bool) -> Result<bool, String> {
+    let Some(s) = s.map(str::trim).filter(|s| !s.is_empty()) else { return Ok(default) };
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "t" | "yes" | "y" | "on" | "1" => Ok(true),
+        "false" | "f" | "no" | "n" | "off" | "0" => Ok(false),
+        _ => Err(format!("{what} is not true or false: {s:?}")),
+    }
 }
 
 /// Checks one record's fields (line `line`); the keys are computed here.
@@ -148,6 +180,7 @@ pub fn check(line: u64, f: Fields) -> Result<Row, String> {
         password_changed_at: date("password_changed_at", f.password_changed_at.as_deref())?,
         last_login_at: date("last_login_at", f.last_login_at.as_deref())?,
         disabled_at: date("disabled_at", f.disabled_at.as_deref())?,
+        email_verified: flag("email_verified", f.email_verified.as_deref(), true)?,
         username_key,
         email_key,
     })

@@ -9,7 +9,8 @@
 //! An import file is CSV with a header row, or JSON Lines (by extension: `.csv`, or `.jsonl`,
 //! `.ndjson`, `.json`; otherwise by its first byte), with the columns `username`, `email`,
 //! `password_hash` and optionally `full_name`, `created_at`, `id`, and (as `export` writes
-//! them) `password_changed_at`, `last_login_at`, `disabled_at`. Every row is checked as the
+//! them) `password_changed_at`, `last_login_at`, `disabled_at`, `email_verified` (a boolean;
+//! rows without it are verified). Every row is checked as the
 //! service would check it: the identifiers' lookup keys (computed here, as `users::create`
 //! does), no '@' in a username key, no duplicate key within the file or against another
 //! account in the database, a hash in a format the service verifies (`password::parse`), valid

@@ -142,6 +142,7 @@ impl<R: Read> Reader<R> {
             "password_changed_at",
             "last_login_at",
             "disabled_at",
+            "email_verified",
         ];
         let mut ignored: Vec<&str> =
             columns.keys().map(String::as_str).filter(|c| !known.contains(c)).collect();
@@ -224,6 +225,7 @@ impl<R: Read> Reader<R> {
                             password_changed_at: get("password_changed_at")?,
                             last_login_at: get("last_login_at")?,
                             disabled_at: get("disabled_at")?,
+                            email_verified: get("email_verified")?,
                         })
                     })();
                     Some((line, fields, raw))

@@ -41,11 +41,12 @@ pub(super) const STAGING: &str = "
         last_login_at timestamptz,
         disabled_at timestamptz,
         username_key text,
-        email_key text
+        email_key text,
+        email_verified boolean
     )";
 
 /// Column types of the staging table, in order, for the binary COPY.
-pub(super) const STAGING_TYPES: [Type; 14] = [
+pub(super) const STAGING_TYPES: [Type; 15] = [
     Type::INT8,
     Type::TEXT,
     Type::TEXT,
@@ -60,6 +61,7 @@ pub(super) const STAGING_TYPES: [Type; 14] = [
     Type::TIMESTAMPTZ,
     Type::TEXT,
     Type::TEXT,
+    Type::BOOL,
 ];
 
 /// A staged row as a JSON Lines record (export's field names).
@@ -67,7 +69,7 @@ pub(super) const RECORD_JSON: &str = "json_strip_nulls(json_build_object(
         'id', r.id, 'username', r.username, 'email', r.email, 'full_name', r.full_name,
         'password_hash', r.password_hash, 'created_at', r.created_at,
         'password_changed_at', r.password_changed_at, 'last_login_at', r.last_login_at,
-        'disabled_at', r.disabled_at))::text";
+        'disabled_at', r.disabled_at, 'email_verified', r.email_verified))::text";
 
 /// The plan of a run, one set-wise pass over the staged rows (hash joins and aggregations on
 /// the database, not this process's memory), kept in `{plan}` for every good row that is
@@ -134,10 +136,11 @@ pub(super) const BATCH_SQL: &str = "
          ins AS (
            INSERT INTO users (id, username, email, full_name, password_hash, created_at,
                               password_changed_at, last_login_at, disabled_at,
-                              username_key, email_key)
+                              username_key, email_key, email_verified)
            SELECT coalesce(id, gen_random_uuid()), username, email, full_name, password_hash,
                   coalesce(created_at, now()), coalesce(password_changed_at, created_at, now()),
-                  last_login_at, disabled_at, username_key, email_key
+                  last_login_at, disabled_at, username_key, email_key,
+                  coalesce(email_verified, true)
              FROM b WHERE state IS NULL
                {ON}
            RETURNING username_key),

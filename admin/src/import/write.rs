@@ -32,7 +32,7 @@ pub(super) async fn stage(
         .copy_in(&t.sql(
             "COPY {rows} (line, reason, record, id, username, email, full_name, password_hash,
                           created_at, password_changed_at, last_login_at, disabled_at,
-                          username_key, email_key) FROM STDIN BINARY",
+                          username_key, email_key, email_verified) FROM STDIN BINARY",
         ))
         .await?;
     let mut writer = std::pin::pin!(BinaryCopyInWriter::new(sink, &STAGING_TYPES));
@@ -61,6 +61,7 @@ pub(super) async fn stage(
                         &r.disabled_at,
                         &r.username_key,
                         &r.email_key,
+                        &Some(r.email_verified),
                     ])
                     .await
             }
@@ -84,6 +85,7 @@ pub(super) async fn stage(
                         &nothing,
                         &none,
                         &none,
+                        &None::<bool>,
                     ])
                     .await
             }

@@ -206,6 +206,7 @@ async fn main() {
             email: &email,
             full_name: None,
             password_hash: &hash,
+            email_verified: true,
         };
         ids.push(auth_shared::users::create(&c, &new).await.unwrap().id);
     }

@@ -209,6 +209,7 @@ async fn service(cluster: &tempdb::Cluster) -> Service {
         email: "ann@example.com",
         full_name: None,
         password_hash: &hash,
+        email_verified: true,
     };
     auth_shared::users::create(&c, &new).await.ok();
     let db = Arc::new(db(&url, 1));

@@ -66,8 +66,9 @@ async fn a_valid_token_gets_the_profile() {
         "{body}"
     );
     assert_eq!(body["last_login_at"], Value::Null);
+    assert_eq!(body["email_verified"], true);
     let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
-    assert_eq!(keys.len(), 6, "exactly the documented members, never a hash: {body}");
+    assert_eq!(keys.len(), 7, "exactly the documented members, never a hash: {body}");
     assert!(!body.to_string().contains("pbkdf2"));
 
     let c = p.test_db.client().await;
