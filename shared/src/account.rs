@@ -152,6 +152,105 @@ impl Email {
     }
 }
 
+/// The longest mail address, in octets (RFC 5321 §4.5.3.1.3's path limit less its brackets).
+pub const MAX_MAIL_ADDRESS_OCTETS: usize = 254;
+/// The longest local part, in octets (RFC 5321 §4.5.3.1.1).
+pub const MAX_LOCAL_PART_OCTETS: usize = 64;
+
+/// An address mail can be sent to, as self-service paths take it (sign-up, email change): at
+/// most [`MAX_MAIL_ADDRESS_OCTETS`] octets; an ASCII local part of RFC 5321's dot-atom form
+/// (letters, digits and ``!#$%&'*+/=?^_`{|}~-``, dots between them; no quoted strings); a
+/// domain of at least two labels in ASCII or as an internationalised name, processed by UTS 46
+/// (non-transitional, STD3 rules, DNS lengths), each label in one script (UTS 39 mixed-script
+/// detection, so `pаypal.com` with a Cyrillic `а` is refused). It is stored with its domain in
+/// Unicode after NFKC ([`MailAddress::as_str`]) and sent to with the domain as A-labels
+/// ([`MailAddress::ascii`]). It also passes [`Email::parse`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailAddress {
+    unicode: String,
+    ascii: String,
+}
+
+impl MailAddress {
+    /// Checks `s`. Errors name the rule, never the value.
+    pub fn parse(s: &str) -> Result<Self, FieldError> {
+        const FIELD: &str = "email";
+        let shape = || refuse(FIELD, "is not an email address (local@domain)");
+        if s.len() > MAX_MAIL_ADDRESS_OCTETS {
+            return Err(refuse(FIELD, format!("must be at most {MAX_MAIL_ADDRESS_OCTETS} octets")));
+        }
+        if s.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(refuse(FIELD, "must not contain spaces or control characters"));
+        }
+        // As typed, too: UTS 46 would quietly drop an invisible character from the domain.
+        Email::parse(s)?;
+        let (local, domain) = s.rsplit_once('@').ok_or_else(shape)?;
+        if local.is_empty() || domain.is_empty() {
+            return Err(shape());
+        }
+        if !local.is_ascii() {
+            return Err(refuse(FIELD, "must have an ASCII part before the '@'"));
+        }
+        let atext = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+/=?^_`{|}~-".contains(&b);
+        if local.len() > MAX_LOCAL_PART_OCTETS
+            || local.starts_with('.')
+            || local.ends_with('.')
+            || local.contains("..")
+            || !local.bytes().all(|b| b == b'.' || atext(b))
+        {
+            return Err(refuse(
+                FIELD,
+                "must have a plain part before the '@' (up to 64 letters, digits, dots and !#$%&'*+/=?^_`{|}~-)",
+            ));
+        }
+        let bad_domain = || refuse(FIELD, "must have a valid domain after the '@'");
+        let nfkc: String = unicode_normalization::UnicodeNormalization::nfkc(domain).collect();
+        let ascii_domain = idna::domain_to_ascii_strict(&nfkc).map_err(|_| bad_domain())?;
+        let (unicode_domain, checked) = idna::domain_to_unicode(&ascii_domain);
+        checked.map_err(|_| bad_domain())?;
+        let labels: Vec<&str> = unicode_domain.split('.').collect();
+        if labels.len() < 2 || labels.iter().any(|l| l.is_empty()) {
+            return Err(bad_domain());
+        }
+        {
+            use unicode_security::MixedScript;
+            if labels.iter().any(|l| !l.is_single_script()) {
+                return Err(refuse(
+                    FIELD,
+                    "must not mix writing systems within a part of its domain (it could pass for another)",
+                ));
+            }
+        }
+        let ascii = format!("{local}@{ascii_domain}");
+        if ascii.len() > MAX_MAIL_ADDRESS_OCTETS {
+            return Err(refuse(FIELD, format!("must be at most {MAX_MAIL_ADDRESS_OCTETS} octets")));
+        }
+        let unicode = format!("{local}@{unicode_domain}");
+        Email::parse(&unicode)?;
+        Ok(Self { unicode, ascii })
+    }
+
+    /// The address as stored: the domain in Unicode (lower case, NFKC).
+    pub fn as_str(&self) -> &str {
+        &self.unicode
+    }
+
+    /// The address as mail is sent to it: the domain as A-labels, all ASCII.
+    pub fn ascii(&self) -> &str {
+        &self.ascii
+    }
+
+    /// The lookup key it is matched by ([`identifier::key`]).
+    pub fn key(&self) -> String {
+        identifier::key(&self.unicode)
+    }
+
+    /// The domain, in Unicode (for SIGNUP_ALLOWED_DOMAINS).
+    pub fn domain(&self) -> &str {
+        self.unicode.rsplit_once('@').map_or("", |(_, d)| d)
+    }
+}
+
 /// A person's name as they gave it: 1 to [`MAX_FULL_NAME_CHARS`] characters, no control
 /// character.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -240,6 +339,68 @@ mod tests {
         }
         assert!(Username::parse(&"a".repeat(321)).is_err());
         assert!(Username::parse(&"a".repeat(320)).is_ok());
+    }
+
+    #[test]
+    fn mail_addresses_are_deliverable_and_unconfusable() {
+        let a = MailAddress::parse("Ann.O'Neil+tag@Bücher.DE").unwrap();
+        assert_eq!(a.as_str(), "Ann.O'Neil+tag@bücher.de");
+        assert_eq!(a.ascii(), "Ann.O'Neil+tag@xn--bcher-kva.de");
+        assert_eq!(a.domain(), "bücher.de");
+        let b = MailAddress::parse("ann.o'neil+tag@xn--bcher-kva.de").unwrap();
+        assert_eq!(a.key(), b.key(), "one account either way it is typed");
+        // Full-width letters are the same domain after NFKC.
+        assert_eq!(
+            MailAddress::parse("ann@ｅｘａｍｐｌｅ.com").unwrap().as_str(),
+            "ann@example.com"
+        );
+        for (bad, why) in [
+            ("", "1 to 320"),
+            ("ann", "local@domain"),
+            ("@example.com", "local@domain"),
+            ("ann@", "local@domain"),
+            ("ann@example.com\r\nBcc: x@evil.com", "control"),
+            ("ann@exa\nmple.com", "control"),
+            ("a nn@example.com", "spaces"),
+            ("josé@example.com", "ASCII"),
+            ("аnn@example.com", "ASCII"),
+            (".ann@example.com", "plain part"),
+            ("ann.@example.com", "plain part"),
+            ("a..nn@example.com", "plain part"),
+            ("\"ann\"@example.com", "plain part"),
+            ("a<b>@example.com", "plain part"),
+            ("a@b@example.com", "local@domain"),
+            ("ann@localhost", "domain"),
+            ("ann@exa_mple.com", "domain"),
+            ("ann@-example.com", "domain"),
+            ("ann@example..com", "domain"),
+            ("ann@[127.0.0.1]", "domain"),
+            ("ann@p\u{0430}ypal.com", "writing systems"),
+            ("ann@ex\u{200B}ample.com", "U+200B"),
+            ("ann@\u{202E}moc.elpmaxe", "U+202E"),
+        ] {
+            let e = MailAddress::parse(bad).unwrap_err();
+            assert_eq!(e.field, "email");
+            assert!(e.rule.contains(why), "{bad:?}: {e}");
+        }
+        let long_local = format!("{}@example.com", "a".repeat(65));
+        assert!(MailAddress::parse(&long_local).is_err());
+        let near = format!(
+            "{}@{}.com",
+            "a".repeat(64),
+            "b".repeat(60) + "." + &"c".repeat(60) + "." + &"d".repeat(60)
+        );
+        assert!(near.len() <= 254 && MailAddress::parse(&near).is_ok(), "{}", near.len());
+        let over = format!(
+            "{}@{}.com",
+            "a".repeat(64),
+            "b".repeat(62) + "." + &"c".repeat(62) + "." + &"d".repeat(62)
+        );
+        assert!(over.len() > 254);
+        assert!(MailAddress::parse(&over).unwrap_err().rule.contains("254"));
+        // A domain whose A-labels pass the limit, though its Unicode form is short enough.
+        let idn = format!("{}@{}.de", "a".repeat(60), "ü".repeat(60));
+        assert!(MailAddress::parse(&idn).is_err());
     }
 
     #[test]

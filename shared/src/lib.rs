@@ -5,7 +5,9 @@
 pub mod access;
 pub mod account;
 pub mod aws;
+pub mod codes;
 pub mod config;
+pub mod data_key;
 pub mod db;
 pub mod event;
 pub mod failure_floor;
@@ -14,6 +16,7 @@ pub mod http;
 pub mod identifier;
 pub use kdf_cross::kdf;
 pub mod lambda;
+pub mod mail;
 pub mod migrate;
 pub mod password;
 pub mod random;

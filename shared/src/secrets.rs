@@ -112,6 +112,24 @@ impl SecretsClient {
         Ok(out.version_ids_to_stages.unwrap_or_default())
     }
 
+    /// Reads version `version_id`, whatever its stages (a version with none left has been
+    /// retired by Secrets Manager and cannot be read).
+    pub async fn get_version_any_stage(
+        &self,
+        arn: &str,
+        version_id: &str,
+    ) -> Result<SecretValue, SecretError> {
+        let out = self
+            .client
+            .get_secret_value()
+            .secret_id(arn)
+            .version_id(version_id)
+            .send()
+            .await
+            .map_err(|e| classify(arn, version_id, e))?;
+        value_of(arn, version_id, out)
+    }
+
     /// Reads version `version_id`, which must carry `stage`.
     pub async fn get_version(
         &self,
