@@ -661,7 +661,7 @@ def jwt_rows(jwt):
 
 
 def targets_at_a_glance(r):
-    """The issue targets of sessions (11) and RS256 (12), one row each, from the sections below."""
+    """The targets of sessions and RS256, one row each, from the sections below."""
     rows = ["| target | measured | |", "| --- | --- | --- |"]
     rust = r.get("http", {}).get("rust", {})
     if "/refresh" in rust and "/profile" in rust:
@@ -865,7 +865,7 @@ def write_report(r, seconds, drawn=(), dest=ROOT / "bench" / "RESULTS.md"):
     for name, size in r["zip_bytes"].items():
         mem = f"{rss[name]:.1f} MiB" if name in rss else (f"{hp['flask']['peak_rss_mib']:.1f} MiB per worker" if "flask" in name else "–")
         lines.append(f"| {name} | {size / 1e6:.2f} MB | {mem} |")
-    lines.append(f"| auth-local (all seven routes, after the load runs) | – | {hp['rust']['peak_rss_mib']:.1f} MiB |")
+    lines.append(f"| auth-local (every route, after the load runs) | – | {hp['rust']['peak_rss_mib']:.1f} MiB |")
     fn_zip = max(v for k, v in r["zip_bytes"].items() if "flask" not in k)
     fn_rss = max(rss.values())
     z = r["zip_bytes"]

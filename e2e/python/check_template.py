@@ -43,8 +43,11 @@ signing_functions = ("LoginFunction", "RefreshFunction", "PasswordFunction")
 # Where the lead is read: the signing functions, and the rotation, which refuses to rotate
 # while AWSCURRENT is younger than it.
 lead_functions = signing_functions + ("RotateKeyFunction",)
-# Functions with no database: no pool, no database secret, outside the VPC.
+# Functions that read the keys but no database (jwks, rotate-key).
 keys_only_functions = ("JwksFunction", "RotateKeyFunction")
+# Functions with no database: no pool, no database secret, outside the VPC (the keys-only ones,
+# and any route that needs no part at all, auth_shared::state::NoState).
+no_database_functions = keys_only_functions
 # Functions whose code depends on TOKEN_SIGNING_ALG.
 alg_functions = token_functions + keys_only_functions
 # Functions that state JWT_ISSUER: in tokens (iss), in discovery (jwks).
@@ -161,7 +164,7 @@ for name in functions:
         check("SigningKeySecret" not in json.dumps(props(name)), f"{name} may not read the signing key")
     if name not in public_key_readers:
         check("SigningPublicKeySecret" not in json.dumps(props(name)), f"{name} has no use for the public keys' secret")
-for name in keys_only_functions:
+for name in no_database_functions:
     env = props(name)["Environment"]["Variables"]
     check(props(name).get("VpcConfig") == {"Ref": "AWS::NoValue"} and env.get("DATABASE_URL") == "",
           f"{name}: no database, outside the VPC, no database URL")

@@ -1,6 +1,6 @@
 //! What a function tells the servers that host it: the path it serves, the methods it accepts
 //! and its handler. The Lambda binaries run the handler behind API Gateway's route; `auth-local`
-//! mounts every function's [`Route`] on one HTTP server, one line per function.
+//! mounts every function's [`Route`] on one HTTP server, one line per route.
 
 use http::Method;
 use lambda_http::{Body, Request, Response};

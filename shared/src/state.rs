@@ -1,7 +1,10 @@
 //! What each function keeps between invocations, built once per container: the database pool
-//! alone (health, test-db), plus the token keys and settings (profile and the other functions
-//! that take an access token), plus the hashing policy and its one-hash-per-core limit (login).
-//! [`NoState`] is for a route that needs none of these. Each has `from_env` for the Lambda binaries and `new` for the local server and the tests.
+//! alone ([`DbState`]: health, test-db), plus the token keys and settings ([`TokenState`]:
+//! profile, refresh, logout), plus the hashing policy and its one-hash-per-core limit
+//! ([`HashState`]: login, password); the token settings and public keys alone
+//! ([`PublicKeysState`]: jwks); nothing ([`NoState`]: a route that answers from the request
+//! alone). Each has `from_env` for the Lambda binaries; all but `NoState` have `new` for the
+//! local server and the tests.
 
 use std::sync::Arc;
 

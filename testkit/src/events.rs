@@ -322,3 +322,26 @@ pub async fn check_program_samples(function: &str, program: &crate::runtime_api:
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    /// The table is the contract the binaries are checked against: an event file without a
+    /// row would never be sent, a row without a file would fail every function's check.
+    #[test]
+    fn every_event_file_has_a_row_and_every_row_a_file() {
+        let files: BTreeSet<String> = std::fs::read_dir(super::events_dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".json"))
+            .collect();
+        let rows: Vec<String> = super::samples().into_iter().map(|s| s.file).collect();
+        let listed: BTreeSet<String> = rows.iter().cloned().collect();
+        assert_eq!(rows.len(), listed.len(), "a file listed twice in events/README.md");
+        let unlisted: Vec<&String> = files.difference(&listed).collect();
+        let missing: Vec<&String> = listed.difference(&files).collect();
+        assert!(unlisted.is_empty(), "events without a row in events/README.md: {unlisted:?}");
+        assert!(missing.is_empty(), "rows in events/README.md without a file: {missing:?}");
+    }
+}

@@ -1,5 +1,5 @@
-//! Events lambda_http cannot turn into a request as they come (issue: "a request the handler
-//! never reads kills the whole process"), sent to every real function binary through the
+//! Events lambda_http cannot turn into a request as they come (once, a request the handler
+//! never read could end the whole process), sent to the real function binaries of `cases` through the
 //! Runtime API in each event form: API Gateway HTTP API (payload 2.0), Lambda Function URL, ALB
 //! with single and with multi-value headers. Each gets the function's normal answer (the
 //! functions route by API Gateway's route, never by the raw query, path or host), a body that

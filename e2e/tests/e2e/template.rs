@@ -197,7 +197,7 @@ fn check_arm64_bootstraps(build_dir: &Path) {
 /// built once (the checks add about ten seconds to a build of ten minutes or more).
 ///
 /// `sam build` runs `cargo lambda build --release --arm64 --bin X` once per function, one after
-/// the other, and each fat-LTO link is single-threaded: nine links in a row leave a core idle.
+/// the other, and each fat-LTO link is single-threaded: one link after another leaves a core idle.
 /// So the same command is run first with every `--bin` at once (the same features resolved, the
 /// same artifacts), letting cargo link two at a time; `sam build`'s own runs then find them
 /// fresh and only copy them. What is checked is still what `sam build` put in its build

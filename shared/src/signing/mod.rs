@@ -162,3 +162,90 @@ pub fn check_key_length(var: &'static str, key: &[u8]) -> Result<(), ConfigError
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use secrecy::ExposeSecret;
+
+    use super::*;
+    use crate::config::Env;
+
+    #[test]
+    fn secret_key_is_local_only() {
+        let key = "k".repeat(32);
+        let local = Env::from_pairs([("SECRET_KEY", key.as_str())]);
+        let Some(KeySource::Local(got)) = KeySource::from_env(&local).unwrap() else { panic!() };
+        assert_eq!(got.expose_secret(), key.as_bytes());
+        for lambda in [
+            Env::from_pairs([
+                ("SECRET_KEY", key.as_str()),
+                ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"),
+            ]),
+            Env::from_pairs([
+                ("SECRET_KEY", key.as_str()),
+                ("AWS_EXECUTION_ENV", "AWS_Lambda_rust"),
+            ]),
+        ] {
+            assert!(lambda.in_lambda());
+            assert!(
+                KeySource::from_env(&lambda)
+                    .unwrap_err()
+                    .problem
+                    .contains("refused inside AWS Lambda")
+            );
+        }
+        let sam = Env::from_pairs([
+            ("SECRET_KEY", key.as_str()),
+            ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"),
+            ("AWS_SAM_LOCAL", "true"),
+        ]);
+        assert!(!sam.in_lambda());
+        assert!(KeySource::from_env(&sam).is_ok());
+        let arn = Env::from_pairs([
+            ("SECRET_ARN", "arn:aws:secretsmanager:x"),
+            ("SECRET_CACHE_TTL_SECONDS", "60"),
+        ]);
+        let KeySource::SecretsManager { arn, cache_ttl } =
+            KeySource::require_from_env(&arn).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (arn.as_str(), cache_ttl),
+            ("arn:aws:secretsmanager:x", Duration::from_secs(60))
+        );
+        assert_eq!(KeySource::require_from_env(&Env::default()).unwrap_err().var, "SECRET_ARN");
+        assert!(!format!("{:?}", KeySource::Local(key.clone().into_bytes().into())).contains(&key));
+    }
+
+    #[test]
+    fn signing_settings_are_checked() {
+        assert_eq!(SigningConfig::from_env(&Env::default()).unwrap(), SigningConfig::default());
+        let rs =
+            Env::from_pairs([("TOKEN_SIGNING_ALG", "RS256"), ("JWKS_PUBLISH_LEAD_SECONDS", "5")]);
+        assert_eq!(
+            SigningConfig::from_env(&rs).unwrap(),
+            SigningConfig { alg: SigningAlg::Rs256, publish_lead_seconds: 5 }
+        );
+        for bad in ["rs256", "none", "ES256", "HS512"] {
+            let e = SigningConfig::from_env(&Env::from_pairs([("TOKEN_SIGNING_ALG", bad)]));
+            let e = e.unwrap_err();
+            assert_eq!(e.var, "TOKEN_SIGNING_ALG", "{bad}");
+            assert!(e.to_string().contains("must be HS256 or RS256"), "{e}");
+        }
+        let e = SigningConfig::from_env(&Env::from_pairs([("JWKS_PUBLISH_LEAD_SECONDS", "-1")]));
+        assert_eq!(e.unwrap_err().var, "JWKS_PUBLISH_LEAD_SECONDS");
+    }
+
+    #[test]
+    fn key_length_is_checked() {
+        assert!(check_key_length("SECRET_KEY", &[0; 31]).is_err());
+        assert!(check_key_length("SECRET_KEY", &[0; 32]).is_ok());
+        let e = check_key_length("SECRET_KEY", b"short").unwrap_err();
+        assert_eq!(e.var, "SECRET_KEY");
+        assert!(e.to_string().contains("at least 32 bytes"), "{e}");
+        assert!(!e.to_string().contains("short\""), "the key itself is never echoed: {e}");
+    }
+}
