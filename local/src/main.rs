@@ -14,16 +14,20 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use auth_shared::accounts::AccountConfig;
+use auth_shared::accounts::mailer::{Delivery, Mailer};
 use auth_shared::config::{Env, TokenConfig};
+use auth_shared::data_key::{DataKey, DataKeySource};
 use auth_shared::db::{Db, DbConfig};
 use auth_shared::http::{self as api, ApiError};
 use auth_shared::lambda_http::{self, Body};
+use auth_shared::mail::{Outbox, Queue, Sender};
 use auth_shared::password::{self, Policy};
 use auth_shared::route::Route;
 use auth_shared::sessions::SessionConfig;
 use auth_shared::signing::keys::Keys;
 use auth_shared::signing::{KeySource, SigningAlg, SigningConfig};
-use auth_shared::state::{DbState, HashState, PublicKeysState};
+use auth_shared::state::{AccountState, CodeState, DbState, HashState, PublicKeysState};
 use auth_shared::users::{self, NewUser};
 use axum::Router;
 use axum::extract::Request;
@@ -154,11 +158,19 @@ async fn run(args: Args) -> Result<(), Error> {
         );
     }
 
+    let listener = TcpListener::bind(SocketAddr::new(args.bind, args.port)).await?;
+    let addr = listener.local_addr()?;
+    let (account_state, code_state, outbox) = accounts(&env, &db, policy, addr).await?;
+
     // One set of parts, as each Lambda container builds its own; the hashing functions share
     // one slot per core, as they share the cores here.
     let db_state = Arc::new(DbState::new(db.clone()));
-    let hashing =
-        Arc::new(HashState::new(db.clone(), keys, tokens, policy).with_sessions(sessions));
+    let hashing = Arc::new(
+        HashState::new(db.clone(), keys, tokens, policy)
+            .with_sessions(sessions)
+            .requiring_verified_email(account_state.accounts.require_verified)
+            .with_mail(account_state.queue.clone()),
+    );
     let token_state = Arc::new(hashing.token.clone());
     let public_keys =
         Arc::new(PublicKeysState::new(token_state.tokens.clone(), token_state.keys.clone()));
@@ -174,12 +186,16 @@ async fn run(args: Args) -> Result<(), Error> {
         .merge(mount(&::password::ROUTE, hashing.clone(), cors))
         .merge(mount(&jwks::JWKS_ROUTE, public_keys.clone(), cors))
         .merge(mount(&jwks::DISCOVERY_ROUTE, public_keys.clone(), cors))
+        .merge(mount(&signup::ROUTE, account_state.clone(), cors))
+        .merge(mount(&resend_verification::ROUTE, account_state.clone(), cors))
+        .merge(mount(&forgot_password::ROUTE, account_state.clone(), cors))
+        .merge(mount(&verify_email::ROUTE, code_state.clone(), cors))
+        .merge(mount(&reset_password::ROUTE, code_state.clone(), cors))
         .merge(page::router())
         .fallback_service(cors::wrap(cors, None, tower::service_fn(not_found)));
 
-    let listener = TcpListener::bind(SocketAddr::new(args.bind, args.port)).await?;
-    let addr = listener.local_addr()?;
     println!("auth-local: listening on http://{addr}");
+    println!("auth-local: mail is written to {} (one .eml file per mail)", outbox.display());
     println!(
         "auth-local: open http://{addr}/ to try it: log in, refresh, change the password, log out"
     );
@@ -191,6 +207,63 @@ async fn run(args: Args) -> Result<(), Error> {
     drop(cluster);
     println!("auth-local: stopped");
     Ok(())
+}
+
+/// The account routes' parts: the settings, the data key (DATA_KEY, or a random one for the
+/// run), and the mailer, run in-process on the jobs the routes queue, writing each mail into
+/// the outbox folder (MAIL_OUTBOX_DIR, or a folder of the run) instead of sending it. Links
+/// point at this server's page unless EMAIL_LINK_BASE_URL says otherwise.
+async fn accounts(
+    env: &Env,
+    db: &Arc<Db>,
+    policy: Policy,
+    addr: SocketAddr,
+) -> Result<(Arc<AccountState>, Arc<CodeState>, std::path::PathBuf), Error> {
+    let cfg = AccountConfig::from_env(env)?;
+    let source = match DataKeySource::from_env(env)? {
+        Some(source) => source,
+        None => {
+            println!(
+                "auth-local: DATA_KEY is not set: using a random data key for this run (mailed codes and links stop working when it ends)"
+            );
+            DataKeySource::random()
+        }
+    };
+    let keys = Arc::new(DataKey::new(source).await);
+    keys.current().await?;
+    let dir = match env.optional("MAIL_OUTBOX_DIR")? {
+        Some(d) => std::path::PathBuf::from(d),
+        None => std::env::temp_dir().join(format!("auth-local-outbox-{}", std::process::id())),
+    };
+    let outbox = Outbox::open(dir.clone())?;
+    let from = match env.optional("EMAIL_FROM")? {
+        Some(from) => from,
+        None => format!("{} <no-reply@auth-local.invalid>", cfg.app_name),
+    };
+    let sender = Sender::new(&cfg.app_name, &from)?;
+    let (queue, mut jobs) = Queue::local();
+    let mailer = Arc::new(Mailer {
+        db: db.clone(),
+        keys: keys.clone(),
+        cfg: cfg.clone(),
+        sender,
+        delivery: Delivery::Outbox(outbox),
+        default_link_base: format!("http://{addr}/"),
+    });
+    // Each job in a task of its own, as concurrent Lambda invocations would take them.
+    tokio::spawn(async move {
+        while let Some(job) = jobs.recv().await {
+            let mailer = mailer.clone();
+            tokio::spawn(async move {
+                if let Err(e) = mailer.process(&job).await {
+                    tracing::warn!(event = "mail_failed", error = %e, "mail_failed");
+                }
+            });
+        }
+    });
+    let account = AccountState::new(db.clone(), cfg, queue, policy);
+    let code = CodeState::new(account.clone(), keys);
+    Ok((Arc::new(account), Arc::new(code), dir))
 }
 
 /// A new 2048-bit RSA private key in PKCS#8 PEM. The `rsa` crate only generates it: ring
@@ -230,13 +303,25 @@ async fn call<S>(
     req: Request,
 ) -> Result<Response, Infallible> {
     let (parts, body) = req.into_parts();
+    let peer = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
     // The limit layer wraps the body: reading past MAX_READ_BYTES fails.
     let bytes = axum::body::to_bytes(body, usize::MAX).await;
     let body = match &bytes {
         Ok(b) if !b.is_empty() => Body::Binary(b.to_vec()),
         _ => Body::Empty,
     };
-    let req = lambda_http::Request::from_parts(parts, body);
+    let mut req = lambda_http::Request::from_parts(parts, body);
+    // Where API Gateway puts the caller's address (the per-source limits read it there).
+    let mut context =
+        lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext::default();
+    context.http.source_ip = peer;
+    req = lambda_http::RequestExt::with_request_context(
+        req,
+        lambda_http::request::RequestContext::ApiGatewayV2(context),
+    );
     let resp = match bytes {
         Ok(_) => (route.handle)(&state, req).await,
         Err(_) => api::respond_error("(body)", &req, ApiError::PayloadTooLarge),
@@ -295,6 +380,7 @@ async fn serve(listener: TcpListener, app: Router) -> std::io::Result<()> {
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     let server = axum::serve(listener, app).with_graceful_shutdown(signal);
     let deadline = async {
         let _ = stopped.await;

@@ -45,6 +45,13 @@ pub enum Purpose {
 }
 
 impl Purpose {
+    /// The purpose a stored name names.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Signup, Self::EmailChange, Self::Reset, Self::Revert]
+            .into_iter()
+            .find(|p| p.as_str() == s)
+    }
+
     /// The name stored in `account_codes.purpose`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -183,14 +190,23 @@ pub struct Held {
     alive: bool,
 }
 
-const SELECT: &str = "SELECT user_id, code_hash, selector, token_hash, key_version, email,
-                             expires_at > now() AND code_tries < $5 AND tries < $6
-                        FROM account_codes";
+/// The columns [`held`] reads; `$n` and `$n+1` are [`MAX_CODE_TRIES`] and
+/// [`MAX_ACCOUNT_TRIES`].
+fn select(n: usize) -> String {
+    format!(
+        "SELECT user_id, code_hash, selector, token_hash, key_version, email,
+                expires_at > now() AND code_tries < ${n} AND tries < ${}, purpose
+           FROM account_codes",
+        n + 1
+    )
+}
 
-fn held(row: &Row, purpose: Purpose) -> Result<Held, Error> {
+fn held(row: &Row) -> Result<Held, Error> {
+    let purpose: String = row.try_get(7)?;
     Ok(Held {
         user_id: row.try_get(0)?,
-        purpose,
+        // The table's CHECK allows only the names `Purpose` has.
+        purpose: Purpose::parse(&purpose).unwrap_or(Purpose::Revert),
         code_hash: row.try_get(1)?,
         selector: row.try_get(2)?,
         token_hash: row.try_get(3)?,
@@ -200,9 +216,28 @@ fn held(row: &Row, purpose: Purpose) -> Result<Held, Error> {
     })
 }
 
+/// Locks and reads the row a link token's selector names, whatever its purpose (the token
+/// says which); `None` for a token of another shape or an unknown selector.
+///
+/// # Errors
+/// The database's.
+pub async fn lock_token(c: &impl GenericClient, token: &str) -> Result<Option<Held>, Error> {
+    let Some((selector, _)) = split_token(token) else { return Ok(None) };
+    let sql = format!("{} WHERE selector = $1 FOR UPDATE", select(2));
+    c.query_typed_opt(
+        &sql,
+        &[(&selector, Type::TEXT), (&MAX_CODE_TRIES, Type::INT4), (&MAX_ACCOUNT_TRIES, Type::INT4)],
+    )
+    .await?
+    .as_ref()
+    .map(held)
+    .transpose()
+}
+
 /// Locks and reads the rows a presented code or link may match: for a token, the one its
-/// selector names; for a code, the account's (`user_id`) or, for an email change, every row
-/// proving `email_key` (several accounts may be asking for one address).
+/// selector names (if it is for `purpose`); for a code, the account's (`user_id`) or, for an
+/// email change, every row proving `email_key` (several accounts may be asking for one
+/// address).
 ///
 /// # Errors
 /// The database's.
@@ -224,11 +259,12 @@ pub async fn lock(
         return Ok(Vec::new());
     }
     let sql = format!(
-        "{SELECT} WHERE purpose = $1
+        "{} WHERE purpose = $1
             AND ($2::text IS NULL OR selector = $2)
             AND ($3::uuid IS NULL OR user_id = $3)
             AND ($4::text IS NULL OR email_key = $4)
-          ORDER BY user_id FOR UPDATE"
+          ORDER BY user_id FOR UPDATE",
+        select(5)
     );
     let rows = c
         .query_typed(
@@ -243,7 +279,7 @@ pub async fn lock(
             ],
         )
         .await?;
-    rows.iter().map(|r| held(r, purpose)).collect()
+    rows.iter().map(held).collect()
 }
 
 impl Held {

@@ -52,6 +52,16 @@ pub enum ApiError {
         /// Whether a token was sent (adds `error="invalid_token"` to the challenge).
         presented: bool,
     },
+    /// 403 from /signup: sign-up is closed, or the address's domain is not on the list.
+    #[error("signup_disabled")]
+    SignupDisabled,
+    /// 409 from /signup: the username is held by an account or a recent sign-up.
+    #[error("username_taken")]
+    UsernameTaken,
+    /// 400: one answer for a code or link that is unknown, expired, used, replaced or
+    /// over-tried, and for a wrong sign-up password.
+    #[error("invalid_code")]
+    InvalidCode,
     /// 404.
     #[error("not_found")]
     NotFound,
@@ -96,9 +106,12 @@ impl ApiError {
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::InvalidJson(_) | Self::InvalidRequest(_) | Self::WeakPassword(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::InvalidJson(_)
+            | Self::InvalidRequest(_)
+            | Self::WeakPassword(_)
+            | Self::InvalidCode => StatusCode::BAD_REQUEST,
+            Self::SignupDisabled => StatusCode::FORBIDDEN,
+            Self::UsernameTaken => StatusCode::CONFLICT,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::InvalidCredentials | Self::InvalidGrant | Self::InvalidToken { .. } => {
@@ -123,6 +136,9 @@ impl ApiError {
             Self::InvalidGrant => "invalid_grant",
             Self::WeakPassword(_) => "weak_password",
             Self::InvalidToken { .. } => "invalid_token",
+            Self::SignupDisabled => "signup_disabled",
+            Self::UsernameTaken => "username_taken",
+            Self::InvalidCode => "invalid_code",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::TooManyAttempts { .. } => "too_many_attempts",
@@ -149,6 +165,11 @@ impl ApiError {
             }
             Self::InvalidToken { presented: true } => {
                 "The access token is invalid, expired or revoked.".into()
+            }
+            Self::SignupDisabled => "Sign-up is not open for this address.".into(),
+            Self::UsernameTaken => "This username is taken; choose another.".into(),
+            Self::InvalidCode => {
+                "The code or link is invalid or has expired; ask for a new one.".into()
             }
             Self::NotFound => "There is nothing at this path.".into(),
             Self::MethodNotAllowed(_) => "This route does not accept this method.".into(),
@@ -244,6 +265,27 @@ pub fn request_id(req: &Request) -> String {
     match req.lambda_context_ref() {
         Some(ctx) if !ctx.request_id.is_empty() => ctx.request_id.clone(),
         _ => crate::random::uuid().to_string(),
+    }
+}
+
+/// The address the request came from: API Gateway's `requestContext.http.sourceIp` (HTTP
+/// API, payload 2.0), an ALB's first `X-Forwarded-For` hop, or what auth-local puts in the
+/// same place (the TCP peer). `None` when the event carries none; callers count those under
+/// one shared key, so a request cannot escape a per-source limit by carrying no source.
+pub fn source_ip(req: &Request) -> Option<String> {
+    use lambda_http::request::RequestContext;
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => {
+            ctx.http.source_ip.clone().filter(|ip| !ip.is_empty())
+        }
+        Some(RequestContext::Alb(_)) => req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(|ip| ip.trim().to_owned())
+            .filter(|ip| !ip.is_empty()),
+        _ => None,
     }
 }
 

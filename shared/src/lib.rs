@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod account;
+pub mod accounts;
 pub mod aws;
 pub mod codes;
 pub mod config;

@@ -153,14 +153,35 @@ pub struct HashState {
     pub hash_slots: Arc<Semaphore>,
     /// How long a failed login takes at least (see [`crate::failure_floor`]).
     pub floor: Arc<FailureFloor>,
+    /// REQUIRE_VERIFIED_EMAIL: an unverified account's right password fails as a wrong one.
+    pub require_verified_email: bool,
+    /// MAIL_QUEUE_URL, when set: login mails an unverified account's verification again.
+    pub mail: Option<crate::mail::Queue>,
 }
 
 impl HashState {
     /// Builds the state from the environment: [`TokenState::from_env`] and PBKDF2_ITERATIONS.
     pub async fn from_env(env: &Env) -> Result<Self, StartupError> {
         let policy = Policy::from_env(env)?;
+        let require = crate::accounts::AccountConfig::from_env(env)?.require_verified;
         let token = TokenState::from_env(env).await?;
-        Ok(Self::with_token_state(token, policy))
+        let mut state = Self::with_token_state(token, policy).requiring_verified_email(require);
+        if let Some(url) = env.optional("MAIL_QUEUE_URL")? {
+            state.mail = Some(crate::mail::Queue::sqs(url).await);
+        }
+        Ok(state)
+    }
+
+    /// The same state, with `queue` for the verification mails login sends again.
+    pub fn with_mail(mut self, queue: crate::mail::Queue) -> Self {
+        self.mail = Some(queue);
+        self
+    }
+
+    /// The same state with REQUIRE_VERIFIED_EMAIL set to `require`.
+    pub fn requiring_verified_email(mut self, require: bool) -> Self {
+        self.require_verified_email = require;
+        self
     }
 
     /// Builds the state from existing parts (local server, tests).
@@ -181,6 +202,80 @@ impl HashState {
             policy,
             hash_slots: Arc::new(Semaphore::new(cores)),
             floor: Arc::new(FailureFloor::default()),
+            require_verified_email: true,
+            mail: None,
         }
+    }
+}
+
+/// The state of the account routes that mail but check no code (sign-up, resend, forgot): the
+/// pool, the account settings, the mail queue, and the hashing slots (sign-up hashes the new
+/// password; its deadline is one statement's).
+#[derive(Clone)]
+pub struct AccountState {
+    /// The pool.
+    pub db: Arc<Db>,
+    /// SIGNUP_MODE, REQUIRE_VERIFIED_EMAIL, the TTLs, APP_NAME, EMAIL_LINK_BASE_URL.
+    pub accounts: crate::accounts::AccountConfig,
+    /// MAIL_QUEUE_URL (auth-local: the in-process mailer's channel).
+    pub queue: crate::mail::Queue,
+    /// The hashing slots, deadline and policy.
+    pub hashing: crate::accounts::confirm::Hashing,
+}
+
+impl AccountState {
+    /// Builds the state from the environment: the database, the account settings,
+    /// PBKDF2_ITERATIONS and MAIL_QUEUE_URL (required).
+    pub async fn from_env(env: &Env) -> Result<Self, StartupError> {
+        let accounts = crate::accounts::AccountConfig::from_env(env)?;
+        let policy = Policy::from_env(env)?;
+        let url = env.optional("MAIL_QUEUE_URL")?.ok_or_else(|| {
+            crate::config::ConfigError::new("MAIL_QUEUE_URL", "is not set (the mailer's SQS queue)")
+        })?;
+        let queue = crate::mail::Queue::sqs(url).await;
+        let db = DbState::from_env(env).await?.db;
+        Ok(Self::new(db, accounts, queue, policy))
+    }
+
+    /// Builds the state from existing parts (local server, tests).
+    pub fn new(
+        db: Arc<Db>,
+        accounts: crate::accounts::AccountConfig,
+        queue: crate::mail::Queue,
+        policy: Policy,
+    ) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let hashing = crate::accounts::confirm::Hashing {
+            slots: Arc::new(Semaphore::new(cores)),
+            deadline: db.config().statement_timeout,
+            policy,
+        };
+        Self { db, accounts, queue, hashing }
+    }
+}
+
+/// The state of the account routes that check a mailed code or link (verify-email, reset):
+/// [`AccountState`] and the data key the codes are hashed under.
+#[derive(Clone)]
+pub struct CodeState {
+    /// The pool, settings, queue and hashing.
+    pub account: AccountState,
+    /// DATA_KEY_SECRET_ARN (auth-local: DATA_KEY, or a random key per run).
+    pub keys: Arc<crate::data_key::DataKey>,
+}
+
+impl CodeState {
+    /// Builds the state from the environment: [`AccountState::from_env`] and the data key,
+    /// read now (an unreadable one stops the start-up).
+    pub async fn from_env(env: &Env) -> Result<Self, StartupError> {
+        let source = crate::data_key::DataKeySource::require_from_env(env)?;
+        let keys = Arc::new(crate::data_key::DataKey::new(source).await);
+        keys.current().await?;
+        Ok(Self { account: AccountState::from_env(env).await?, keys })
+    }
+
+    /// Builds the state from existing parts (local server, tests).
+    pub fn new(account: AccountState, keys: Arc<crate::data_key::DataKey>) -> Self {
+        Self { account, keys }
     }
 }

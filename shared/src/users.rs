@@ -305,7 +305,8 @@ macro_rules! set_new_password {
 }
 
 /// Sets a new password hash (the admin's set-password): see `set_new_password!`. The
-/// account's failure count is cleared and every session of it ends. Returns false for an
+/// account's failure count is cleared, every session of it ends and every open mailed code or
+/// link of it is void. Returns false for an
 /// unknown identifier.
 pub async fn set_password(
     c: &impl GenericClient,
@@ -320,7 +321,8 @@ pub async fn set_password(
         " RETURNING id), cleared AS (DELETE FROM login_throttle ",
         "WHERE key IN (SELECT $4 || id::text FROM updated)), ended AS (UPDATE sessions ",
         "SET ended_at = now(), end_reason = 'password_changed' WHERE ended_at IS NULL AND ",
-        "user_id IN (SELECT id FROM updated)) SELECT count(*) FROM updated"
+        "user_id IN (SELECT id FROM updated)), voided AS (DELETE FROM account_codes ",
+        "WHERE user_id IN (SELECT id FROM updated)) SELECT count(*) FROM updated"
     );
     let lookup = Lookup::of(identifier);
     let (username_key, email_key) = lookup.params();
@@ -341,7 +343,7 @@ pub async fn set_password(
 
 /// Sets a new password hash for the account `id` (the self-service change, whose caller holds
 /// the account's row lock and ends or rotates its sessions): see `set_new_password!`. Clears
-/// the failure count. Returns the times the new access token is dated against.
+/// the failure count and voids every open mailed code or link. Returns the times the new access token is dated against.
 pub async fn change_password(
     c: &impl GenericClient,
     id: Uuid,
@@ -351,7 +353,8 @@ pub async fn change_password(
         "WITH updated AS (UPDATE users SET ",
         set_new_password!(),
         " WHERE id = $1 RETURNING id, created_at, password_changed_at), ",
-        "cleared AS (DELETE FROM login_throttle WHERE key IN (SELECT $2 || id::text FROM updated)) ",
+        "cleared AS (DELETE FROM login_throttle WHERE key IN (SELECT $2 || id::text FROM updated)), ",
+        "voided AS (DELETE FROM account_codes WHERE user_id IN (SELECT id FROM updated)) ",
         "SELECT now(), created_at, password_changed_at FROM updated"
     );
     let r = c
@@ -365,6 +368,32 @@ pub async fn change_password(
         created_at: r.try_get(1)?,
         password_changed_at: r.try_get(2)?,
     })
+}
+
+/// A password reset by mail for the account `id`: the new hash (see `set_new_password!`), the
+/// address counted as verified (the mail reached it), the failure count cleared, every session
+/// ended and every open mailed code or link void. Returns false when the account is gone or
+/// disabled.
+pub async fn reset_password(c: &impl GenericClient, id: Uuid, hash: &str) -> Result<bool, Error> {
+    const SQL: &str = concat!(
+        "WITH updated AS (UPDATE users SET ",
+        set_new_password!(),
+        ", email_verified = true, signup_expires_at = NULL",
+        " WHERE id = $1 AND disabled_at IS NULL RETURNING id), ",
+        "cleared AS (DELETE FROM login_throttle WHERE key IN (SELECT $2 || id::text FROM updated)), ",
+        "ended AS (UPDATE sessions SET ended_at = now(), end_reason = 'password_changed' ",
+        "WHERE ended_at IS NULL AND user_id IN (SELECT id FROM updated)), ",
+        "voided AS (DELETE FROM account_codes WHERE user_id IN (SELECT id FROM updated)) ",
+        "SELECT count(*) FROM updated"
+    );
+    let n: i64 = c
+        .query_typed_one(
+            SQL,
+            &[(&id, Type::UUID), (&ACCOUNT_KEY_PREFIX, Type::TEXT), (&hash, Type::TEXT)],
+        )
+        .await?
+        .try_get(0)?;
+    Ok(n > 0)
 }
 
 /// Reads the stored hash of the account `id` and takes its row lock until the transaction

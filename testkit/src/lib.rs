@@ -2,6 +2,7 @@
 //! emulator that drives the real function binaries, Lambda event builders, moto for Secrets
 //! Manager, and an HTTP client for the local server.
 
+pub mod accounts;
 pub mod app;
 pub mod aws_proxy;
 pub mod client;

@@ -4,6 +4,7 @@
 //! database, Secrets Manager or a malformed event can do to a running function. Each module
 //! is one concern; `cargo nextest run -p e2e -E 'test(/^template::/)'` runs one of them.
 
+mod accounts;
 mod cors_browser;
 mod database;
 mod jwt_attacks;

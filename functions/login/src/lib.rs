@@ -15,6 +15,7 @@
 //!    `sid`) is signed.
 
 use auth_shared::access;
+use auth_shared::accounts::{self, Job};
 use auth_shared::failure_floor::{self, FailureFloor};
 use auth_shared::http::{self, ApiError};
 use auth_shared::password::{self, MAX_PASSWORD_CHARS, Policy, Verdict};
@@ -107,13 +108,14 @@ async fn login(state: &State, req: &Request) -> Result<Response<Body>, ApiError>
     let slots = state.hash_slots.clone();
     let floor = state.floor.clone();
     let session_cfg = state.token.sessions;
+    let require_verified = state.require_verified_email;
     let attempt = state
         .token
         .db
         .run_within(deadline, move |c| {
             let (identifier, password, slots, floor) =
                 (identifier.clone(), password.clone(), slots.clone(), floor.clone());
-            let limits = Limits { policy, session: session_cfg, verify_deadline };
+            let limits = Limits { policy, session: session_cfg, verify_deadline, require_verified };
             Box::pin(async move { attempt(c, &identifier, password, &slots, &floor, limits).await })
         })
         .await?;
@@ -149,6 +151,17 @@ async fn login(state: &State, req: &Request) -> Result<Response<Body>, ApiError>
             if let Err(e) = purge.await {
                 tracing::warn!(error = %e, "expired throttle rows could not be removed");
             }
+            // An unverified account's right password mails its verification again (within
+            // the mail limits), while the answer waits out its floor: the wait hides the time
+            // the queue takes.
+            let resend = match (&state.mail, reason, &user) {
+                (Some(queue), "email_unverified", Some(u)) => {
+                    let job = Job::Resend { id: Job::new_id(), email: u.email.clone() };
+                    let queue = queue.clone();
+                    Some(tokio::spawn(async move { accounts::enqueue(&queue, &job).await }))
+                }
+                _ => None,
+            };
             let user_id = user.map(|u| u.id.to_string());
             tracing::warn!(
                 event = "login_failed",
@@ -161,6 +174,11 @@ async fn login(state: &State, req: &Request) -> Result<Response<Body>, ApiError>
             );
             // Outside the transaction: no lock, connection or core is held while it waits.
             tokio::time::sleep(pad).await;
+            if let Some(task) = resend
+                && let Ok(Err(e)) = task.await
+            {
+                tracing::warn!(error = %e, "the verification mail could not be queued");
+            }
             Err(ApiError::InvalidCredentials)
         }
     }
@@ -172,6 +190,7 @@ struct Limits {
     policy: Policy,
     session: SessionConfig,
     verify_deadline: Duration,
+    require_verified: bool,
 }
 
 /// One attempt, in one transaction that holds the key's lock from reading its count to writing
@@ -184,14 +203,17 @@ async fn attempt(
     floor: &Arc<FailureFloor>,
     limits: Limits,
 ) -> Result<Attempt, auth_shared::tokio_postgres::Error> {
-    let Limits { policy, session: session_cfg, verify_deadline } = limits;
+    let Limits { policy, session: session_cfg, verify_deadline, require_verified } = limits;
     let tx = c.transaction().await?;
     // The account is read under the lock, so a hash another attempt upgraded meanwhile is the
     // one checked; known and unknown identifiers run the same statements.
     let key = throttle::lock_key(&tx, identifier).await?;
     let user = users::find_by_identifier(&tx, identifier).await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let active = user.as_ref().is_some_and(User::is_active);
+    // An account that cannot log in computes no upgrade hash: its right password must answer
+    // in the time of a wrong one.
+    let active =
+        user.as_ref().is_some_and(|u| u.is_active() && (u.email_verified || !require_verified));
     let ratio = floor.ratio(&tx, policy).await?;
     let tries = failure_floor::tries(&password);
     let timing = floor.clone();
@@ -218,6 +240,13 @@ async fn attempt(
     let reason = match (&user, verdict) {
         _ if cut => "verification_deadline",
         (None, _) => "unknown_identifier",
+        (Some(u), Verdict::Match { .. })
+            if u.is_active() && !u.email_verified && require_verified =>
+        {
+            // As a wrong password, counted too: a count that stopped at the right password
+            // would tell which one it is.
+            "email_unverified"
+        }
         (Some(u), Verdict::Match { .. }) if u.is_active() => {
             match users::record_login(&tx, u.id, &u.password_hash, upgraded.as_deref()).await? {
                 Some(record) => {
