@@ -27,7 +27,9 @@ use auth_shared::route::Route;
 use auth_shared::sessions::SessionConfig;
 use auth_shared::signing::keys::Keys;
 use auth_shared::signing::{KeySource, SigningAlg, SigningConfig};
-use auth_shared::state::{AccountState, CodeState, DbState, HashState, PublicKeysState};
+use auth_shared::state::{
+    AccountState, CodeState, DbState, EmailState, HashState, PublicKeysState,
+};
 use auth_shared::users::{self, NewUser};
 use axum::Router;
 use axum::extract::Request;
@@ -174,6 +176,7 @@ async fn run(args: Args) -> Result<(), Error> {
     let token_state = Arc::new(hashing.token.clone());
     let public_keys =
         Arc::new(PublicKeysState::new(token_state.tokens.clone(), token_state.keys.clone()));
+    let email_state = Arc::new(EmailState::new((*token_state).clone(), (*account_state).clone()));
     let cors = cors.as_ref();
     // One line per route: its ROUTE and a clone of the (shared, reference-counted) state it needs.
     let app = Router::new()
@@ -191,6 +194,7 @@ async fn run(args: Args) -> Result<(), Error> {
         .merge(mount(&forgot_password::ROUTE, account_state.clone(), cors))
         .merge(mount(&verify_email::ROUTE, code_state.clone(), cors))
         .merge(mount(&reset_password::ROUTE, code_state.clone(), cors))
+        .merge(mount(&change_email::ROUTE, email_state.clone(), cors))
         .merge(page::router())
         .fallback_service(cors::wrap(cors, None, tower::service_fn(not_found)));
 

@@ -279,3 +279,34 @@ impl CodeState {
         Self { account, keys }
     }
 }
+
+/// The state of `/email`: it takes an access token ([`TokenState`]), checks the password
+/// under the login throttle and mails ([`AccountState`], sharing the token state's pool).
+#[derive(Clone)]
+pub struct EmailState {
+    /// The pool, keys, token and session settings.
+    pub token: TokenState,
+    /// The account settings, queue and hashing.
+    pub account: AccountState,
+}
+
+impl EmailState {
+    /// Builds the state from the environment: [`TokenState::from_env`], the account settings,
+    /// PBKDF2_ITERATIONS and MAIL_QUEUE_URL (required).
+    pub async fn from_env(env: &Env) -> Result<Self, StartupError> {
+        let accounts = crate::accounts::AccountConfig::from_env(env)?;
+        let policy = Policy::from_env(env)?;
+        let url = env.optional("MAIL_QUEUE_URL")?.ok_or_else(|| {
+            crate::config::ConfigError::new("MAIL_QUEUE_URL", "is not set (the mailer's SQS queue)")
+        })?;
+        let queue = crate::mail::Queue::sqs(url).await;
+        let token = TokenState::from_env(env).await?;
+        let account = AccountState::new(token.db.clone(), accounts, queue, policy);
+        Ok(Self { token, account })
+    }
+
+    /// Builds the state from existing parts (local server, tests).
+    pub fn new(token: TokenState, account: AccountState) -> Self {
+        Self { token, account }
+    }
+}

@@ -9,7 +9,7 @@ use auth_shared::accounts::AccountConfig;
 use auth_shared::accounts::mailer::{Delivery, Mailer};
 use auth_shared::data_key::{DataKey, DataKeySource};
 use auth_shared::mail::{Outbox, Queue, Sender};
-use auth_shared::state::{AccountState, CodeState, HashState};
+use auth_shared::state::{AccountState, CodeState, EmailState, HashState, TokenState};
 use tokio::sync::Mutex;
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -57,8 +57,10 @@ pub struct Accounts {
     pub account: AccountState,
     /// verify-email, reset.
     pub code: CodeState,
-    /// login (REQUIRE_VERIFIED_EMAIL as configured, mailing as the routes do).
+    /// login and /password (REQUIRE_VERIFIED_EMAIL as configured, mailing as the routes do).
     pub login: HashState,
+    /// /email.
+    pub email: EmailState,
     /// The mailer.
     pub mailer: Arc<Mailer>,
     jobs: Mutex<UnboundedReceiver<String>>,
@@ -96,7 +98,9 @@ impl Accounts {
         )
         .requiring_verified_email(cfg.require_verified)
         .with_mail(queue);
-        Self { parts, account, code, login, mailer, jobs: Mutex::new(jobs), outbox }
+        let token = TokenState::new(parts.db.clone(), parts.keys.clone(), parts.tokens.clone());
+        let email = EmailState::new(token, account.clone());
+        Self { parts, account, code, login, email, mailer, jobs: Mutex::new(jobs), outbox }
     }
 
     /// Runs the mailer on every job queued so far, all at once (as concurrent invocations

@@ -494,3 +494,134 @@ async fn a_verification_racing_a_new_sign_up_for_the_address_is_one_or_the_other
         other => panic!("verification answered {other}"),
     }
 }
+
+async fn change_email(a: &Accounts, token: &str, body: Value) -> (u16, Value) {
+    let req = testkit::request(
+        "POST",
+        "/email",
+        &[("content-type", "application/json"), ("authorization", &format!("Bearer {token}"))],
+        &body.to_string(),
+    );
+    let (status, _, body) = testkit::read(change_email::handle(&a.email, req).await);
+    (status, body)
+}
+
+async fn access_token(a: &Accounts, username: &str, password: &str) -> (String, Value) {
+    let (status, body) = login(a, username, password).await;
+    assert_eq!(status, 200, "{body}");
+    (body["access_token"].as_str().unwrap().to_owned(), body)
+}
+
+#[tokio::test]
+async fn an_email_change_completes_with_the_new_code_and_the_old_address_can_revert_it() {
+    let a = Accounts::new(AccountConfig::default()).await;
+    a.parts.test_db.create_user("ivy", "ivy@example.com", PASSWORD).await;
+    let (token, session) = access_token(&a, "ivy", PASSWORD).await;
+    let wrong = json!({"new_email": "ivy@new.example", "password": "not it"});
+    assert_eq!(change_email(&a, &token, wrong).await.1["error"], "invalid_credentials");
+    let bad = json!({"new_email": "ivy@new.example\r\nBcc: x@evil.com", "password": PASSWORD});
+    assert_eq!(change_email(&a, &token, bad).await.1["error"], "invalid_request");
+    assert_eq!(
+        change_email(&a, "garbage", json!({"new_email": "a@b.example", "password": PASSWORD}))
+            .await
+            .0,
+        401
+    );
+    let ok = json!({"new_email": "ivy@new.example", "password": PASSWORD});
+    assert_eq!(change_email(&a, &token, ok).await, (202, json!({"status": "verification_sent"})));
+    a.deliver().await;
+    let to_new = a.mails_to("ivy@new.example");
+    let to_old = a.mails_to("ivy@example.com");
+    assert_eq!(
+        (to_new.len(), to_old.len()),
+        (1, 1),
+        "a code to the new address, a notice to the old"
+    );
+    assert!(
+        to_old[0].code().is_none() && to_old[0].text.contains("ivy@new.example"),
+        "{}",
+        to_old[0].text
+    );
+    // Until the change completes, login keeps using the old address.
+    assert_eq!(login(&a, "ivy@example.com", PASSWORD).await.0, 200);
+    let code = to_new[0].code().unwrap();
+    let (status, body) = verify(&a, json!({"email": "ivy@new.example", "code": code})).await;
+    assert_eq!((status, body), (200, json!({"status": "verified", "email": "ivy@new.example"})));
+    assert_eq!(login(&a, "ivy@new.example", PASSWORD).await.0, 200);
+    assert_eq!(login(&a, "ivy@example.com", PASSWORD).await.0, 401);
+    // The old address's link undoes it and ends every session.
+    let revert = to_old[0].token().unwrap();
+    let (status, body) = verify(&a, json!({"token": revert})).await;
+    assert_eq!((status, body), (200, json!({"status": "verified", "email": "ivy@example.com"})));
+    assert_eq!(login(&a, "ivy@example.com", PASSWORD).await.0, 200);
+    let state = auth_shared::state::TokenState::new(
+        a.parts.db.clone(),
+        a.parts.keys.clone(),
+        a.parts.tokens.clone(),
+    );
+    let refresh = json!({"refresh_token": session["refresh_token"]});
+    assert_eq!(post(async |r| refresh::handle(&state, r).await, "/refresh", &refresh).await.0, 401);
+}
+
+#[tokio::test]
+async fn an_email_change_to_a_taken_address_answers_the_same_and_says_so_there() {
+    let a = Accounts::new(AccountConfig::default()).await;
+    a.parts.test_db.create_user("jay", "jay@example.com", PASSWORD).await;
+    a.parts.test_db.create_user("kim", "kim@example.com", PASSWORD).await;
+    let (token, _) = access_token(&a, "jay", PASSWORD).await;
+    let (status, body) =
+        change_email(&a, &token, json!({"new_email": "KIM@example.com", "password": PASSWORD}))
+            .await;
+    assert_eq!((status, body), (202, json!({"status": "verification_sent"})));
+    a.deliver().await;
+    let to_kim = a.mails_to("kim@example.com");
+    assert_eq!(to_kim.len(), 1);
+    assert!(to_kim[0].code().is_none() && to_kim[0].token().is_none(), "{}", to_kim[0].text);
+    assert!(a.mails_to("jay@example.com").is_empty(), "nothing moves, nothing to undo");
+}
+
+#[tokio::test]
+async fn an_email_change_racing_a_sign_up_to_the_new_address_ends_with_one_owner() {
+    let a = Arc::new(Accounts::new(AccountConfig::default()).await);
+    a.parts.test_db.create_user("lou", "lou@example.com", PASSWORD).await;
+    let (token, _) = access_token(&a, "lou", PASSWORD).await;
+    change_email(&a, &token, json!({"new_email": "spot@example.com", "password": PASSWORD})).await;
+    a.deliver().await;
+    let code = a.mails_to("spot@example.com")[0].code().unwrap();
+    let v = {
+        let a = a.clone();
+        tokio::spawn(async move {
+            verify(&a, json!({"email": "spot@example.com", "code": code})).await.0
+        })
+    };
+    let s = {
+        let a = a.clone();
+        tokio::spawn(async move { signup(&a, new_user("spot")).await.0 })
+    };
+    let (v, s) = (v.await.unwrap(), s.await.unwrap());
+    assert_eq!(s, 202);
+    let owners: i64 = a
+        .parts
+        .test_db
+        .client()
+        .await
+        .query_one("SELECT count(*) FROM users WHERE email_key = 'spot@example.com'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(owners, 1, "one account holds the address");
+    let lou: String = a
+        .parts
+        .test_db
+        .client()
+        .await
+        .query_one("SELECT email FROM users WHERE username = 'lou'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    match v {
+        200 => assert_eq!(lou, "spot@example.com"),
+        400 => assert_eq!(lou, "lou@example.com", "the sign-up took the address first"),
+        other => panic!("verification answered {other}"),
+    }
+}

@@ -9,6 +9,7 @@
 //! its old ones. The answer is the login body for the same session.
 
 use auth_shared::access;
+use auth_shared::accounts::{self, Job, NoticeWhat};
 use auth_shared::http::{self, ApiError};
 use auth_shared::password::{self, MAX_PASSWORD_CHARS, Policy, Verdict, Weak};
 use auth_shared::route::Route;
@@ -97,6 +98,14 @@ async fn change(state: &State, req: &Request) -> Result<Response<Body>, ApiError
                 session_id = %grant.session_id,
                 "password_changed"
             );
+            // The security notice to the account's address; the change stands without it.
+            if let Some(queue) = &state.mail {
+                let job =
+                    Job::Notice { id: Job::new_id(), user_id, what: NoticeWhat::PasswordChanged };
+                if let Err(e) = accounts::enqueue(queue, &job).await {
+                    tracing::error!(error = %e, "a security notice could not be queued");
+                }
+            }
             access::grant_response(&state.token, user_id, &access.user.username, &grant, &times)
                 .await
         }
