@@ -7,6 +7,7 @@
 //! key for the run (with TOKEN_SIGNING_ALG=RS256, a new 2048-bit RSA key). Ctrl-C stops it and the PostgreSQL it started.
 
 mod cors;
+mod outbox;
 mod page;
 
 use std::convert::Infallible;
@@ -196,6 +197,7 @@ async fn run(args: Args) -> Result<(), Error> {
         .merge(mount(&reset_password::ROUTE, code_state.clone(), cors))
         .merge(mount(&change_email::ROUTE, email_state.clone(), cors))
         .merge(page::router())
+        .merge(outbox::router(outbox.clone()))
         .fallback_service(cors::wrap(cors, None, tower::service_fn(not_found)));
 
     println!("auth-local: listening on http://{addr}");

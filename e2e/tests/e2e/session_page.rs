@@ -83,3 +83,57 @@ async fn a_person_tries_a_session_in_the_browser() {
         assert!(log.contains(line), "{line} is not in the server's log:\n{log}");
     }
 }
+
+#[tokio::test]
+async fn a_person_signs_up_and_resets_a_password_in_the_browser() {
+    let db = TestDb::new().await;
+    db.create_user("olga", "olga@example.com", PASSWORD).await;
+    let outbox = std::env::temp_dir().join(format!("accounts-page-outbox-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&outbox);
+    let server = LocalServer::start(
+        &testkit::binary("auth-local"),
+        &[
+            ("DATABASE_URL", &db.url),
+            ("SECRET_KEY", KEY),
+            ("PBKDF2_ITERATIONS", "100000"),
+            ("MAIL_OUTBOX_DIR", outbox.to_str().unwrap()),
+        ],
+    )
+    .await
+    .unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/accounts_page.py");
+    let out = tokio::process::Command::new(testkit::venv_python())
+        .arg(script)
+        .args([
+            &server.base,
+            "newton",
+            "newton@example.com",
+            PASSWORD,
+            "olga",
+            "olga@example.com",
+            NEW_PASSWORD,
+        ])
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap();
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    println!("{text}");
+    assert!(out.status.success(), "{text}\nserver output:\n{}", server.output());
+    assert!(text.contains("every step passed"), "{text}");
+    // The mails are in the outbox as RFC 5322 files, their text part carrying the link.
+    let mails: Vec<_> = std::fs::read_dir(&outbox).unwrap().filter_map(Result::ok).collect();
+    assert!(mails.len() >= 2, "{mails:?}");
+    let log = server.output();
+    for line in [
+        r#"route="/signup" status=202"#,
+        r#"route="/verify-email" status=400"#,
+        r#"route="/verify-email" status=200"#,
+        r#"route="/password/forgot" status=202"#,
+        r#"route="/password/reset" status=204"#,
+    ] {
+        assert!(log.contains(line), "{line} is not in the server's log:\n{log}");
+    }
+    let _ = std::fs::remove_dir_all(&outbox);
+}
