@@ -21,7 +21,7 @@ BASE, NEW_USER, NEW_EMAIL, PASSWORD, OLD_USER, OLD_EMAIL, NEW_PASSWORD = sys.arg
 
 def mail_link(p, to, subject_part):
     """Refreshes the outbox until a mail to `to` whose subject has `subject_part` shows, and
-    returns its link element."""
+    returns its link's address."""
     def found(_):
         # Each refresh rebuilds the list: wait for it to finish before reading it.
         p.click("outbox-out", "#outbox-button")
@@ -31,7 +31,7 @@ def mail_link(p, to, subject_part):
                 subject = mail.find_element(By.CSS_SELECTOR, "h3").get_attribute("textContent")
                 links = mail.find_elements(By.CSS_SELECTOR, "a.mail-link")
                 if f"to {to}" in meta and subject_part in subject and links:
-                    return links[0]
+                    return links[0].get_attribute("href")
         except StaleElementReferenceException:
             pass
         return False
@@ -41,10 +41,18 @@ def mail_link(p, to, subject_part):
         raise Failed(f"no mail to {to} about {subject_part!r} in the outbox within {WAIT} s: {p.text('#outbox')!r}") from None
 
 
-def follow(p, link, action):
-    href = link.get_attribute("href")
+def follow(p, href, action):
     check(f"?action={action}#token=" in href, f"the link carries its token in the fragment: {href}")
-    link.click()
+    # The outbox may be rebuilt under the click (a refresh the page scheduled): find the link
+    # again until the click lands.
+    for _ in range(5):
+        try:
+            p.d.find_element(By.CSS_SELECTOR, f'#outbox a.mail-link[href="{href}"]').click()
+            break
+        except StaleElementReferenceException:
+            time.sleep(0.2)
+    else:
+        raise Failed(f"the link {href} could not be clicked")
     WebDriverWait(p.d, WAIT).until(lambda d: f"action={action}" in d.current_url)
     # The page reads the token, then drops it from the address bar and history.
     WebDriverWait(p.d, WAIT).until(lambda d: "#token=" not in d.current_url)

@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use lettre::Message;
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 
 use super::{Mail, MailError, Sender, check_address};
 
@@ -40,10 +41,30 @@ impl Sender {
             .subject(rendered.subject)
             .date_now()
             .message_id(Some(id))
-            .multipart(MultiPart::alternative_plain_html(rendered.text, rendered.html))
+            .multipart(
+                MultiPart::alternative()
+                    .singlepart(plain_part(rendered.text))
+                    .singlepart(SinglePart::html(rendered.html)),
+            )
             .map_err(|e| MailError::Build(e.to_string()))?;
         Ok(message.formatted())
     }
+}
+
+/// The text part as 8bit UTF-8 (RFC 6152), so the code and the link read as they are in the
+/// file: quoted-printable would split the link and spell its `=` as `=3D`, base64 would hide
+/// both. lettre offers 8bit only for text it would not rather encode, so the body is handed to
+/// it pre-encoded after the checks 8bit asks for: CRLF line ends, no line over 998 octets, no
+/// NUL. Text that fails them goes in the encoding lettre chooses.
+fn plain_part(text: String) -> SinglePart {
+    let crlf = text.replace("\r\n", "\n").replace('\r', "\n").replace('\n', "\r\n");
+    let fits = !crlf.contains('\0') && crlf.split("\r\n").all(|l| l.len() <= 998);
+    let body = if fits {
+        Body::dangerous_pre_encoded(crlf.into_bytes(), ContentTransferEncoding::EightBit)
+    } else {
+        Body::new(text)
+    };
+    SinglePart::builder().header(ContentType::TEXT_PLAIN).body(body)
 }
 
 /// Writes `<n>.eml` files (n = 1, 2, ... continuing after the highest existing number) into a

@@ -259,7 +259,8 @@ fn non_ascii_subject_and_name_survive_the_eml() {
     let name = "שלום \u{202B}Zoë";
     let m = mail(Kind::Notice { what: Notice::PasskeyAdded }, Some(name));
     let eml = s.to_eml(&m).unwrap();
-    assert!(eml.is_ascii(), "an RFC 5322 message without SMTPUTF8 is ASCII");
+    let head = &eml[..eml.windows(4).position(|w| w == b"\r\n\r\n").unwrap()];
+    assert!(head.is_ascii(), "headers without SMTPUTF8 are ASCII (the text part is 8bit)");
     let parsed = mailparse::parse_mail(&eml).unwrap();
     let get = |k: &str| parsed.headers.iter().find(|h| h.get_key() == k).unwrap().get_value();
     assert_eq!(get("Subject"), "A passkey was added to your Café Ünïcode account");
@@ -486,4 +487,15 @@ async fn the_local_queue_carries_each_job_as_json() {
     assert!(matches!(queue.send(&bad).await, Err(MailError::Json(_))));
     drop(rx);
     assert!(matches!(queue.send(&1).await, Err(MailError::Sqs(_))));
+}
+
+#[test]
+fn the_text_part_keeps_the_code_and_link_readable_in_the_file() {
+    let link = "https://app.example/?action=verify-email#token=AAAAAAAAAAAAAAAA.BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
+    let m = mail(Kind::VerifySignup { code: "042137".into(), link: link.into() }, Some("Zoë"));
+    let eml = String::from_utf8(sender().to_eml(&m).unwrap()).unwrap();
+    // Read as a person (or a script) reads the file, without decoding quoted-printable.
+    assert!(eml.contains(link), "the link whole, its '=' not spelled '=3D':\n{eml}");
+    assert!(eml.contains("042137"), "{eml}");
+    assert!(eml.contains("Content-Transfer-Encoding: 8bit"), "{eml}");
 }
