@@ -244,8 +244,9 @@ def login_and_profile():
     s, h, b = call("GET", "/profile", headers=bearer(tokens[0]))
     expect(s == 200, f"profile {s} {b!r}")
     p = json.loads(b)
-    expect(set(p) == {"id", "username", "email", "full_name", "created_at", "last_login_at"}, f"profile keys {p}")
-    expect(p["username"] == "alice" and p["email"] == "alice@example.com" and p["last_login_at"], f"profile {p}")
+    expect(set(p) == {"id", "username", "email", "full_name", "created_at", "last_login_at", "email_verified"}, f"profile keys {p}")
+    expect(p["username"] == "alice" and p["email"] == "alice@example.com" and p["last_login_at"]
+           and p["email_verified"] is True, f"profile {p}")
     expect(header(h, "cache-control") == "no-store", "profile cache-control")
     return p, jwt.get_unverified_header(tokens[0])["kid"]
 
