@@ -301,3 +301,25 @@ pub enum MailError {
     #[error("the job could not be serialised: {0}")]
     Json(#[from] serde_json::Error),
 }
+
+/// An AWS SDK error in words (SES and SQS alike): the AWS code and message when the service
+/// answered, else the error and its sources (a timeout, a refused connection, a TLS failure).
+/// Neither holds the request body, so no code, link or job reaches a log through it.
+fn describe<E>(
+    e: aws_sdk_sesv2::error::SdkError<E, aws_sdk_sesv2::config::http::HttpResponse>,
+) -> String
+where
+    E: aws_sdk_sesv2::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    use aws_sdk_sesv2::error::ProvideErrorMetadata;
+    if let Some(code) = e.code() {
+        return format!("{code}: {}", e.message().unwrap_or("no message"));
+    }
+    let mut reason = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        reason = format!("{reason}: {s}");
+        source = s.source();
+    }
+    reason
+}

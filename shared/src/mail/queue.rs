@@ -4,7 +4,6 @@
 //! The SQS client comes from [`crate::aws::sdk_config`] (`AWS_ENDPOINT_URL_SQS` points it at
 //! a local emulator).
 
-use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use super::MailError;
@@ -55,7 +54,7 @@ impl Queue {
                     .message_body(body)
                     .send()
                     .await
-                    .map_err(|e| MailError::Sqs(describe(e)))?;
+                    .map_err(|e| MailError::Sqs(super::describe(e)))?;
                 Ok(())
             }
             Inner::Local(tx) => tx
@@ -63,22 +62,4 @@ impl Queue {
                 .map_err(|_| MailError::Sqs("the local queue's receiver is gone".into())),
         }
     }
-}
-
-/// An SDK error in words: the AWS code and message when SQS answered, else the error and its
-/// sources. Neither holds the message body.
-fn describe<E>(e: SdkError<E, aws_sdk_sqs::config::http::HttpResponse>) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    if let Some(code) = e.code() {
-        return format!("{code}: {}", e.message().unwrap_or("no message"));
-    }
-    let mut reason = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        reason = format!("{reason}: {s}");
-        source = s.source();
-    }
-    reason
 }

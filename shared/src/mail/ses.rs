@@ -4,7 +4,6 @@
 //! points it at a local emulator, and every call has that module's deadlines; SendEmail
 //! answers in well under its one-second attempt timeout).
 
-use aws_sdk_sesv2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 use base64::Engine;
 use lettre::message::Mailbox;
@@ -52,26 +51,8 @@ pub async fn send_ses(
         .content(EmailContent::builder().simple(message).build())
         .send()
         .await
-        .map_err(|e| MailError::Ses(describe(e)))?;
+        .map_err(|e| MailError::Ses(super::describe(e)))?;
     out.message_id.ok_or_else(|| MailError::Ses("SES answered without a MessageId".into()))
-}
-
-/// An SDK error in words: the AWS code and message when SES answered, else the error and its
-/// sources (a timeout, a refused connection, a TLS failure). Neither holds the request body.
-fn describe<E>(e: SdkError<E, aws_sdk_sesv2::config::http::HttpResponse>) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    if let Some(code) = e.code() {
-        return format!("{code}: {}", e.message().unwrap_or("no message"));
-    }
-    let mut reason = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        reason = format!("{reason}: {s}");
-        source = s.source();
-    }
-    reason
 }
 
 /// `mailbox` as SES's FromEmailAddress takes it: `addr`, or `Name <addr>` with the name as
