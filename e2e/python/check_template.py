@@ -3,7 +3,9 @@ functions, runtime and architecture, build metadata, the generated signing key, 
 policies (each function may read exactly the secrets it uses, and call exactly the Secrets
 Manager actions its code calls), the signing algorithm, the issuer the JWT authorizer and
 discovery share, key rotation, CORS, login throttling, the /test-db switch, the ALB option,
-session settings, logs, metric filters, alarms, outputs. Also transforms it with the real SAM
+session settings, the account functions' settings, the data key, the mail queue (who may send to
+it, the mailer's trigger, its dead-letter queue and alarm) and SES (who may send, from what),
+logs, metric filters, alarms, outputs. Also transforms it with the real SAM
 translator so the generated resources are checked too, and finds no dependency cycle in them.
 
 usage: check_template.py TEMPLATE
@@ -34,9 +36,13 @@ def props(name):
 
 functions = {"HealthFunction": "health", "TestDbFunction": "test-db", "LoginFunction": "login", "ProfileFunction": "profile",
              "RefreshFunction": "refresh", "LogoutFunction": "logout", "PasswordFunction": "password",
-             "JwksFunction": "jwks", "RotateKeyFunction": "rotate-key"}
+             "JwksFunction": "jwks", "RotateKeyFunction": "rotate-key",
+             "SignupFunction": "signup", "VerifyEmailFunction": "verify-email",
+             "ResendVerificationFunction": "resend-verification", "ForgotPasswordFunction": "forgot-password",
+             "ResetPasswordFunction": "reset-password", "ChangeEmailFunction": "change-email", "MailerFunction": "mailer"}
 # Functions that sign or verify tokens (and so read the signing key); the rest never see it.
-token_functions = ("LoginFunction", "ProfileFunction", "RefreshFunction", "LogoutFunction", "PasswordFunction")
+token_functions = ("LoginFunction", "ProfileFunction", "RefreshFunction", "LogoutFunction", "PasswordFunction",
+                   "ChangeEmailFunction")
 # Of those, the ones that sign (access::grant_response): a new key version signs there only
 # after JWKS_PUBLISH_LEAD_SECONDS.
 signing_functions = ("LoginFunction", "RefreshFunction", "PasswordFunction")
@@ -59,17 +65,49 @@ ISSUER = {"Fn::If": ["HasApiDomain", {"Fn::Sub": "https://${ApiDomainName}"}, {"
 # Functions that open or check sessions, and so get the session settings.
 session_functions = token_functions
 # Functions that hash passwords get a full vCPU; the others stay small.
-hashing_functions = ("LoginFunction", "PasswordFunction")
+hashing_functions = ("LoginFunction", "PasswordFunction", "SignupFunction", "VerifyEmailFunction", "ResetPasswordFunction",
+                     "ChangeEmailFunction")
 # Reserved concurrency parameter (and its condition) of each function.
 # (jwks and rotate-key hold no database connection: nothing to cap.)
 reserve = {"HealthFunction": "Health", "TestDbFunction": "TestDb", "LoginFunction": "Login", "ProfileFunction": "Profile",
-           "RefreshFunction": "Refresh", "LogoutFunction": "Logout", "PasswordFunction": "Password"}
+           "RefreshFunction": "Refresh", "LogoutFunction": "Logout", "PasswordFunction": "Password",
+           "SignupFunction": "Signup", "VerifyEmailFunction": "VerifyEmail", "ResendVerificationFunction": "ResendVerification",
+           "ForgotPasswordFunction": "ForgotPassword", "ResetPasswordFunction": "ResetPassword", "ChangeEmailFunction": "ChangeEmail",
+           "MailerFunction": "Mailer"}
 # The secrets each function may read, by the logical name that refers to them (jwks: the public
 # keys' secret, with RS256 only; rotate-key: with the actions of its own statements, below).
 secrets_of = {name: ({"SigningKeySecret", "DatabaseSecretArn"} if name in token_functions else {"DatabaseSecretArn"})
               for name in functions}
 secrets_of["JwksFunction"] = {"SigningPublicKeySecret"}
 secrets_of["RotateKeyFunction"] = {"SigningKeySecret", "SigningPublicKeySecret"}
+# Who may read the data key (it keys the hashes of mailed codes and links): the functions that
+# check a code (verify-email, reset-password) and the mailer, which mints them.
+data_key_readers = ("VerifyEmailFunction", "ResetPasswordFunction", "MailerFunction")
+for name in data_key_readers:
+    secrets_of[name] = {"DataKeySecret", "DatabaseSecretArn"}
+# The account functions and the mailer: every account setting (AccountConfig::from_env).
+account_functions = ("SignupFunction", "VerifyEmailFunction", "ResendVerificationFunction", "ForgotPasswordFunction",
+                     "ResetPasswordFunction", "ChangeEmailFunction", "MailerFunction")
+# Who may put jobs on the mail queue (MAIL_QUEUE_URL, sqs:SendMessage on MailQueue): the routes
+# that mail, the code-checking ones and password for their security notices, and login (an
+# unverified account's verification again). Not the mailer: it only reads the queue.
+mail_senders = ("SignupFunction", "ResendVerificationFunction", "ForgotPasswordFunction", "VerifyEmailFunction",
+                "ResetPasswordFunction", "ChangeEmailFunction", "LoginFunction", "PasswordFunction")
+# The settings every account function reads, by parameter (shared/src/accounts/mod.rs).
+account_vars = {"SIGNUP_MODE": "SignUpMode", "SIGNUP_ALLOWED_DOMAINS": "SignUpAllowedDomains",
+                "REQUIRE_VERIFIED_EMAIL": "RequireVerifiedEmail", "VERIFY_TTL_SECONDS": "VerifyTtlSeconds",
+                "RESET_TTL_SECONDS": "ResetTtlSeconds", "APP_NAME": "AppName", "EMAIL_LINK_BASE_URL": "EmailLinkBaseUrl"}
+# Of those, what login and password read (an unverified account's password fails as a wrong one).
+login_account_vars = ("REQUIRE_VERIFIED_EMAIL",)
+login_functions = ("LoginFunction", "PasswordFunction")
+# The mailer's SES grant: SendEmail on the sender's address and domain identities, from EmailFrom only.
+SES_RESOURCES = [{"Fn::Sub": "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${EmailFrom}"},
+                 {"Fn::Sub": ["arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${Domain}",
+                              {"Domain": {"Fn::Select": [1, {"Fn::Split": ["@", {"Ref": "EmailFrom"}]}]}}]}]
+SES_CONDITION = {"StringEquals": {"ses:FromAddress": {"Ref": "EmailFrom"}}}
+MAIL_QUEUE_ARN = {"Fn::GetAtt": ["MailQueue", "Arn"]}
+# What Lambda's SQS polling needs of the mailer's role, on MailQueue alone.
+SQS_CONSUME = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
 # Who may read the signing key (the private keys) at all: the functions that sign or verify, and
 # the rotation function. Not jwks: it publishes from the public keys' secret.
 key_readers = set(token_functions) | {"RotateKeyFunction"}
@@ -111,9 +149,13 @@ for name in functions:
 expected_routes = {"GET /health": "HealthFunction", "HEAD /health": "HealthFunction",
                    "POST /login": "LoginFunction", "GET /profile": "ProfileFunction",
                    "POST /refresh": "RefreshFunction", "POST /logout": "LogoutFunction", "POST /password": "PasswordFunction",
-                   "GET /.well-known/jwks.json": "JwksFunction", "GET /.well-known/openid-configuration": "JwksFunction"}
+                   "GET /.well-known/jwks.json": "JwksFunction", "GET /.well-known/openid-configuration": "JwksFunction",
+                   "POST /signup": "SignupFunction", "POST /verify-email": "VerifyEmailFunction",
+                   "POST /verify-email/resend": "ResendVerificationFunction", "POST /password/forgot": "ForgotPasswordFunction",
+                   "POST /password/reset": "ResetPasswordFunction", "POST /email": "ChangeEmailFunction"}
 check(routes == expected_routes, f"routes {routes}")
 check("Events" not in props("RotateKeyFunction"), "rotate-key has no route: only Secrets Manager invokes it")
+check("Events" not in props("MailerFunction"), "the mailer has no route and no SAM event: MailerEventSource invokes it")
 check(props("TestDbRoute")["RouteKey"] == "GET /test-db", "GET /test-db route")
 check(R["TestDbRoute"]["Condition"] == "TestDbOn" and R["TestDbFunction"]["Condition"] == "TestDbOn", "/test-db can be switched off")
 check(props("TestDbRoute")["AuthorizationType"] == {"Fn::If": ["TestDbIam", "AWS_IAM", "NONE"]}, "/test-db can be IAM-only")
@@ -252,13 +294,44 @@ def policy_secrets(policy, name):
     return None
 
 
+def actions_of(st):
+    return st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+
+
+def mail_grant(st):
+    """What one IAM statement grants of the mail path: "send" (SendMessage on MailQueue),
+    "consume" (the SQS polling on MailQueue), "ses" (SendEmail from EmailFrom on its identities),
+    or None for any other statement (a secret's, or one of no allowed form)."""
+    acts = set(actions_of(st))
+    if st.get("Effect") != "Allow":
+        return None
+    if acts == {"sqs:SendMessage"} and st.get("Resource") == MAIL_QUEUE_ARN and "Condition" not in st:
+        return "send"
+    if acts == SQS_CONSUME and len(actions_of(st)) == 3 and st.get("Resource") == MAIL_QUEUE_ARN and "Condition" not in st:
+        return "consume"
+    if acts == {"ses:SendEmail"} and st.get("Resource") == SES_RESOURCES and st.get("Condition") == SES_CONDITION:
+        return "ses"
+    return None
+
+
+def expected_mail_grants(name):
+    return sorted((["send"] if name in mail_senders else []) + (["consume", "ses"] if name == "MailerFunction" else []))
+
+
 for name in functions:
     granted = set()
+    mail = []
     for policy in props(name).get("Policies", []):
+        if isinstance(policy, dict) and set(policy) == {"Statement"} and len(policy["Statement"]) == 1 \
+                and mail_grant(policy["Statement"][0]):
+            mail.append(mail_grant(policy["Statement"][0]))
+            continue
         secrets = policy_secrets(policy, name)
         check(secrets is not None, f"{name}: policy of an unexpected form {json.dumps(policy)}")
         granted |= secrets or set()
     check(granted == secrets_of[name], f"{name} may read exactly {sorted(secrets_of[name])}, not {sorted(granted)}")
+    check(sorted(mail) == expected_mail_grants(name),
+          f"{name}: of the mail path, exactly {expected_mail_grants(name)} (as written), not {sorted(mail)}")
 check("SECRET_ARN" not in g["Environment"]["Variables"], "no global SECRET_ARN")
 check(props("JwksFunction")["Policies"] == [{"Fn::If": ["IsRs256", {"AWSSecretsManagerGetSecretValuePolicy": {
     "SecretArn": {"Ref": "SigningPublicKeySecret"}}}, {"Ref": "AWS::NoValue"}]}],
@@ -279,17 +352,26 @@ def secrets_client_ops():
     return ops
 
 
-def actions_called(*files):
+def actions_called(*files, receiver="client"):
     ops = secrets_client_ops()
     called = set()
     for f in files:
-        for method in re.findall(r"\bclient\.(\w+)\(", (root_dir / f).read_text()):
+        for method in re.findall(rf"\b{receiver}\.(\w+)\(", (root_dir / f).read_text()):
             called |= ops.get(method, set())
     return called
 
 
 code_actions = {"RotateKeyFunction": actions_called("functions/rotate-key/src/lib.rs"),
                 "JwksFunction": actions_called("shared/src/signing/public_keys.rs", "functions/jwks/src/lib.rs")}
+# The data key (shared/src/data_key.rs, through its SecretsClient `secrets`): the current version by
+# stage, older ones by version id; both GetSecretValue, never DescribeSecret.
+data_key_src = (root_dir / "shared/src/data_key.rs").read_text()
+data_key_actions = actions_called("shared/src/data_key.rs", receiver="secrets")
+check(data_key_actions == {"secretsmanager:GetSecretValue"} and 'secrets.get(arn, "AWSCURRENT")' in data_key_src
+      and "secrets.get_version_any_stage(arn, id)" in data_key_src,
+      f"the data key is read by GetSecretValue only (AWSCURRENT, and by version id), not {sorted(data_key_actions)}")
+check('env.optional("DATA_KEY_SECRET_ARN")' in data_key_src and 'env.optional("DATA_KEY")' in data_key_src,
+      "the data key is found in DATA_KEY_SECRET_ARN (DATA_KEY locally)")
 # jwks's code never loads the signing key from Secrets Manager: its state (shared/src/state.rs,
 # PublicKeysState) reads SIGNING_PUBLIC_SECRET_ARN through public_keys.rs, which refuses SECRET_ARN.
 public_src = (root_dir / "shared/src/signing/public_keys.rs").read_text()
@@ -382,9 +464,100 @@ if reuse:
         check(a.get("AlarmActions") == {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]},
               f"{n} notifies AlarmTopicArn")
 
+# Accounts and mail. The settings: parameters with the code's defaults and ranges, each reaching
+# exactly the functions that read it.
+accounts_src = (root_dir / "shared/src/accounts/mod.rs").read_text()
+for var, param in account_vars.items():
+    for name in functions:
+        env = props(name).get("Environment", {}).get("Variables", {})
+        wanted = name in account_functions or (name in login_functions and var in login_account_vars)
+        check((env.get(var) == {"Ref": param}) == wanted and (wanted or var not in env),
+              f"{name}: {var} (from {param}) exactly where the code reads it")
+    check(var not in g["Environment"]["Variables"], f"no global {var}")
+    check(f'"{var}"' in accounts_src, f"the code reads {var}")
+for param, var in (("VerifyTtlSeconds", "VERIFY_TTL_SECONDS"), ("ResetTtlSeconds", "RESET_TTL_SECONDS")):
+    m = re.search(rf'env\.integer\("{var}", ([0-9_]+), ([0-9_]+), ([0-9_]+)\)', accounts_src)
+    spec = P.get(param, {})
+    default, low, high = (int(x.replace("_", "")) for x in m.groups()) if m else (None, None, None)
+    check(m is not None and spec.get("Type") == "Number" and int(spec.get("Default", -1)) == default
+          and int(spec.get("MinValue", -1)) == low and int(spec.get("MaxValue", -1)) == high,
+          f"parameter {param}: the code's default and range for {var}")
+check(P.get("SignUpMode", {}).get("Default") == "open" and sorted(P["SignUpMode"].get("AllowedValues", [])) == ["closed", "domains", "open"],
+      "SignUpMode: open by default, or domains, closed")
+check(P.get("SignUpAllowedDomains", {}).get("Default") == "", "SignUpAllowedDomains empty by default")
+check(P.get("RequireVerifiedEmail", {}).get("Default") == "true" and sorted(P["RequireVerifiedEmail"].get("AllowedValues", [])) == ["false", "true"],
+      "RequireVerifiedEmail: true by default")
+check(P.get("AppName", {}).get("Default") == "auth-service" and int(P["AppName"].get("MaxLength", 999)) <= 100, "AppName: auth-service, at most 100")
+# The sender: a bare address (it is an IAM resource too, where * and ? are wildcards), no default.
+email_from = P.get("EmailFrom", {})
+pattern = re.compile(email_from.get("AllowedPattern", ""))
+check("Default" not in email_from and email_from.get("AllowedPattern")
+      and pattern.fullmatch("no-reply@mail.example.com") is not None
+      and not any(pattern.fullmatch(bad) for bad in ("*@example.com", "a?@example.com", "App <a@example.com>", "a@example", "a@b@example.com", "")),
+      "EmailFrom: required, a bare address without wildcards")
+link = P.get("EmailLinkBaseUrl", {})
+link_pattern = re.compile(link.get("AllowedPattern", "^$"))
+check("Default" not in link and link_pattern.fullmatch("https://app.example.com/account") is not None
+      and not any(link_pattern.fullmatch(bad) for bad in ("http://app.example.com/", "https://app.example.com/#x", "")),
+      "EmailLinkBaseUrl: required, an https URL without a fragment")
+for name in functions:
+    env = props(name).get("Environment", {}).get("Variables", {})
+    check((env.get("MAIL_QUEUE_URL") == {"Ref": "MailQueue"}) == (name in mail_senders) and (name in mail_senders or "MAIL_QUEUE_URL" not in env),
+          f"{name}: MAIL_QUEUE_URL exactly where jobs are queued")
+    check((env.get("DATA_KEY_SECRET_ARN") == {"Ref": "DataKeySecret"}) == (name in data_key_readers)
+          and (name in data_key_readers or "DATA_KEY_SECRET_ARN" not in env), f"{name}: DATA_KEY_SECRET_ARN exactly where the data key is read")
+    check(env.get("DATA_KEY", "") == "" and (name in data_key_readers or "DATA_KEY" not in env), f"{name}: DATA_KEY is never given a value in AWS")
+    check((env.get("EMAIL_FROM") == {"Ref": "EmailFrom"}) == (name == "MailerFunction") and (name == "MailerFunction" or "EMAIL_FROM" not in env),
+          f"{name}: EMAIL_FROM on the mailer only")
+for var in ("MAIL_QUEUE_URL", "DATA_KEY_SECRET_ARN", "DATA_KEY", "EMAIL_FROM"):
+    check(var not in g["Environment"]["Variables"], f"no global {var}")
+groups = {grp["Label"]["default"]: grp["Parameters"] for grp in t["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]}
+check(set(groups.get("Accounts and mail", [])) == {"EmailFrom", "EmailLinkBaseUrl", *account_vars.values()}, "the Accounts and mail parameter group")
+check(all(f"{stem}ReservedConcurrency" in groups.get("Capacity and operations", []) for stem in reserve.values()),
+      "every reserved concurrency in Capacity and operations")
+# The data key: its own secret, generated at deploy (as the HS256 key), no value in the template.
+dk = R.get("DataKeySecret", {})
+dk_gen = dk.get("Properties", {}).get("GenerateSecretString", {})
+check(dk.get("Type") == "AWS::SecretsManager::Secret" and "Condition" not in dk, "the data key's secret")
+check(dk_gen.get("PasswordLength", 0) >= 43 and dk_gen.get("ExcludePunctuation") is True and "SecretString" not in dk.get("Properties", {}),
+      "the data key: generated at deploy, 62-symbol alphabet, >= 256 bits")
+# The queue: encrypted, redriven to the dead-letter queue after five receives, hidden long enough
+# for the mailer to finish a batch (six times its timeout, as Lambda's SQS polling asks).
+queue = R.get("MailQueue", {})
+qp = queue.get("Properties", {})
+dlq = R.get("MailDeadLetterQueue", {})
+check(queue.get("Type") == "AWS::SQS::Queue" and qp.get("SqsManagedSseEnabled") is True, "MailQueue: an SQS queue, encrypted")
+check(qp.get("RedrivePolicy") == {"deadLetterTargetArn": {"Fn::GetAtt": ["MailDeadLetterQueue", "Arn"]}, "maxReceiveCount": 5},
+      "MailQueue redrives to MailDeadLetterQueue after five receives")
+mailer_timeout = props("MailerFunction").get("Timeout", g["Timeout"])
+check(int(qp.get("VisibilityTimeout", 30)) >= 6 * mailer_timeout, f"MailQueue's visibility timeout is at least 6 x the mailer's {mailer_timeout} s")
+check(dlq.get("Type") == "AWS::SQS::Queue" and dlq.get("Properties", {}).get("SqsManagedSseEnabled") is True
+      and int(dlq.get("Properties", {}).get("MessageRetentionPeriod", 0)) == 1209600, "MailDeadLetterQueue: encrypted, keeps 14 days")
+# A job in the dead-letter queue is a mail never sent: alarm at the first.
+dlq_alarms = [n for n, r in R.items() if r["Type"] == "AWS::CloudWatch::Alarm" and props(n).get("Namespace") == "AWS/SQS"
+              and props(n).get("MetricName") == "ApproximateNumberOfMessagesVisible"
+              and props(n).get("Dimensions") == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["MailDeadLetterQueue", "QueueName"]}}]]
+check(len(dlq_alarms) == 1, "an alarm on the mail dead-letter queue")
+for n in dlq_alarms:
+    a = props(n)
+    check((a.get("ComparisonOperator"), a.get("Threshold")) in (("GreaterThanThreshold", 0), ("GreaterThanOrEqualToThreshold", 1)),
+          f"{n} fires on one message")
+    check(a.get("AlarmActions") == {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}, f"{n} notifies AlarmTopicArn")
+# The VPC endpoints the mail path needs from private subnets, optional as Secrets Manager's.
+check(t["Conditions"].get("CreateMailEndpoint") == {"Fn::And": [{"Condition": "HasVpc"}, {"Fn::Equals": [{"Ref": "CreateMailEndpoints"}, "true"]}]},
+      "condition CreateMailEndpoint")
+for ep, service in (("SqsEndpoint", "sqs"), ("SesEndpoint", "email")):
+    e = R.get(ep, {})
+    check(e.get("Type") == "AWS::EC2::VPCEndpoint" and e.get("Condition") == "CreateMailEndpoint"
+          and e["Properties"].get("ServiceName") == {"Fn::Sub": f"com.amazonaws.${{AWS::Region}}.{service}"}
+          and e["Properties"].get("VpcEndpointType") == "Interface" and e["Properties"].get("PrivateDnsEnabled") is True,
+          f"optional {service} interface endpoint")
+
 outputs = t["Outputs"]
 for o in ("ApiUrl", "SigningKeySecretArn", *(f"{name}Name" for name in functions)):
     check(o in outputs, f"output {o}")
+check(outputs.get("MailQueueUrl", {}).get("Value") == {"Ref": "MailQueue"}, "output MailQueueUrl")
+check(outputs.get("MailDeadLetterQueueUrl", {}).get("Value") == {"Ref": "MailDeadLetterQueue"}, "output MailDeadLetterQueueUrl")
 
 # The SAM translator's output: least-privilege roles as generated. It reads the region when
 # imported, so it is imported here, after the region is set.
@@ -442,13 +615,18 @@ for fn in functions:
     if fn not in key_readers:
         check("SigningKeySecret" not in actions, f"{fn} role cannot read the key")
     granted = set()
-    # What each function's code calls: GetSecretValue (keys.rs, db.rs), rotate-key's four.
+    mail = []
+    # What each function's code calls: GetSecretValue (keys.rs, db.rs, data_key.rs), rotate-key's four.
     allowed_actions = code_actions.get(fn, {"secretsmanager:GetSecretValue"})
     for st in statements(role["Properties"].get("Policies", [])):
-        acts = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+        acts = actions_of(st)
+        if mail_grant(st):
+            mail.append(mail_grant(st))
+            continue
         check(st["Effect"] == "Allow" and set(acts) == allowed_actions, f"{fn} role: exactly {sorted(allowed_actions)}, not {acts}")
         granted |= refs(st["Resource"])
     check(granted == secrets_of[fn], f"{fn} role reads exactly {sorted(secrets_of[fn])}, not {sorted(granted)}")
+    check(sorted(mail) == expected_mail_grants(fn), f"{fn} role: of the mail path, exactly {expected_mail_grants(fn)}, not {sorted(mail)}")
     check(set(role["Properties"].get("ManagedPolicyArns", [])) <= set(NoPolicies().load().values()),
           f"{fn} role: only the basic execution and VPC access managed policies")
 # jwks's grant is inside Fn::If IsRs256, as generated: with HS256 its role has no statement.
@@ -492,6 +670,57 @@ check(public_writers == {"RotateKeyFunctionRole"}, f"only rotate-key writes the 
 # Nothing rotates it on its own: it changes only with the signing secret's rotation.
 check(all(props(n).get("SecretId") != {"Ref": "SigningPublicKeySecret"} for n, r in R.items()
           if r["Type"] == "AWS::SecretsManager::RotationSchedule"), "the public keys' secret has no rotation schedule of its own")
+
+# The data key is readable by exactly verify-email, reset-password and the mailer, and only read.
+data_key_roles = {name for name, res in out["Resources"].items()
+                  if res["Type"].startswith("AWS::IAM::") and grants_on(res.get("Properties", {}), "DataKeySecret")}
+check(data_key_roles == {f"{fn}Role" for fn in data_key_readers}, f"the data key is readable by {sorted(data_key_roles)}")
+for name, res in out["Resources"].items():
+    if res["Type"].startswith("AWS::IAM::"):
+        for st in grants_on(res.get("Properties", {}), "DataKeySecret"):
+            check(actions_of(st) == ["secretsmanager:GetSecretValue"], f"{name}: on the data key only GetSecretValue, not {actions_of(st)}")
+
+# SES and SQS across everything generated: ses:SendEmail only in the mailer's role, only on the
+# sender's identities and only from EmailFrom; sqs:SendMessage only in the senders' roles and on
+# MailQueue only; the SQS polling only in the mailer's role, on MailQueue only; no wildcard
+# action anywhere (sqs:*, ses:Send*, *).
+ses_roles, send_roles, consume_roles = set(), set(), set()
+for name, res in out["Resources"].items():
+    if not res["Type"].startswith("AWS::IAM::"):
+        continue
+    for st in statements(res.get("Properties", {})):
+        acts = actions_of(st)
+        if st.get("Effect") != "Allow":
+            continue
+        check(not any("*" in a for a in acts), f"{name}: a wildcard action {acts}")
+        if any(a.lower().startswith(("ses:", "sesv2:")) for a in acts):
+            check(mail_grant(st) == "ses", f"{name}: SES granted other than SendEmail on EmailFrom's identities from EmailFrom: {json.dumps(st)}")
+            ses_roles.add(name)
+        if any(a.lower().startswith("sqs:") for a in acts):
+            kind = mail_grant(st)
+            check(kind in ("send", "consume"), f"{name}: SQS granted other than SendMessage or the polling on MailQueue: {json.dumps(st)}")
+            {"send": send_roles, "consume": consume_roles}.get(kind, set()).add(name)
+check(ses_roles == {"MailerFunctionRole"}, f"ses:SendEmail is granted to exactly the mailer, not {sorted(ses_roles)}")
+check(send_roles == {f"{fn}Role" for fn in mail_senders}, f"sqs:SendMessage on MailQueue is granted to exactly {sorted(mail_senders)}, not {sorted(send_roles)}")
+check(consume_roles == {"MailerFunctionRole"}, f"only the mailer reads MailQueue, not {sorted(consume_roles)}")
+# No resource policy opens the queue or an SES identity to anyone else.
+for name, res in out["Resources"].items():
+    check(res["Type"] not in ("AWS::SQS::QueuePolicy", "AWS::SQS::QueueInlinePolicy", "AWS::SES::EmailIdentity"),
+          f"{name}: no queue policy and no SES identity in the stack")
+
+# The mailer's trigger, as generated: one event source on MailQueue, to the mailer, in batches of
+# 10, with partial batch responses (ReportBatchItemFailures: the mailer answers with the failed
+# message ids, and only those are retried); its concurrency capped with the reserve.
+mappings = {name: res["Properties"] for name, res in out["Resources"].items() if res["Type"] == "AWS::Lambda::EventSourceMapping"}
+mail_mappings = {n: m for n, m in mappings.items() if '"MailQueue"' in json.dumps(m.get("EventSourceArn"))}
+check(len(mail_mappings) == 1 and set(mappings) == set(mail_mappings), f"one event source, on MailQueue: {sorted(mappings)}")
+for n, m in mail_mappings.items():
+    check(m.get("EventSourceArn") == MAIL_QUEUE_ARN and m.get("FunctionName") == {"Ref": "MailerFunction"},
+          f"{n}: MailQueue triggers the mailer")
+    check(m.get("FunctionResponseTypes") == ["ReportBatchItemFailures"], f"{n}: the mailer's SQS event reports batch item failures")
+    check(m.get("BatchSize") == 10, f"{n}: batches of 10")
+    check(m.get("ScalingConfig") == {"Fn::If": ["ReserveMailer", {"MaximumConcurrency": {"Ref": "MailerReservedConcurrency"}}, {"Ref": "AWS::NoValue"}]},
+          f"{n}: no more concurrent batches than the mailer's reserved concurrency")
 
 
 def dependencies(node):

@@ -276,12 +276,39 @@ pub async fn check_samples(function: &str, binary: &str) {
     check_program_samples(function, &crate::runtime_api::Program::native(Path::new(binary))).await;
 }
 
+/// The functions that put mail jobs on the queue (MAIL_QUEUE_URL, required): their samples are
+/// sent with a real SQS queue in moto, and a data key.
+pub const ACCOUNT_FUNCTIONS: [&str; 6] = [
+    "signup",
+    "verify-email",
+    "resend-verification",
+    "forgot-password",
+    "reset-password",
+    "change-email",
+];
+
+/// The data key the account functions get (DATA_KEY: accepted outside Lambda, and the Runtime
+/// API emulator does not set AWS_LAMBDA_INITIALIZATION_TYPE).
+pub const TEST_DATA_KEY: &str = "test-data-key-0123456789abcdef-not-for-production";
+
 /// [`check_samples`] for a binary started some other way: an arm64 bootstrap under qemu.
 pub async fn check_program_samples(function: &str, program: &crate::runtime_api::Program) {
     let db = crate::TestDb::new().await;
     let (username, email, password) = SAMPLE_USER;
     let user_id = db.create_user(username, email, password).await;
-    let env = sample_env(&db);
+    let mut env = sample_env(&db);
+    // The account functions: a queue in moto (kept running while the samples are sent) and
+    // moto's credentials and SQS endpoint.
+    let mut mail = None;
+    if ACCOUNT_FUNCTIONS.contains(&function) {
+        let moto = crate::moto::Moto::start().await;
+        let url = moto.create_queue("mail").await;
+        env.extend(crate::moto::AWS_ENV.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        env.push(("AWS_ENDPOINT_URL_SQS", moto.endpoint.clone()));
+        env.push(("MAIL_QUEUE_URL", url.clone()));
+        env.push(("DATA_KEY", TEST_DATA_KEY.to_owned()));
+        mail = Some((moto, url));
+    }
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let f = crate::runtime_api::Function::launch(program, &env).await;
     let samples: Vec<Sample> = samples().into_iter().filter(|s| s.function == function).collect();
@@ -309,6 +336,15 @@ pub async fn check_program_samples(function: &str, program: &crate::runtime_api:
             "{}",
             sample.file
         );
+        // A request the account routes accept for mailing (202) puts exactly one job on the
+        // queue; a refused one puts none.
+        if let Some((moto, url)) = &mail {
+            let jobs = moto.receive_messages(url).await;
+            if status == 202 || status >= 400 {
+                let expected = usize::from(status == 202);
+                assert_eq!(jobs.len(), expected, "{}: jobs on the queue: {jobs:?}", sample.file);
+            }
+        }
         let body = response_body(&resp);
         if sample.file.contains("head") || status == 204 {
             assert!(body.is_empty(), "{}: answered with a body", sample.file);

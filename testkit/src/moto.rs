@@ -1,5 +1,6 @@
-//! moto's server, a local AWS API emulator, for the Secrets Manager tests; and an SDK client
-//! pointed at it to set up secrets the way an operator (or rotation) would.
+//! moto's server, a local AWS API emulator, for the Secrets Manager, SQS and SES tests; and SDK
+//! clients pointed at it to set up secrets, queues and sender identities the way an operator (or
+//! rotation) would, and to read back the mail SES was asked to send.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -160,6 +161,94 @@ print(json.dumps([arn, key["AccessKeyId"], key["SecretAccessKey"]]))
             .http_client(http)
             .build();
         aws_sdk_secretsmanager::Client::from_conf(conf)
+    }
+
+    /// The HTTP client the SDK clients below use (plain HTTP to moto; rustls on ring as the
+    /// functions' own).
+    fn http_client() -> aws_sdk_sqs::config::SharedHttpClient {
+        aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https()
+    }
+
+    /// An SQS client for this moto.
+    pub async fn sqs_client(&self) -> aws_sdk_sqs::Client {
+        let creds = aws_sdk_sqs::config::Credentials::new("testing", "testing", None, None, "test");
+        let conf = aws_sdk_sqs::Config::builder()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+            .credentials_provider(creds)
+            .endpoint_url(&self.endpoint)
+            .http_client(Self::http_client())
+            .build();
+        aws_sdk_sqs::Client::from_conf(conf)
+    }
+
+    /// An SES v2 client for this moto.
+    pub async fn ses_client(&self) -> aws_sdk_sesv2::Client {
+        let creds =
+            aws_sdk_sesv2::config::Credentials::new("testing", "testing", None, None, "test");
+        let conf = aws_sdk_sesv2::Config::builder()
+            .behavior_version(aws_sdk_sesv2::config::BehaviorVersion::latest())
+            .region(aws_sdk_sesv2::config::Region::new("us-east-1"))
+            .credentials_provider(creds)
+            .endpoint_url(&self.endpoint)
+            .http_client(Self::http_client())
+            .build();
+        aws_sdk_sesv2::Client::from_conf(conf)
+    }
+
+    /// Creates the SQS queue `name`; returns its URL (MAIL_QUEUE_URL).
+    pub async fn create_queue(&self, name: &str) -> String {
+        let out = self
+            .sqs_client()
+            .await
+            .create_queue()
+            .queue_name(name)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("creating queue {name} in moto: {e:?}"));
+        out.queue_url.expect("moto answers with the queue URL")
+    }
+
+    /// The bodies of the messages waiting in the queue at `url` (up to ten, as they are
+    /// received: they become invisible for moto's default visibility timeout).
+    pub async fn receive_messages(&self, url: &str) -> Vec<String> {
+        let out = self
+            .sqs_client()
+            .await
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("receiving from {url} in moto: {e:?}"));
+        out.messages.unwrap_or_default().into_iter().filter_map(|m| m.body).collect()
+    }
+
+    /// Verifies `identity` (an address or a domain) as an SES sender (SES v2
+    /// CreateEmailIdentity; moto treats it as verified at once).
+    pub async fn create_email_identity(&self, identity: &str) {
+        self.ses_client()
+            .await
+            .create_email_identity()
+            .email_identity(identity)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("creating SES identity {identity} in moto: {e:?}"));
+    }
+
+    /// The mail SES was asked to send so far, from moto's `/moto-api/data.json`: each with its
+    /// `source`, `destinations` (`{"ToAddresses": [...]}`), `subject` and `body` (moto keeps only
+    /// the HTML part of a Simple message).
+    pub async fn sent_mail(&self) -> Vec<serde_json::Value> {
+        let url = format!("{}/moto-api/data.json", self.endpoint);
+        let reply = crate::client::send("GET", &url, &[], bytes::Bytes::new()).await;
+        assert_eq!(reply.status, 200, "{url}: {}", String::from_utf8_lossy(&reply.body));
+        let data = reply.json();
+        data["ses"]["Message"].as_array().cloned().unwrap_or_default()
     }
 
     /// Stops moto (to test a warm function riding out an outage).
