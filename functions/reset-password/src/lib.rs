@@ -7,10 +7,8 @@
 //! `auth_shared::accounts::confirm`.
 
 use auth_shared::accounts::confirm;
-use auth_shared::accounts::{self, Job, NoticeWhat};
-use auth_shared::codes::Presented;
+use auth_shared::accounts::{self, Given, Job, NoticeWhat};
 use auth_shared::http::{self, ApiError};
-use auth_shared::identifier::MAX_IDENTIFIER_CHARS;
 use auth_shared::password::{self, MAX_PASSWORD_CHARS};
 use auth_shared::route::Route;
 use lambda_http::http::Method;
@@ -46,34 +44,10 @@ struct ResetBody {
 
 const SHAPE: &str = r#"a JSON object {"email": string, "code": string, "new_password": string} or {"token": string, "new_password": string}"#;
 
-/// The longest token accepted before it is looked at (a real one has 60 characters).
-const MAX_TOKEN_CHARS: usize = 200;
-
-#[derive(Clone)]
-enum Given {
-    Code(String, String),
-    Token(String),
-}
-
 async fn reset(state: &State, req: &Request) -> Result<Response<Body>, ApiError> {
     let body: ResetBody = http::json_body(req, SHAPE)?;
-    let invalid = |why: &str| ApiError::InvalidRequest(why.to_owned());
     let new_password = accounts::required("new_password", body.new_password, MAX_PASSWORD_CHARS)?;
-    let given = match (body.email, body.code, body.token) {
-        (Some(email), Some(code), None) => Given::Code(
-            accounts::required("email", Some(email), MAX_IDENTIFIER_CHARS)?,
-            accounts::required("code", Some(code), 100).map_err(|_| ApiError::InvalidCode)?,
-        ),
-        (None, None, Some(token)) => Given::Token(
-            accounts::required("token", Some(token), MAX_TOKEN_CHARS)
-                .map_err(|_| ApiError::InvalidCode)?,
-        ),
-        (_, Some(_), Some(_)) => {
-            return Err(invalid("Give a code (with email) or a token, not both."));
-        }
-        (None, Some(_), None) => return Err(invalid("A code needs the email it was sent to.")),
-        _ => return Err(invalid("Give a code (with email) or a token.")),
-    };
+    let given = Given::from_body(body.email, body.code, body.token)?;
     // Checked before anything is looked up: a weak password spends no try and no code.
     password::check_new(&new_password, None).map_err(|w| ApiError::WeakPassword(w.to_string()))?;
     let keys = state.keys.clone();
@@ -86,10 +60,7 @@ async fn reset(state: &State, req: &Request) -> Result<Response<Body>, ApiError>
                 (keys.clone(), hashing.clone(), given.clone(), new_password.clone());
             Box::pin(async move {
                 let tx = c.transaction().await?;
-                let (email, presented) = match &given {
-                    Given::Code(email, code) => (Some(email.as_str()), Presented::Code(code)),
-                    Given::Token(token) => (None, Presented::Token(token)),
-                };
+                let (email, presented) = given.parts();
                 let out =
                     confirm::reset_password(&tx, &keys, &hashing, email, presented, &new_password)
                         .await?;

@@ -11,10 +11,8 @@
 //! password. The checks and what they lock are in `auth_shared::accounts::confirm`.
 
 use auth_shared::accounts::confirm::{self, Confirmed};
-use auth_shared::accounts::{self, Job, NoticeWhat};
-use auth_shared::codes::Presented;
+use auth_shared::accounts::{self, Given, Job, NoticeWhat};
 use auth_shared::http::{self, ApiError};
-use auth_shared::identifier::MAX_IDENTIFIER_CHARS;
 use auth_shared::password::MAX_PASSWORD_CHARS;
 use auth_shared::route::Route;
 use lambda_http::http::{Method, StatusCode};
@@ -51,65 +49,15 @@ struct VerifyBody {
 
 const SHAPE: &str = r#"a JSON object {"email": string, "code": string} or {"token": string}, with "password": string for a sign-up"#;
 
-/// The longest token accepted before it is looked at (a real one has 60 characters).
-const MAX_TOKEN_CHARS: usize = 200;
-
 #[derive(serde::Serialize)]
 struct Verified<'a> {
     status: &'static str,
     email: &'a str,
 }
 
-/// A body's code or token, with the address a code needs.
-pub(crate) fn presented(
-    email: Option<String>,
-    code: Option<String>,
-    token: Option<String>,
-) -> Result<(Option<String>, PresentedOwned), ApiError> {
-    let invalid = |why: &str| ApiError::InvalidRequest(why.to_owned());
-    match (email, code, token) {
-        (Some(email), Some(code), None) => {
-            let email = accounts::required("email", Some(email), MAX_IDENTIFIER_CHARS)?;
-            // The shape of a code is checked as it is compared: letters, 7 digits or an
-            // empty one are refused as any wrong code is, with 400 invalid_code.
-            let code =
-                accounts::required("code", Some(code), 100).map_err(|_| ApiError::InvalidCode)?;
-            Ok((Some(email), PresentedOwned::Code(code)))
-        }
-        (None, None, Some(token)) => {
-            let token = accounts::required("token", Some(token), MAX_TOKEN_CHARS)
-                .map_err(|_| ApiError::InvalidCode)?;
-            Ok((None, PresentedOwned::Token(token)))
-        }
-        (_, Some(_), Some(_)) => Err(invalid("Give a code (with email) or a token, not both.")),
-        (None, Some(_), None) => Err(invalid("A code needs the email it was sent to.")),
-        (Some(_), None, None) => {
-            Err(invalid("Give the code the mail carried, or its link's token."))
-        }
-        (_, None, None) => Err(invalid("Give a code (with email) or a token.")),
-        (Some(_), None, Some(_)) => Err(invalid("A token needs no email; send the token alone.")),
-    }
-}
-
-/// An owned [`Presented`].
-#[derive(Clone)]
-pub(crate) enum PresentedOwned {
-    Code(String),
-    Token(String),
-}
-
-impl PresentedOwned {
-    fn as_presented(&self) -> Presented<'_> {
-        match self {
-            Self::Code(c) => Presented::Code(c),
-            Self::Token(t) => Presented::Token(t),
-        }
-    }
-}
-
 async fn verify(state: &State, req: &Request) -> Result<Response<Body>, ApiError> {
     let body: VerifyBody = http::json_body(req, SHAPE)?;
-    let (email, presented) = presented(body.email, body.code, body.token)?;
+    let given = Given::from_body(body.email, body.code, body.token)?;
     let password = body
         .password
         .map(|p| accounts::required("password", Some(p), MAX_PASSWORD_CHARS))
@@ -121,15 +69,16 @@ async fn verify(state: &State, req: &Request) -> Result<Response<Body>, ApiError
     let outcome = db
         .run_within(deadline, move |c| {
             let (keys, hashing) = (keys.clone(), hashing.clone());
-            let (email, presented, password) = (email.clone(), presented.clone(), password.clone());
+            let (given, password) = (given.clone(), password.clone());
             Box::pin(async move {
                 let tx = c.transaction().await?;
+                let (email, presented) = given.parts();
                 let out = confirm::verify_email(
                     &tx,
                     &keys,
                     &hashing,
-                    email.as_deref(),
-                    presented.as_presented(),
+                    email,
+                    presented,
                     password.as_deref(),
                 )
                 .await?;

@@ -308,6 +308,73 @@ pub fn required(
     Ok(v)
 }
 
+/// The longest link token accepted before it is looked at (a real one has 60 characters:
+/// `<selector>.<secret>`, see [`crate::codes`]).
+pub const MAX_TOKEN_CHARS: usize = 200;
+
+/// What a body gave to prove it holds a mail: a code with the address it was sent to, or a
+/// link's token. Owned, so a database retry can take it again; [`Given::parts`] is what
+/// [`crate::codes`] looks up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Given {
+    /// `{"email", "code"}`: the address as typed and the code.
+    Code {
+        /// The address, as typed.
+        email: String,
+        /// The code, as typed (its shape is judged as it is compared).
+        code: String,
+    },
+    /// `{"token"}`: a link token.
+    Token(String),
+}
+
+impl Given {
+    /// Reads a body's `email`, `code` and `token` members: a code with its address, or a token
+    /// alone. A code or token of the wrong length is 400 `invalid_code`, as a wrong one is (so
+    /// letters, 7 digits or an empty code are refused like any wrong code); every other shape
+    /// (both, neither, a code without its address, a token with one) is 400 `invalid_request`
+    /// saying what to send.
+    ///
+    /// # Errors
+    /// [`crate::http::ApiError::InvalidRequest`] and [`crate::http::ApiError::InvalidCode`].
+    pub fn from_body(
+        email: Option<String>,
+        code: Option<String>,
+        token: Option<String>,
+    ) -> Result<Self, crate::http::ApiError> {
+        use crate::http::ApiError;
+        let invalid = |why: &str| ApiError::InvalidRequest(why.to_owned());
+        match (email, code, token) {
+            (Some(email), Some(code), None) => Ok(Self::Code {
+                email: required("email", Some(email), crate::identifier::MAX_IDENTIFIER_CHARS)?,
+                code: required("code", Some(code), 100).map_err(|_| ApiError::InvalidCode)?,
+            }),
+            (None, None, Some(token)) => Ok(Self::Token(
+                required("token", Some(token), MAX_TOKEN_CHARS)
+                    .map_err(|_| ApiError::InvalidCode)?,
+            )),
+            (_, Some(_), Some(_)) => Err(invalid("Give a code (with email) or a token, not both.")),
+            (None, Some(_), None) => Err(invalid("A code needs the email it was sent to.")),
+            (Some(_), None, None) => {
+                Err(invalid("Give the code the mail carried, or its link's token."))
+            }
+            (Some(_), None, Some(_)) => {
+                Err(invalid("A token needs no email; send the token alone."))
+            }
+            (None, None, None) => Err(invalid("Give a code (with email) or a token.")),
+        }
+    }
+
+    /// The address a code names (`None` for a token), and what to look up.
+    #[must_use]
+    pub fn parts(&self) -> (Option<&str>, crate::codes::Presented<'_>) {
+        match self {
+            Self::Code { email, code } => (Some(email), crate::codes::Presented::Code(code)),
+            Self::Token(token) => (None, crate::codes::Presented::Token(token)),
+        }
+    }
+}
+
 /// Puts `job` on the mail queue; a queue that cannot take it is 503 (nothing was promised yet
 /// that the client cannot ask for again).
 ///
@@ -338,6 +405,41 @@ pub fn stored_address(email: &str) -> Result<String, crate::http::ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_body_gives_a_code_with_its_address_or_a_token_alone() {
+        use crate::http::ApiError;
+        let s = |v: &str| Some(v.to_owned());
+        let code = Given::from_body(s("ann@example.com"), s("123456"), None).unwrap();
+        assert_eq!(code.parts().0, Some("ann@example.com"));
+        assert!(matches!(code.parts().1, crate::codes::Presented::Code("123456")));
+        let token = Given::from_body(None, None, s("sel.secret")).unwrap();
+        assert!(matches!(token.parts(), (None, crate::codes::Presented::Token("sel.secret"))));
+        // Codes and tokens of no length or too long are refused as wrong ones are.
+        for (code, token) in [(s(""), None), (Some("1".repeat(101)), None)] {
+            let got = Given::from_body(s("ann@example.com"), code, token);
+            assert!(matches!(got, Err(ApiError::InvalidCode)), "{got:?}");
+        }
+        for token in ["", &"t".repeat(MAX_TOKEN_CHARS + 1)] {
+            let got = Given::from_body(None, None, s(token));
+            assert!(matches!(got, Err(ApiError::InvalidCode)), "{got:?}");
+        }
+        // Every other shape says what to send.
+        for (email, code, token) in [
+            (s("a@b.c"), s("123456"), s("t")),
+            (None, s("123456"), s("t")),
+            (None, s("123456"), None),
+            (s("a@b.c"), None, None),
+            (s("a@b.c"), None, s("t")),
+            (None, None, None),
+        ] {
+            let got = Given::from_body(email.clone(), code.clone(), token.clone());
+            assert!(
+                matches!(&got, Err(ApiError::InvalidRequest(why)) if why.starts_with("Give") || why.starts_with("A ")),
+                "{email:?} {code:?} {token:?}: {got:?}"
+            );
+        }
+    }
 
     fn env(pairs: &[(&str, &str)]) -> Env {
         Env::from_pairs(pairs.iter().copied())
