@@ -1,11 +1,15 @@
 """What the page tests share: headless Chromium through Selenium (WebDriver, with Debian's
-chromedriver), a page object that fills fields, clicks and waits for an outcome, and the checks
-of an outcome's kind, HTTP status and error code.
+chromedriver), a page object that fills fields, clicks and waits for an outcome, the checks
+of an outcome's kind, HTTP status and error code, the console check, and the run of a whole
+script (`main`).
 """
 import shutil
+import sys
+import tempfile
+import time
 
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import TimeoutException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -108,3 +112,43 @@ def expect_problem(step, result, status, error, detail_start):
     check(code == f"HTTP {status} · {error}", f"{step}: expected HTTP {status} · {error}, the page shows {code!r} ({detail})")
     check(detail.startswith(detail_start), f"{step}: expected a detail starting {detail_start!r}, the page shows {detail!r}")
     print(f"ok   {step}: {code}: {detail}")
+
+
+def check_console(driver):
+    """No error in the browser's console besides the refused requests a script made on purpose
+    (logged by the browser as failed loads, 400, 401): a CSP violation or a script error fails."""
+    logs = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE" and "favicon" not in e.get("message", "")]
+    unexpected = [e["message"] for e in logs if "the server responded with a status of 4" not in e["message"]]
+    check(not unexpected, f"the browser console has errors: {unexpected}")
+    print(f"ok   browser console: no errors besides the {len(logs)} refused requests")
+
+
+def main(name, run, failure_screenshot=None):
+    """Runs `run(driver)` in a fresh headless Chromium, then the console check; 0 when every
+    step passed, 1 naming the first that failed (with a screenshot at `failure_screenshot`
+    if given). For `sys.exit`."""
+    profile_dir = tempfile.mkdtemp(prefix=f"chromium-{name.replace(' ', '-')}-")
+    driver = None
+    try:
+        driver = start_browser(profile_dir)
+        started = time.monotonic()
+        run(driver)
+        check_console(driver)
+        print(f"{name}: every step passed in {time.monotonic() - started:.1f} s")
+        return 0
+    except Failed as e:
+        print(f"FAILED: {e}", file=sys.stderr)
+        if driver is not None and failure_screenshot:
+            try:
+                driver.save_screenshot(failure_screenshot)
+                print(f"screenshot of the failure: {failure_screenshot}", file=sys.stderr)
+            except WebDriverException:
+                pass
+        return 1
+    except WebDriverException as e:
+        print(f"FAILED: the browser or its driver failed: {e.msg or e}", file=sys.stderr)
+        return 1
+    finally:
+        if driver is not None:
+            driver.quit()
+        shutil.rmtree(profile_dir, ignore_errors=True)

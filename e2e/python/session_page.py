@@ -5,13 +5,9 @@ usage: session_page.py BASE_URL USERNAME EMAIL PASSWORD NEW_PASSWORD SCREENSHOT.
 The account must exist with PASSWORD; the script changes it to NEW_PASSWORD. Exits non-zero with
 a message naming the first step that failed.
 """
-import shutil
 import sys
-import tempfile
-import time
 
-from browser import Failed, Page, check, expect_ok, expect_problem, start_browser
-from selenium.common.exceptions import WebDriverException
+from browser import Page, check, expect_ok, expect_problem, main
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
@@ -103,40 +99,6 @@ def run(driver):
     driver.save_screenshot(end)
     print(f"ok   screenshot at the end: {end}")
 
-    logs = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE" and "favicon" not in e.get("message", "")]
-    # The refused requests above are logged by the browser as failed loads (400, 401); anything
-    # else (a CSP violation, a script error) is a failure.
-    unexpected = [e["message"] for e in logs if "the server responded with a status of 4" not in e["message"]]
-    check(not unexpected, f"the browser console has errors: {unexpected}")
-    print(f"ok   browser console: no errors besides the {len(logs)} refused requests")
-
-
-def main():
-    profile_dir = tempfile.mkdtemp(prefix="chromium-session-page-")
-    driver = None
-    try:
-        driver = start_browser(profile_dir)
-        started = time.monotonic()
-        run(driver)
-        print(f"session page: every step passed in {time.monotonic() - started:.1f} s")
-        return 0
-    except Failed as e:
-        print(f"FAILED: {e}", file=sys.stderr)
-        if driver is not None:
-            try:
-                driver.save_screenshot(SCREENSHOT.replace(".png", "-failure.png"))
-                print(f"screenshot of the failure: {SCREENSHOT.replace('.png', '-failure.png')}", file=sys.stderr)
-            except WebDriverException:
-                pass
-        return 1
-    except WebDriverException as e:
-        print(f"FAILED: the browser or its driver failed: {e.msg or e}", file=sys.stderr)
-        return 1
-    finally:
-        if driver is not None:
-            driver.quit()
-        shutil.rmtree(profile_dir, ignore_errors=True)
-
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main("session page", run, SCREENSHOT.replace(".png", "-failure.png")))
