@@ -456,6 +456,79 @@ async fn two_resets_of_one_account_succeed_once() {
     assert_eq!(login(&a, "gus", won[0]).await.0, 200, "the winner's password is the one set");
 }
 
+async fn refresh(a: &Accounts, refresh_token: &str) -> (u16, Value) {
+    let state = auth_shared::state::TokenState::new(
+        a.parts.db.clone(),
+        a.parts.keys.clone(),
+        a.parts.tokens.clone(),
+    );
+    let body = json!({ "refresh_token": refresh_token });
+    post(async |r| refresh::handle(&state, r).await, "/refresh", &body).await
+}
+
+/// A reset racing a refresh of a session opened before it, a login with the old password and
+/// one with the new: whatever the order, once the reset has answered no session opened with
+/// the old password lives on (a refresh that won hands out a token the reset then ends), the
+/// old password opens nothing and the new one works. Five rounds, a user each, so the four
+/// requests meet in different orders.
+#[tokio::test]
+async fn a_reset_racing_a_refresh_and_a_login_leaves_no_old_session_alive() {
+    const NEW: &str = "the password after the reset 5";
+    let a = Arc::new(Accounts::new(AccountConfig::default()).await);
+    for round in 0..5 {
+        let name = format!("rex{round}");
+        let email = format!("{name}@example.com");
+        a.parts.test_db.create_user(&name, &email, PASSWORD).await;
+        let (status, before) = login(&a, &name, PASSWORD).await;
+        assert_eq!(status, 200, "{before}");
+        let old_refresh = before["refresh_token"].as_str().unwrap().to_owned();
+        forgot(&a, json!({ "email": email })).await;
+        a.deliver().await;
+        let code = a.mails_to(&email)[0].code().unwrap();
+        let body = json!({"email": email, "code": code, "new_password": NEW});
+        let r = tokio::spawn({
+            let a = a.clone();
+            async move { reset(&a, body).await }
+        });
+        let f = tokio::spawn({
+            let a = a.clone();
+            async move { refresh(&a, &old_refresh).await }
+        });
+        let lo = tokio::spawn({
+            let (a, name) = (a.clone(), name.clone());
+            async move { login(&a, &name, PASSWORD).await }
+        });
+        let ln = tokio::spawn({
+            let (a, name) = (a.clone(), name.clone());
+            async move { login(&a, &name, NEW).await }
+        });
+        let (r, f, lo, ln) =
+            (r.await.unwrap(), f.await.unwrap(), lo.await.unwrap(), ln.await.unwrap());
+        assert_eq!(r.0, 204, "the reset: {}", r.1);
+        assert!(matches!(f.0, 200 | 401), "the refresh: {f:?}");
+        assert!(matches!(lo.0, 200 | 401), "the old password's login: {lo:?}");
+        assert!(matches!(ln.0, 200 | 401), "the new password's login: {ln:?}");
+        // What the refresh and the old password's login handed out is dead now.
+        for (what, got) in [("refresh", &f), ("old password's login", &lo)] {
+            if got.0 == 200 {
+                let t = got.1["refresh_token"].as_str().unwrap();
+                let (status, body) = refresh(&a, t).await;
+                assert_eq!(
+                    status, 401,
+                    "round {round}: the {what}'s session outlived the reset: {body}"
+                );
+            }
+        }
+        // A login with the new password that came after the reset keeps its session.
+        if ln.0 == 200 {
+            let t = ln.1["refresh_token"].as_str().unwrap();
+            assert_eq!(refresh(&a, t).await.0, 200, "round {round}: the new password's session");
+        }
+        assert_eq!(login(&a, &name, PASSWORD).await.0, 401, "round {round}");
+        assert_eq!(login(&a, &name, NEW).await.0, 200, "round {round}");
+    }
+}
+
 #[tokio::test]
 async fn a_verification_racing_a_new_sign_up_for_the_address_is_one_or_the_other() {
     let a = Arc::new(Accounts::new(AccountConfig::default()).await);
