@@ -15,6 +15,15 @@
 //!   the previous change returned (the chain starts from a real login), and a locked account
 //!   (429 before any hash) for the cold start without hashing.
 //!
+//! - the account routes: each first request is one answered before any hash (a source over
+//!   its mail limit for signup and change-email, an unknown link token for verify-email and
+//!   reset-password, an unknown address for resend-verification and forgot-password, each of
+//!   those from a source address of its own, as a user's would be), and the mailer mails a
+//!   forgot-password job through SES in moto (a different known user each invocation);
+//! - the enumeration figures (`"enumeration"`): warm sign-ups for a taken address beside ones
+//!   for a new address, and resets asked for a known address beside an unknown one, alternated,
+//!   each from a source of its own.
+//!
 //! login and jwks also run with TOKEN_SIGNING_ALG=RS256 and a 2048-bit RSA key (PKCS#8 PEM,
 //! generated here) in the secret, so their cold starts include parsing and checking it; jwks
 //! reads its public half from the public keys' secret (SIGNING_PUBLIC_SECRET_ARN), as deployed.
@@ -33,6 +42,26 @@ use testkit::moto::Moto;
 use testkit::runtime_api::Function;
 
 const PW: &str = "correct horse battery staple";
+/// Warm invocations of the mailer (each mails a user of its own).
+const WARM_MAILER: usize = 100;
+/// Requests of each kind in the enumeration figures.
+const ENUMERATION_ROUNDS: usize = 200;
+/// The source address whose mail limit is used up beforehand.
+const LIMITED_SOURCE: &str = "203.0.113.250";
+/// A link token of the right shape (`<selector>.<secret>`) that no mail carried: looked up, not found.
+const UNKNOWN_TOKEN: &str = "AAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+/// The SES identity the mailer sends from.
+const EMAIL_FROM: &str = "no-reply@example.com";
+
+/// An API response's status code, or for the mailer's partial batch response 200 when no
+/// job failed and 500 when one did.
+fn status_of(resp: &Value) -> u64 {
+    match resp["statusCode"].as_u64() {
+        Some(status) => status,
+        None if resp["batchItemFailures"].as_array().is_some_and(Vec::is_empty) => 200,
+        None => 500,
+    }
+}
 /// The password the password chain alternates with [`PW`].
 const PW2: &str = "a different horse, a different battery";
 
@@ -87,6 +116,9 @@ enum KeyKind {
     Rs256,
     /// The public keys' secret of that RSA key (jwks), with TOKEN_SIGNING_ALG=RS256.
     Rs256Public,
+    /// The HS256 secret, the data key's secret, the mail queue and SES (the account routes
+    /// and the mailer).
+    Account,
 }
 
 async fn start(bin: &Path, env: &[(String, String)]) -> Function {
@@ -115,6 +147,43 @@ enum Feed {
     /// POST /password from the current password to the other one, with the access token the
     /// previous change returned.
     Password { access: String, current_is_first: bool },
+    /// The same event from a new source address each time (the routes that mail count each
+    /// source's requests).
+    Sourced { event: Value, next: u32 },
+    /// An SQS batch of one forgot-password job for the next of the users `m0`, `m1`, ...
+    Mailer { next: u32 },
+}
+
+/// `event` as if sent from `source` (`requestContext.http.sourceIp`).
+fn from_source(mut event: Value, source: &str) -> Value {
+    event["requestContext"]["http"]["sourceIp"] = json!(source);
+    event
+}
+
+/// The `k`-th of a range of documentation-free private addresses, one per request.
+fn source(k: u32) -> String {
+    let [_, a, b, c] = k.to_be_bytes();
+    format!("10.{a}.{b}.{c}")
+}
+
+/// One SQS record holding `body`, as Lambda's SQS polling delivers it.
+fn sqs_batch(message_id: &str, body: &str) -> Value {
+    json!({ "Records": [{
+        "messageId": message_id,
+        "receiptHandle": format!("receipt-{message_id}"),
+        "body": body,
+        "attributes": {
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": "1795804581000",
+            "SenderId": "AROAEXAMPLE:forgot-password",
+            "ApproximateFirstReceiveTimestamp": "1795804581001"
+        },
+        "messageAttributes": {},
+        "md5OfBody": "00000000000000000000000000000000",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:auth-service-MailQueue",
+        "awsRegion": "us-east-1"
+    }]})
 }
 
 impl Feed {
@@ -128,6 +197,18 @@ impl Feed {
                 let token = access_tokens.pop_front().expect("enough sessions for logout");
                 let auth = format!("Bearer {token}");
                 testkit::events::apigw("POST", "/logout", &[("authorization", &auth)], None)
+            }
+            Self::Sourced { event, next } => {
+                *next += 1;
+                from_source(event.clone(), &source(*next))
+            }
+            Self::Mailer { next } => {
+                let job = auth_shared::accounts::Job::Forgot {
+                    id: auth_shared::accounts::Job::new_id(),
+                    identifier: format!("m{next}"),
+                };
+                *next += 1;
+                sqs_batch(&format!("msg-{next}"), &serde_json::to_string(&job).unwrap())
             }
             Self::Password { access, current_is_first } => {
                 let (current, new) = if *current_is_first { (PW, PW2) } else { (PW2, PW) };
@@ -175,7 +256,7 @@ impl Feed {
                     *current_is_first = !*current_is_first;
                 }
             }
-            Self::Fixed(_) | Self::Logout { .. } => {}
+            Self::Fixed(_) | Self::Logout { .. } | Self::Sourced { .. } | Self::Mailer { .. } => {}
         }
     }
 }
@@ -211,6 +292,31 @@ async fn main() {
         ids.push(auth_shared::users::create(&c, &new).await.unwrap().id);
     }
     let (alice, bob, dave) = (ids[0], ids[1], ids[3]);
+    // m0, m1, ...: one user per mailer invocation (the per-address limit would hold back a
+    // second mail to one address within a minute); e0, e1, ...: the taken and known addresses
+    // of the enumeration figures.
+    let mailer_users = starts + 10 + WARM_MAILER;
+    for (prefix, n) in [("m", mailer_users), ("e", ENUMERATION_ROUNDS + 5)] {
+        for k in 0..n {
+            let (username, email) = (format!("{prefix}{k}"), format!("{prefix}{k}@example.com"));
+            let new = auth_shared::users::NewUser {
+                username: &username,
+                email: &email,
+                full_name: None,
+                password_hash: &hash,
+                email_verified: true,
+            };
+            auth_shared::users::create(&c, &new).await.unwrap();
+        }
+    }
+    // A source address over its mail limit: signup and change-email refuse it (429) before
+    // any hash.
+    c.execute(
+        "INSERT INTO mail_requests (source) SELECT $1 FROM generate_series(1, $2::int)",
+        &[&LIMITED_SOURCE, &(auth_shared::accounts::limits::SOURCE_REQUESTS_PER_HOUR as i32)],
+    )
+    .await
+    .unwrap();
     // An identifier whose key is locked: a login that opens the database connection but
     // checks no password, to show cold start without the (deliberately slow) hash. And an
     // account that is locked the same way, for a password change refused before its hash.
@@ -240,6 +346,15 @@ async fn main() {
         .send()
         .await
         .unwrap();
+    let data_key = sm
+        .create_secret()
+        .name("bench/data-key")
+        .secret_string("bench-data-key-0123456789abcdefghijklmnopqrstuvwxyz")
+        .send()
+        .await
+        .unwrap();
+    let queue = moto.create_queue("mail").await;
+    moto.create_email_identity(EMAIL_FROM).await;
     let signing = auth_shared::signing::Key::new(&kid, key.as_bytes()).unwrap();
     let cfg = testkit::app::token_config();
     let token =
@@ -259,6 +374,16 @@ async fn main() {
                 let arn = public_secret.arn().unwrap().to_owned();
                 env.push(("SIGNING_PUBLIC_SECRET_ARN".into(), arn));
                 env.push(("TOKEN_SIGNING_ALG".into(), "RS256".into()));
+            }
+            KeyKind::Account => {
+                env.push(("SECRET_ARN".into(), secret.arn().unwrap().to_owned()));
+                env.push(("DATA_KEY_SECRET_ARN".into(), data_key.arn().unwrap().to_owned()));
+                env.push(("MAIL_QUEUE_URL".into(), queue.clone()));
+                env.push(("AWS_ENDPOINT_URL_SQS".into(), moto.endpoint.clone()));
+                env.push(("AWS_ENDPOINT_URL_SESV2".into(), moto.endpoint.clone()));
+                env.push(("EMAIL_FROM".into(), EMAIL_FROM.into()));
+                env.push(("EMAIL_LINK_BASE_URL".into(), "https://app.example/".into()));
+                env.push(("SIGNUP_MODE".into(), "open".into()));
             }
         }
         env
@@ -399,6 +524,83 @@ async fn main() {
             warm: 500,
         },
         Case {
+            label: "signup (source over its limit: no hash)",
+            binary: "signup",
+            feed: Feed::Fixed(from_source(
+                json_post(
+                    "/signup",
+                    &[],
+                    &json!({"username": "newcomer", "email": "newcomer@example.com", "password": PW}),
+                ),
+                LIMITED_SOURCE,
+            )),
+            key: KeyKind::Account,
+            warm: 500,
+        },
+        Case {
+            label: "verify-email (unknown link token: no hash)",
+            binary: "verify-email",
+            feed: Feed::Fixed(json_post("/verify-email", &[], &json!({"token": UNKNOWN_TOKEN}))),
+            key: KeyKind::Account,
+            warm: 500,
+        },
+        Case {
+            label: "resend-verification (unknown address)",
+            binary: "resend-verification",
+            feed: Feed::Sourced {
+                event: json_post(
+                    "/verify-email/resend",
+                    &[],
+                    &json!({"email": "nobody@example.com"}),
+                ),
+                next: 0,
+            },
+            key: KeyKind::Account,
+            warm: 500,
+        },
+        Case {
+            label: "forgot-password (unknown address)",
+            binary: "forgot-password",
+            feed: Feed::Sourced {
+                event: json_post("/password/forgot", &[], &json!({"email": "nobody@example.com"})),
+                next: 0,
+            },
+            key: KeyKind::Account,
+            warm: 500,
+        },
+        Case {
+            label: "reset-password (unknown link token: no hash)",
+            binary: "reset-password",
+            feed: Feed::Fixed(json_post(
+                "/password/reset",
+                &[],
+                &json!({"token": UNKNOWN_TOKEN, "new_password": PW2}),
+            )),
+            key: KeyKind::Account,
+            warm: 500,
+        },
+        Case {
+            label: "change-email (source over its limit: no hash)",
+            binary: "change-email",
+            feed: Feed::Fixed(from_source(
+                json_post(
+                    "/email",
+                    &[("authorization", &format!("Bearer {token}"))],
+                    &json!({"new_email": "alice.new@example.com", "password": PW}),
+                ),
+                LIMITED_SOURCE,
+            )),
+            key: KeyKind::Account,
+            warm: 500,
+        },
+        Case {
+            label: "mailer (a reset mail through SES)",
+            binary: "mailer",
+            feed: Feed::Mailer { next: 0 },
+            key: KeyKind::Account,
+            warm: WARM_MAILER,
+        },
+        Case {
             label: "password (real change)",
             binary: "password",
             feed: Feed::Password { access: password_start, current_is_first: true },
@@ -425,7 +627,7 @@ async fn main() {
                 .response();
             first.push(t0.elapsed().as_secs_f64() * 1000.0);
             init.push(f.api.first_poll().map_or(0.0, |t| (t - t0).as_secs_f64() * 1000.0));
-            let status = resp["statusCode"].as_u64().unwrap();
+            let status = status_of(&resp);
             assert_eq!(*expected.get_or_insert(status), status, "{label}: {resp}");
             feed.observe(&resp);
             f.kill().await;
@@ -436,7 +638,7 @@ async fn main() {
         let call = async |feed: &mut Feed| {
             let resp = f.invoke(feed.event()).await.response();
             feed.observe(&resp);
-            resp["statusCode"].as_u64() != expected
+            Some(status_of(&resp)) != expected
         };
         for _ in 0..10 {
             unexpected += u64::from(call(&mut feed).await);
@@ -464,8 +666,69 @@ async fn main() {
         }));
         eprintln!("lambda bench: {label} done");
     }
+    let enumeration = json!({
+        "signup": enumeration(
+            &bindir.join("signup"),
+            &env_for(KeyKind::Account),
+            ("taken address", "new address"),
+            |k, taken| {
+                let email = if taken { format!("e{k}@example.com") } else { format!("n{k}@example.com") };
+                let username = format!("{}{k}", if taken { "st" } else { "sn" });
+                json_post("/signup", &[], &json!({"username": username, "email": email, "password": PW}))
+            },
+        )
+        .await,
+        "forgot": enumeration(
+            &bindir.join("forgot-password"),
+            &env_for(KeyKind::Account),
+            ("known address", "unknown address"),
+            |k, known| {
+                let email = if known { format!("e{k}@example.com") } else { format!("u{k}@example.com") };
+                json_post("/password/forgot", &[], &json!({"email": email}))
+            },
+        )
+        .await,
+    });
     println!(
         "{}",
-        serde_json::to_string_pretty(&json!({"starts": starts, "functions": results})).unwrap()
+        serde_json::to_string_pretty(
+            &json!({"starts": starts, "functions": results, "enumeration": enumeration})
+        )
+        .unwrap()
     );
+}
+
+/// One warm process of `bin` answering [`ENUMERATION_ROUNDS`] requests of each of two kinds
+/// (`event(k, true)` the first, `event(k, false)` the second), alternated in pairs whose order
+/// alternates too, each from a source address of its own. Every answer must be 202. The
+/// medians of each kind, and the first's over the second's.
+async fn enumeration(
+    bin: &Path,
+    env: &[(String, String)],
+    (first, second): (&str, &str),
+    event: impl Fn(usize, bool) -> Value,
+) -> Value {
+    let f = start(bin, env).await;
+    let mut times = [Vec::new(), Vec::new()];
+    let mut n = 1_000_000u32;
+    for k in 0..ENUMERATION_ROUNDS + 5 {
+        let order = if k % 2 == 0 { [true, false] } else { [false, true] };
+        for kind in order {
+            n += 1;
+            let e = from_source(event(k, kind), &source(n));
+            let t = Instant::now();
+            let resp = f.invoke(e).await.response();
+            let ms = t.elapsed().as_secs_f64() * 1000.0;
+            assert_eq!(resp["statusCode"], 202, "{bin:?}: {resp}\n{}", f.output());
+            // The first five pairs warm up.
+            if k >= 5 {
+                times[usize::from(!kind)].push(ms);
+            }
+        }
+    }
+    let [a, b] = times;
+    let (sa, sb) = (summary(a), summary(b));
+    let ratio = sa["median"].as_f64().unwrap() / sb["median"].as_f64().unwrap();
+    eprintln!("lambda bench: enumeration {bin:?} done");
+    json!({"kinds": [first, second], "first_ms": sa, "second_ms": sb, "ratio": ratio})
 }
