@@ -174,7 +174,7 @@ impl ApiError {
             Self::NotFound => "There is nothing at this path.".into(),
             Self::MethodNotAllowed(_) => "This route does not accept this method.".into(),
             Self::TooManyAttempts { retry_after } => {
-                format!("Too many failed attempts; try again in {retry_after} seconds.")
+                format!("Too many attempts; try again in {retry_after} seconds.")
             }
             Self::ServiceUnavailable(_) => {
                 "The service is temporarily unavailable; try again shortly.".into()

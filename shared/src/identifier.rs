@@ -15,10 +15,25 @@ use unicode_normalization::UnicodeNormalization;
 /// 64 + 1 + 255); the database's CHECKs, login and auth-admin all use it.
 pub const MAX_IDENTIFIER_CHARS: usize = 320;
 
-/// The lookup key of an identifier: NFKC, Unicode lower case, NFKC again.
+/// The lookup key of an identifier: NFKC, Unicode lower case, NFKC again; and in an email, a
+/// domain typed as A-labels (`xn--...`, IDNA's ASCII form) in Unicode, so
+/// `ann@xn--bcher-kva.example` and `ann@bücher.example` name one account (a domain that does not
+/// decode is kept as it is).
 pub fn key(identifier: &str) -> String {
     let nfkc: String = identifier.nfkc().collect();
-    nfkc.to_lowercase().nfkc().collect()
+    let key: String = nfkc.to_lowercase().nfkc().collect();
+    match key.rsplit_once('@') {
+        Some((local, domain)) if domain.split('.').any(|l| l.starts_with("xn--")) => {
+            match idna::domain_to_unicode(domain) {
+                (unicode, Ok(())) => {
+                    let unicode: String = unicode.to_lowercase().nfkc().collect();
+                    format!("{local}@{unicode}")
+                }
+                (_, Err(_)) => key,
+            }
+        }
+        _ => key,
+    }
 }
 
 /// Which column an identifier is matched against, with its lookup key.
@@ -76,5 +91,16 @@ mod tests {
         assert_eq!(Lookup::of("bob＠example.com"), Lookup::Email("bob@example.com".into()));
         assert_eq!(Lookup::of("İstanbul").key(), key("i\u{307}stanbul"));
         assert_eq!(Lookup::of("alice").params(), (Some("alice"), None));
+    }
+
+    #[test]
+    fn a_domain_as_a_labels_or_in_unicode_is_one_key() {
+        assert_eq!(key("Ann@XN--BCHER-KVA.example"), "ann@bücher.example");
+        assert_eq!(key("ann@xn--bcher-kva.example"), key("ANN@BÜCHER.EXAMPLE"));
+        assert_eq!(key("ann@mail.xn--bcher-kva.example"), "ann@mail.bücher.example");
+        // Not a decodable A-label: kept as typed (lower-cased).
+        assert_eq!(key("ann@xn--.example"), "ann@xn--.example");
+        // Only an email's domain is decoded.
+        assert_eq!(key("xn--bcher-kva"), "xn--bcher-kva");
     }
 }

@@ -252,12 +252,15 @@ pub async fn create(c: &impl GenericClient, u: &NewUser<'_>) -> Result<User, Err
 }
 
 /// Fills in the lookup keys of accounts that have none (rows from before migration 3, or
-/// copied in with plain SQL); returns how many. Run by the migration runner. Two accounts
-/// whose keys collide fail it with SQLSTATE 23505, naming the key.
+/// copied in with plain SQL), and computes again those of addresses whose key holds an
+/// A-label (`xn--`: keys made before a domain's A-labels were read in Unicode); returns how
+/// many changed. Run by the migration runner. Two accounts whose keys collide fail it with
+/// SQLSTATE 23505, naming the key.
 pub async fn fill_identifier_keys(c: &impl GenericClient) -> Result<u64, Error> {
     let rows = c
         .query_typed(
-            "SELECT id, username, email FROM users WHERE username_key IS NULL OR email_key IS NULL",
+            "SELECT id, username, email FROM users
+              WHERE username_key IS NULL OR email_key IS NULL OR email_key LIKE '%xn--%'",
             &[],
         )
         .await?;
@@ -274,7 +277,9 @@ pub async fn fill_identifier_keys(c: &impl GenericClient) -> Result<u64, Error> 
     }
     c.execute_typed(
         "UPDATE users u SET username_key = k.uk, email_key = k.ek
-           FROM unnest($1::uuid[], $2::text[], $3::text[]) AS k(id, uk, ek) WHERE u.id = k.id",
+           FROM unnest($1::uuid[], $2::text[], $3::text[]) AS k(id, uk, ek)
+          WHERE u.id = k.id
+            AND (u.username_key IS DISTINCT FROM k.uk OR u.email_key IS DISTINCT FROM k.ek)",
         &[
             (&ids, Type::UUID_ARRAY),
             (&username_keys, Type::TEXT_ARRAY),
@@ -292,13 +297,15 @@ macro_rules! by_identifier {
     };
 }
 
-/// The `SET` of a password change: the new hash ($3), and `password_changed_at` moved to now,
+/// The `SET` of a password change: the new hash (the placeholder given), and `password_changed_at` moved to now,
 /// always into a later second than before, so every token issued before the change (whose
 /// `iat` is at most that second) is refused.
 macro_rules! set_new_password {
-    () => {
+    ($hash:literal) => {
         concat!(
-            "password_hash = $3, password_changed_at = ",
+            "password_hash = ",
+            $hash,
+            ", password_changed_at = ",
             "greatest(now(), date_trunc('second', password_changed_at) + interval '1 second')"
         )
     };
@@ -306,8 +313,8 @@ macro_rules! set_new_password {
 
 /// Sets a new password hash (the admin's set-password): see `set_new_password!`. The
 /// account's failure count is cleared, every session of it ends and every open mailed code or
-/// link of it is void. Returns false for an
-/// unknown identifier.
+/// link of it is void, but for the revert link of an email change ([`end_what_a_password_opened`]
+/// says why). Returns false for an unknown identifier.
 pub async fn set_password(
     c: &impl GenericClient,
     identifier: &str,
@@ -315,54 +322,72 @@ pub async fn set_password(
 ) -> Result<bool, Error> {
     const SQL: &str = concat!(
         "WITH updated AS (UPDATE users SET ",
-        set_new_password!(),
+        set_new_password!("$3"),
         " WHERE ",
         by_identifier!(),
-        " RETURNING id), cleared AS (DELETE FROM login_throttle ",
-        "WHERE key IN (SELECT $4 || id::text FROM updated)), ended AS (UPDATE sessions ",
-        "SET ended_at = now(), end_reason = 'password_changed' WHERE ended_at IS NULL AND ",
-        "user_id IN (SELECT id FROM updated)), voided AS (DELETE FROM account_codes ",
-        "WHERE user_id IN (SELECT id FROM updated)) SELECT count(*) FROM updated"
+        " RETURNING id) SELECT id FROM updated"
     );
     let lookup = Lookup::of(identifier);
     let (username_key, email_key) = lookup.params();
-    let n: i64 = c
-        .query_typed_one(
+    let id: Option<Uuid> = c
+        .query_typed_opt(
             SQL,
-            &[
-                (&username_key, Type::TEXT),
-                (&email_key, Type::TEXT),
-                (&hash, Type::TEXT),
-                (&ACCOUNT_KEY_PREFIX, Type::TEXT),
-            ],
+            &[(&username_key, Type::TEXT), (&email_key, Type::TEXT), (&hash, Type::TEXT)],
         )
         .await?
-        .try_get(0)?;
-    Ok(n > 0)
+        .map(|r| r.try_get(0))
+        .transpose()?;
+    let Some(id) = id else { return Ok(false) };
+    end_what_a_password_opened(c, id, true).await?;
+    Ok(true)
+}
+
+/// After a new password: clears the account's failure count, voids its open mailed codes and
+/// links, and with `sessions` ends every session of it.
+///
+/// The revert link of an email change is kept: it is the way back for an owner whose address
+/// was moved by someone holding the password, who could otherwise kill it by changing or
+/// resetting the password.
+///
+/// This is a statement of its own, after the `UPDATE` of the password: that `UPDATE` waits for
+/// the account's row lock, which a login that verified the old hash holds while it opens its
+/// session; parts of the same statement would read from a snapshot taken before the lock was
+/// granted and miss the session that login committed meanwhile. A new statement sees it.
+async fn end_what_a_password_opened(
+    c: &impl GenericClient,
+    id: Uuid,
+    sessions: bool,
+) -> Result<(), Error> {
+    const SQL: &str = "
+        WITH cleared AS (DELETE FROM login_throttle WHERE key = $2 || $1::text),
+             voided AS (DELETE FROM account_codes WHERE user_id = $1 AND purpose <> 'revert')
+        UPDATE sessions SET ended_at = now(), end_reason = 'password_changed'
+         WHERE $3 AND user_id = $1 AND ended_at IS NULL";
+    c.execute_typed(
+        SQL,
+        &[(&id, Type::UUID), (&ACCOUNT_KEY_PREFIX, Type::TEXT), (&sessions, Type::BOOL)],
+    )
+    .await?;
+    Ok(())
 }
 
 /// Sets a new password hash for the account `id` (the self-service change, whose caller holds
 /// the account's row lock and ends or rotates its sessions): see `set_new_password!`. Clears
-/// the failure count and voids every open mailed code or link. Returns the times the new access token is dated against.
+/// the failure count and voids every open mailed code or link but an email change's revert
+/// link ([`end_what_a_password_opened`]). Returns the times the new access token is dated
+/// against.
 pub async fn change_password(
     c: &impl GenericClient,
     id: Uuid,
     hash: &str,
 ) -> Result<LoginRecord, Error> {
     const SQL: &str = concat!(
-        "WITH updated AS (UPDATE users SET ",
-        set_new_password!(),
-        " WHERE id = $1 RETURNING id, created_at, password_changed_at), ",
-        "cleared AS (DELETE FROM login_throttle WHERE key IN (SELECT $2 || id::text FROM updated)), ",
-        "voided AS (DELETE FROM account_codes WHERE user_id IN (SELECT id FROM updated)) ",
-        "SELECT now(), created_at, password_changed_at FROM updated"
+        "UPDATE users SET ",
+        set_new_password!("$2"),
+        " WHERE id = $1 RETURNING now(), created_at, password_changed_at"
     );
-    let r = c
-        .query_typed_one(
-            SQL,
-            &[(&id, Type::UUID), (&ACCOUNT_KEY_PREFIX, Type::TEXT), (&hash, Type::TEXT)],
-        )
-        .await?;
+    let r = c.query_typed_one(SQL, &[(&id, Type::UUID), (&hash, Type::TEXT)]).await?;
+    end_what_a_password_opened(c, id, false).await?;
     Ok(LoginRecord {
         now: r.try_get(0)?,
         created_at: r.try_get(1)?,
@@ -372,28 +397,21 @@ pub async fn change_password(
 
 /// A password reset by mail for the account `id`: the new hash (see `set_new_password!`), the
 /// address counted as verified (the mail reached it), the failure count cleared, every session
-/// ended and every open mailed code or link void. Returns false when the account is gone or
-/// disabled.
+/// ended and every open mailed code or link void but an email change's revert link, in the
+/// caller's transaction ([`end_what_a_password_opened`] says why in two statements). Returns
+/// false when the account is gone or disabled.
 pub async fn reset_password(c: &impl GenericClient, id: Uuid, hash: &str) -> Result<bool, Error> {
     const SQL: &str = concat!(
-        "WITH updated AS (UPDATE users SET ",
-        set_new_password!(),
+        "UPDATE users SET ",
+        set_new_password!("$2"),
         ", email_verified = true, signup_expires_at = NULL",
-        " WHERE id = $1 AND disabled_at IS NULL RETURNING id), ",
-        "cleared AS (DELETE FROM login_throttle WHERE key IN (SELECT $2 || id::text FROM updated)), ",
-        "ended AS (UPDATE sessions SET ended_at = now(), end_reason = 'password_changed' ",
-        "WHERE ended_at IS NULL AND user_id IN (SELECT id FROM updated)), ",
-        "voided AS (DELETE FROM account_codes WHERE user_id IN (SELECT id FROM updated)) ",
-        "SELECT count(*) FROM updated"
+        " WHERE id = $1 AND disabled_at IS NULL"
     );
-    let n: i64 = c
-        .query_typed_one(
-            SQL,
-            &[(&id, Type::UUID), (&ACCOUNT_KEY_PREFIX, Type::TEXT), (&hash, Type::TEXT)],
-        )
-        .await?
-        .try_get(0)?;
-    Ok(n > 0)
+    if c.execute_typed(SQL, &[(&id, Type::UUID), (&hash, Type::TEXT)]).await? == 0 {
+        return Ok(false);
+    }
+    end_what_a_password_opened(c, id, true).await?;
+    Ok(true)
 }
 
 /// Reads the stored hash of the account `id` and takes its row lock until the transaction

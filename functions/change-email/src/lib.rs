@@ -57,11 +57,11 @@ enum Outcome {
 }
 
 async fn change(state: &State, req: &Request) -> Result<Response<Body>, ApiError> {
+    // The token first: without one, no body is worth reading (and none is judged).
+    let access = access::authenticate(&state.token, req).await?;
     let body: EmailBody = http::json_body(req, SHAPE)?;
     let new_email = accounts::required("new_email", body.new_email, MAX_IDENTIFIER_CHARS)?;
     let password = accounts::required("password", body.password, MAX_PASSWORD_CHARS)?;
-    // The token first: without one, no body is worth reading (and none is judged).
-    let access = access::authenticate(&state.token, req).await?;
     let address = MailAddress::parse(&new_email)
         .map_err(|e| ApiError::InvalidRequest(format!("The new {e}.")))?;
     let user_id = access.user.id;

@@ -121,9 +121,7 @@ impl Mailer {
 
     async fn send(&self, job: &Job, p: Planned) -> Result<(), MailerError> {
         let mail = Mail { to: p.to, name: p.name, kind: p.kind };
-        let address = hex::encode(
-            &self.keys.current().await?.mac("audit address", &[mail.to.as_bytes()])[..8],
-        );
+        let address = audit_address(&*self.keys.current().await?, &mail.to);
         let kind = job_name(job);
         match &self.delivery {
             Delivery::Ses(client) => {
@@ -161,6 +159,12 @@ fn deliverable(stored: &str) -> Option<String> {
     }
 }
 
+/// How log lines name an address: 8 bytes of its keyed hash, in hex, over its lookup key (so
+/// one address is one name in the logs whatever its case or form), never the address.
+fn audit_address(key: &KeyVersion, to: &str) -> String {
+    hex::encode(&key.mac("audit address", &[crate::identifier::key(to).as_bytes()])[..8])
+}
+
 /// Counts one mail to `to` for `job` under the limit; `false` (and the audit line) when it is
 /// suppressed.
 async fn allowed(
@@ -174,15 +178,18 @@ async fn allowed(
     match limits::count_address(c, &hash, job).await? {
         AddressLimit::Send | AddressLimit::Retry => Ok(true),
         AddressLimit::Suppressed => {
-            let address = hex::encode(&key.mac("audit address", &[to.as_bytes()])[..8]);
+            let address = audit_address(key, to);
             tracing::info!(event = "mail_suppressed", job = kind, address, "mail_suppressed");
             Ok(false)
         }
     }
 }
 
+/// Whom a mail to the account's own address greets: its full name or username, once the
+/// address is proven. Before that (a sign-up not yet confirmed) the names were typed by whoever
+/// typed the address, and a mail greeting with them would carry a stranger's text.
 fn name_of(u: &User) -> Option<String> {
-    Some(u.full_name.clone().unwrap_or_else(|| u.username.clone()))
+    u.email_verified.then(|| u.full_name.clone().unwrap_or_else(|| u.username.clone()))
 }
 
 async fn find_by_email(
@@ -253,9 +260,12 @@ async fn plan_in(
             let Some(u) = users::find_by_id(c, *user_id).await?.filter(User::is_active) else {
                 return Ok(out);
             };
-            let Some(to_new) = deliverable(new_email) else { return Ok(out) };
             let taken = find_by_email(c, new_email).await?.is_some_and(|o| o.id != u.id);
-            if allowed(c, key, id, kind, &to_new).await? {
+            // The new address is not proven to be the account's: its mail greets nobody, so
+            // no text of the requester's choosing reaches a stranger's mailbox.
+            if let Some(to_new) = deliverable(new_email)
+                && allowed(c, key, id, kind, &to_new).await?
+            {
                 let kind = if taken {
                     Kind::NewEmailInUse
                 } else {
@@ -274,35 +284,39 @@ async fn plan_in(
                         link: link(base, LinkAction::ConfirmEmail, Some(m.token.expose_secret())),
                     }
                 };
-                out.push(Planned { to: to_new, name: name_of(&u), kind });
+                out.push(Planned { to: to_new, name: None, kind });
             }
-            if taken {
-                return Ok(out);
-            }
-            // The old address hears of it, with a link that undoes the change.
-            if let Some(to_old) = deliverable(&u.email)
-                && allowed(c, key, id, kind, &to_old).await?
-            {
-                let m = codes::mint(
-                    c,
-                    key,
-                    u.id,
-                    Purpose::Revert,
-                    Some(&u.email),
-                    cfg.verify_ttl_seconds,
-                )
-                .await?;
-                use secrecy::ExposeSecret;
+            // The old address hears of it, with a link that undoes the change: whether or not
+            // the new address is free (so the requester's own mailbox tells nothing of it), and
+            // never held back by the per-address limit (it is a security notice, and the way
+            // back). When an earlier change's revert link still works it is kept, not replaced:
+            // it restores the address before both, and a second change by whoever made the
+            // first must not kill it.
+            if let Some(to_old) = deliverable(&u.email) {
+                let live = codes::expires_at(c, u.id, Purpose::Revert)
+                    .await?
+                    .is_some_and(|t| t > time::OffsetDateTime::now_utc());
+                let revert_link = if live {
+                    None
+                } else {
+                    let m = codes::mint(
+                        c,
+                        key,
+                        u.id,
+                        Purpose::Revert,
+                        Some(&u.email),
+                        cfg.verify_ttl_seconds,
+                    )
+                    .await?;
+                    use secrecy::ExposeSecret;
+                    Some(link(base, LinkAction::RevertEmail, Some(m.token.expose_secret())))
+                };
                 out.push(Planned {
                     to: to_old,
                     name: name_of(&u),
                     kind: Kind::EmailChangeNotice {
                         new_email: new_email.clone(),
-                        revert_link: link(
-                            base,
-                            LinkAction::RevertEmail,
-                            Some(m.token.expose_secret()),
-                        ),
+                        revert_link,
                         valid_hours: cfg.verify_ttl_seconds.div_ceil(3600),
                     },
                 });

@@ -70,12 +70,13 @@ pub enum Kind {
     /// address): say so; no code.
     NewEmailInUse,
     /// Sent to the OLD address when an email change is requested: a link that reverts it (and
-    /// ends every session) within the given hours.
+    /// ends every session) within the given hours. No link when an earlier change's link still
+    /// works: that one, sent to the address before, restores the address of before both.
     EmailChangeNotice {
         /// The address the account is moving to (shown in the body only).
         new_email: String,
         /// The link that undoes the change, an absolute URL.
-        revert_link: String,
+        revert_link: Option<String>,
         /// How long the revert link works, in hours.
         valid_hours: u64,
     },

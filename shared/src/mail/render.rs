@@ -94,7 +94,7 @@ fn wording(app: &str, kind: &Kind) -> (String, Vec<Block>) {
             ],
         ),
         Kind::AccountExists { forgot_link } => (
-            format!("You already have a {app} account"),
+            format!("You already have an account at {app}"),
             vec![
                 para(format!(
                     "Someone, maybe you, tried to sign up for {app} with this email address, \
@@ -112,7 +112,7 @@ fn wording(app: &str, kind: &Kind) -> (String, Vec<Block>) {
             format!("Reset your {app} password"),
             vec![
                 para(format!(
-                    "Someone asked to reset the password of your {app} account. To choose a \
+                    "Someone asked to reset the password of your account at {app}. To choose a \
                      new password, enter this code:"
                 )),
                 Block::Code(code.clone()),
@@ -125,7 +125,7 @@ fn wording(app: &str, kind: &Kind) -> (String, Vec<Block>) {
             format!("Confirm your new email for {app}"),
             vec![
                 para(format!(
-                    "Someone asked to make this address the email of a {app} account. To \
+                    "Someone asked to make this address the email of an account at {app}. To \
                      confirm it, enter this code:"
                 )),
                 Block::Code(code.clone()),
@@ -138,8 +138,8 @@ fn wording(app: &str, kind: &Kind) -> (String, Vec<Block>) {
             format!("Email change request for {app}"),
             vec![
                 para(format!(
-                    "Someone asked to move another {app} account to this email address, but \
-                     this address already belongs to a {app} account. Nothing has changed."
+                    "Someone asked to move another account at {app} to this email address, but \
+                     this address already belongs to an account at {app}. Nothing has changed."
                 )),
                 para(
                     "If it was you, sign in with this address instead. If it was not you, you \
@@ -147,21 +147,27 @@ fn wording(app: &str, kind: &Kind) -> (String, Vec<Block>) {
                 ),
             ],
         ),
-        Kind::EmailChangeNotice { new_email, revert_link, valid_hours } => (
-            format!("Your {app} email address is being changed"),
-            vec![
-                para(format!(
-                    "Someone asked to change the email address of your {app} account to \
-                     {new_email}. If it was you, there is nothing more to do."
+        Kind::EmailChangeNotice { new_email, revert_link, valid_hours } => {
+            let mut blocks = vec![para(format!(
+                "Someone asked to change the email address of your account at {app} to \
+                 {new_email}. If it was you, there is nothing more to do."
+            ))];
+            match revert_link {
+                Some(url) => {
+                    blocks.push(para(format!(
+                        "If it was not you, open this link within {} to undo the change and \
+                         sign out every session, then reset your password:",
+                        hours(*valid_hours)
+                    )));
+                    blocks.push(Block::Link { label: "Undo the change", url: url.clone() });
+                }
+                None => blocks.push(para(
+                    "If it was not you: this address was itself set by a recent change, and the \
+                     link mailed to the address before it undoes both. Reset your password now.",
                 )),
-                para(format!(
-                    "If it was not you, open this link within {} to undo the change and sign \
-                     out every session, then change your password:",
-                    hours(*valid_hours)
-                )),
-                Block::Link { label: "Undo the change", url: revert_link.clone() },
-            ],
-        ),
+            }
+            (format!("Your {app} email address is being changed"), blocks)
+        }
         Kind::Notice { what } => {
             let (subject, what_happened) = notice(app, *what);
             (
@@ -183,38 +189,38 @@ fn notice(app: &str, what: Notice) -> (String, String) {
     match what {
         Notice::PasswordChanged => (
             format!("Your {app} password was changed"),
-            format!("The password of your {app} account was just changed."),
+            format!("The password of your account at {app} was just changed."),
         ),
         Notice::PasswordReset => (
             format!("Your {app} password was reset"),
-            format!("The password of your {app} account was just reset with a reset code."),
+            format!("The password of your account at {app} was just reset with a reset code."),
         ),
         Notice::EmailChanged => (
             format!("Your {app} email address was changed"),
-            format!("The email address of your {app} account was just changed."),
+            format!("The email address of your account at {app} was just changed."),
         ),
         Notice::EmailChangeReverted => (
             format!("Your {app} email change was undone"),
             format!(
-                "The change of your {app} account's email address was undone, and every \
+                "The change of your email address at {app} was undone, and every \
                  session was signed out."
             ),
         ),
         Notice::MfaEnabled => (
-            format!("Two-step verification is on for your {app} account"),
-            format!("Two-step verification was just turned on for your {app} account."),
+            format!("Two-step verification is on for your account at {app}"),
+            format!("Two-step verification was just turned on for your account at {app}."),
         ),
         Notice::MfaDisabled => (
-            format!("Two-step verification is off for your {app} account"),
-            format!("Two-step verification was just turned off for your {app} account."),
+            format!("Two-step verification is off for your account at {app}"),
+            format!("Two-step verification was just turned off for your account at {app}."),
         ),
         Notice::PasskeyAdded => (
-            format!("A passkey was added to your {app} account"),
-            format!("A new passkey was just added to your {app} account."),
+            format!("A passkey was added to your account at {app}"),
+            format!("A new passkey was just added to your account at {app}."),
         ),
         Notice::PasskeyRemoved => (
-            format!("A passkey was removed from your {app} account"),
-            format!("A passkey was just removed from your {app} account."),
+            format!("A passkey was removed from your account at {app}"),
+            format!("A passkey was just removed from your account at {app}."),
         ),
     }
 }

@@ -55,7 +55,7 @@ fn all_kinds() -> Vec<(Kind, Vec<&'static str>)> {
         (
             Kind::EmailChangeNotice {
                 new_email: "bob@example.org".into(),
-                revert_link: LINK.into(),
+                revert_link: Some(LINK.into()),
                 valid_hours: 72,
             },
             vec![LINK],
@@ -139,7 +139,7 @@ fn codes_and_links_appear_in_both_parts() {
     // The hours of the revert link, in words.
     let notice = |h| Kind::EmailChangeNotice {
         new_email: "bob@example.org".into(),
-        revert_link: LINK.into(),
+        revert_link: Some(LINK.into()),
         valid_hours: h,
     };
     let r = s.render(&mail(notice(72), None));
@@ -169,7 +169,7 @@ fn a_hostile_name_is_escaped_in_html_and_never_raw() {
     let r = s.render(&mail(
         Kind::EmailChangeNotice {
             new_email: "\"><img src=x>@example.org".into(),
-            revert_link: "https://x.example/r?a=\"'><b>".into(),
+            revert_link: Some("https://x.example/r?a=\"'><b>".into()),
             valid_hours: 2,
         },
         None,
@@ -263,7 +263,7 @@ fn non_ascii_subject_and_name_survive_the_eml() {
     assert!(head.is_ascii(), "headers without SMTPUTF8 are ASCII (the text part is 8bit)");
     let parsed = mailparse::parse_mail(&eml).unwrap();
     let get = |k: &str| parsed.headers.iter().find(|h| h.get_key() == k).unwrap().get_value();
-    assert_eq!(get("Subject"), "A passkey was added to your Café Ünïcode account");
+    assert_eq!(get("Subject"), "A passkey was added to your account at Café Ünïcode");
     assert_eq!(get("From"), "Équipe Café <no-reply@example.com>");
     let text = parsed.subparts[0].get_body().unwrap();
     assert!(text.contains(&format!("\u{2068}{name}\u{2069}")), "{text}");
