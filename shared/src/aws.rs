@@ -52,8 +52,17 @@ fn trust_store() -> aws_smithy_http_client::tls::TrustStore {
 }
 
 /// The SDK configuration for this container's AWS clients: the standard chain, rustls on
-/// ring, the trust of [`trust_store`], and the deadlines above.
+/// ring, the trust of [`trust_store`], and the deadlines above. Built once per process and
+/// shared by every client (one HTTP client, one connection pool, the chain resolved once): a
+/// function with two clients (the signing secret and the mail queue, say) paid for the chain
+/// and the TLS set-up twice in its cold start.
 pub async fn sdk_config() -> aws_config::SdkConfig {
+    static CONFIG: tokio::sync::OnceCell<aws_config::SdkConfig> =
+        tokio::sync::OnceCell::const_new();
+    CONFIG.get_or_init(load).await.clone()
+}
+
+async fn load() -> aws_config::SdkConfig {
     use aws_smithy_http_client::tls::{Provider, TlsContext, rustls_provider::CryptoMode};
     let tls = TlsContext::builder().with_trust_store(trust_store()).build().unwrap_or_default();
     let http = aws_smithy_http_client::Builder::new()
