@@ -39,13 +39,21 @@ functions = {"HealthFunction": "health", "TestDbFunction": "test-db", "LoginFunc
              "JwksFunction": "jwks", "RotateKeyFunction": "rotate-key",
              "SignupFunction": "signup", "VerifyEmailFunction": "verify-email",
              "ResendVerificationFunction": "resend-verification", "ForgotPasswordFunction": "forgot-password",
-             "ResetPasswordFunction": "reset-password", "ChangeEmailFunction": "change-email", "MailerFunction": "mailer"}
+             "ResetPasswordFunction": "reset-password", "ChangeEmailFunction": "change-email", "MailerFunction": "mailer",
+             "LoginMfaFunction": "login-mfa", "MfaTotpFunction": "mfa-totp", "MfaTotpVerifyFunction": "mfa-totp-verify",
+             "MfaTotpDisableFunction": "mfa-totp-disable", "MfaRecoveryCodesFunction": "mfa-recovery-codes",
+             "MfaStatusFunction": "mfa-status"}
+# The second-factor functions: each verifies or signs tokens; all but GET /mfa read the data key
+# (TOTP secrets sealed under it, recovery codes hashed with it).
+mfa_functions = ("LoginMfaFunction", "MfaTotpFunction", "MfaTotpVerifyFunction", "MfaTotpDisableFunction",
+                 "MfaRecoveryCodesFunction", "MfaStatusFunction")
+mfa_data_key_readers = tuple(n for n in mfa_functions if n != "MfaStatusFunction")
 # Functions that sign or verify tokens (and so read the signing key); the rest never see it.
 token_functions = ("LoginFunction", "ProfileFunction", "RefreshFunction", "LogoutFunction", "PasswordFunction",
-                   "ChangeEmailFunction")
+                   "ChangeEmailFunction") + mfa_functions
 # Of those, the ones that sign (access::grant_response): a new key version signs there only
 # after JWKS_PUBLISH_LEAD_SECONDS.
-signing_functions = ("LoginFunction", "RefreshFunction", "PasswordFunction")
+signing_functions = ("LoginFunction", "RefreshFunction", "PasswordFunction", "LoginMfaFunction", "MfaTotpVerifyFunction")
 # Where the lead is read: the signing functions, and the rotation, which refuses to rotate
 # while AWSCURRENT is younger than it.
 lead_functions = signing_functions + ("RotateKeyFunction",)
@@ -66,14 +74,14 @@ ISSUER = {"Fn::If": ["HasApiDomain", {"Fn::Sub": "https://${ApiDomainName}"}, {"
 session_functions = token_functions
 # Functions that hash passwords get a full vCPU; the others stay small.
 hashing_functions = ("LoginFunction", "PasswordFunction", "SignupFunction", "VerifyEmailFunction", "ResetPasswordFunction",
-                     "ChangeEmailFunction")
+                     "ChangeEmailFunction", "MfaTotpFunction")
 # Reserved concurrency parameter (and its condition) of each function.
 # (jwks and rotate-key hold no database connection: nothing to cap.)
 reserve = {"HealthFunction": "Health", "TestDbFunction": "TestDb", "LoginFunction": "Login", "ProfileFunction": "Profile",
            "RefreshFunction": "Refresh", "LogoutFunction": "Logout", "PasswordFunction": "Password",
            "SignupFunction": "Signup", "VerifyEmailFunction": "VerifyEmail", "ResendVerificationFunction": "ResendVerification",
            "ForgotPasswordFunction": "ForgotPassword", "ResetPasswordFunction": "ResetPassword", "ChangeEmailFunction": "ChangeEmail",
-           "MailerFunction": "Mailer"}
+           "MailerFunction": "Mailer", **{n: n.removesuffix("Function") for n in mfa_functions}}
 # The secrets each function may read, by the logical name that refers to them (jwks: the public
 # keys' secret, with RS256 only; rotate-key: with the actions of its own statements, below).
 secrets_of = {name: ({"SigningKeySecret", "DatabaseSecretArn"} if name in token_functions else {"DatabaseSecretArn"})
@@ -82,9 +90,9 @@ secrets_of["JwksFunction"] = {"SigningPublicKeySecret"}
 secrets_of["RotateKeyFunction"] = {"SigningKeySecret", "SigningPublicKeySecret"}
 # Who may read the data key (it keys the hashes of mailed codes and links): the functions that
 # check a code (verify-email, reset-password) and the mailer, which mints them.
-data_key_readers = ("VerifyEmailFunction", "ResetPasswordFunction", "MailerFunction")
+data_key_readers = ("VerifyEmailFunction", "ResetPasswordFunction", "MailerFunction") + mfa_data_key_readers
 for name in data_key_readers:
-    secrets_of[name] = {"DataKeySecret", "DatabaseSecretArn"}
+    secrets_of[name] = {"DataKeySecret", "DatabaseSecretArn"} | ({"SigningKeySecret"} if name in token_functions else set())
 # The account functions and the mailer: every account setting (AccountConfig::from_env).
 account_functions = ("SignupFunction", "VerifyEmailFunction", "ResendVerificationFunction", "ForgotPasswordFunction",
                      "ResetPasswordFunction", "ChangeEmailFunction", "MailerFunction")
@@ -152,7 +160,10 @@ expected_routes = {"GET /health": "HealthFunction", "HEAD /health": "HealthFunct
                    "GET /.well-known/jwks.json": "JwksFunction", "GET /.well-known/openid-configuration": "JwksFunction",
                    "POST /signup": "SignupFunction", "POST /verify-email": "VerifyEmailFunction",
                    "POST /verify-email/resend": "ResendVerificationFunction", "POST /password/forgot": "ForgotPasswordFunction",
-                   "POST /password/reset": "ResetPasswordFunction", "POST /email": "ChangeEmailFunction"}
+                   "POST /password/reset": "ResetPasswordFunction", "POST /email": "ChangeEmailFunction",
+                   "POST /login/mfa": "LoginMfaFunction", "POST /mfa/totp": "MfaTotpFunction",
+                   "POST /mfa/totp/verify": "MfaTotpVerifyFunction", "POST /mfa/totp/disable": "MfaTotpDisableFunction",
+                   "POST /mfa/recovery-codes": "MfaRecoveryCodesFunction", "GET /mfa": "MfaStatusFunction"}
 check(routes == expected_routes, f"routes {routes}")
 check("Events" not in props("RotateKeyFunction"), "rotate-key has no route: only Secrets Manager invokes it")
 check("Events" not in props("MailerFunction"), "the mailer has no route and no SAM event: MailerEventSource invokes it")
@@ -470,7 +481,8 @@ accounts_src = (root_dir / "shared/src/accounts/mod.rs").read_text()
 for var, param in account_vars.items():
     for name in functions:
         env = props(name).get("Environment", {}).get("Variables", {})
-        wanted = name in account_functions or (name in login_functions and var in login_account_vars)
+        wanted = (name in account_functions or (name in login_functions and var in login_account_vars)
+                  or (name == "MfaTotpFunction" and var == "APP_NAME"))
         check((env.get(var) == {"Ref": param}) == wanted and (wanted or var not in env),
               f"{name}: {var} (from {param}) exactly where the code reads it")
     check(var not in g["Environment"]["Variables"], f"no global {var}")
@@ -511,6 +523,21 @@ for name in functions:
           f"{name}: EMAIL_FROM on the mailer only")
 for var in ("MAIL_QUEUE_URL", "DATA_KEY_SECRET_ARN", "DATA_KEY", "EMAIL_FROM"):
     check(var not in g["Environment"]["Variables"], f"no global {var}")
+# Second factors: MFA_POLICY and MFA_TOKEN_TTL_SECONDS where the second step starts (login), with
+# the code's default and range.
+mfa_src = (root_dir / "shared/src/mfa/mod.rs").read_text()
+m = re.search(r'env\.integer\("MFA_TOKEN_TTL_SECONDS", ([0-9_]+), ([0-9_]+), ([0-9_]+)\)', mfa_src)
+spec = P.get("MfaTokenTtlSeconds", {})
+check(m is not None and spec.get("Type") == "Number"
+      and (int(spec.get("Default", -1)), int(spec.get("MinValue", -1)), int(spec.get("MaxValue", -1)))
+      == tuple(int(x.replace("_", "")) for x in m.groups()), "parameter MfaTokenTtlSeconds: the code's default and range")
+check(P.get("MfaPolicy", {}).get("Default") == "optional" and sorted(P["MfaPolicy"].get("AllowedValues", [])) == ["optional", "required"],
+      "MfaPolicy: optional by default, or required")
+for name in functions:
+    env = props(name).get("Environment", {}).get("Variables", {})
+    for var, param in (("MFA_POLICY", "MfaPolicy"), ("MFA_TOKEN_TTL_SECONDS", "MfaTokenTtlSeconds")):
+        check((env.get(var) == {"Ref": param}) == (name == "LoginFunction") and (name == "LoginFunction" or var not in env),
+              f"{name}: {var} exactly where a login's second step starts")
 groups = {grp["Label"]["default"]: grp["Parameters"] for grp in t["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]}
 check(set(groups.get("Accounts and mail", [])) == {"EmailFrom", "EmailLinkBaseUrl", *account_vars.values()}, "the Accounts and mail parameter group")
 check(all(f"{stem}ReservedConcurrency" in groups.get("Capacity and operations", []) for stem in reserve.values()),

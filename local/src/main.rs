@@ -9,6 +9,7 @@
 mod cors;
 mod outbox;
 mod page;
+mod qr;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -23,13 +24,14 @@ use auth_shared::db::{Db, DbConfig};
 use auth_shared::http::{self as api, ApiError};
 use auth_shared::lambda_http::{self, Body};
 use auth_shared::mail::{Outbox, Queue, Sender};
+use auth_shared::mfa::MfaConfig;
 use auth_shared::password::{self, Policy};
 use auth_shared::route::Route;
 use auth_shared::sessions::SessionConfig;
 use auth_shared::signing::keys::Keys;
 use auth_shared::signing::{KeySource, SigningAlg, SigningConfig};
 use auth_shared::state::{
-    AccountState, CodeState, DbState, EmailState, HashState, PublicKeysState,
+    AccountState, CodeState, DbState, EmailState, HashState, MfaState, PublicKeysState,
 };
 use auth_shared::users::{self, NewUser};
 use axum::Router;
@@ -172,12 +174,18 @@ async fn run(args: Args) -> Result<(), Error> {
         HashState::new(db.clone(), keys, tokens, policy)
             .with_sessions(sessions)
             .requiring_verified_email(account_state.accounts.require_verified)
-            .with_mail(account_state.queue.clone()),
+            .with_mail(account_state.queue.clone())
+            .with_mfa(MfaConfig::from_env(&env)?),
     );
     let token_state = Arc::new(hashing.token.clone());
     let public_keys =
         Arc::new(PublicKeysState::new(token_state.tokens.clone(), token_state.keys.clone()));
     let email_state = Arc::new(EmailState::new((*token_state).clone(), (*account_state).clone()));
+    let mfa_state = Arc::new(MfaState::new(
+        (*hashing).clone(),
+        code_state.keys.clone(),
+        account_state.accounts.app_name.clone(),
+    ));
     let cors = cors.as_ref();
     // One line per route: its ROUTE and a clone of the (shared, reference-counted) state it needs.
     let app = Router::new()
@@ -196,7 +204,14 @@ async fn run(args: Args) -> Result<(), Error> {
         .merge(mount(&verify_email::ROUTE, code_state.clone(), cors))
         .merge(mount(&reset_password::ROUTE, code_state.clone(), cors))
         .merge(mount(&change_email::ROUTE, email_state.clone(), cors))
+        .merge(mount(&login_mfa::ROUTE, mfa_state.clone(), cors))
+        .merge(mount(&mfa_totp::ROUTE, mfa_state.clone(), cors))
+        .merge(mount(&mfa_totp_verify::ROUTE, mfa_state.clone(), cors))
+        .merge(mount(&mfa_totp_disable::ROUTE, mfa_state.clone(), cors))
+        .merge(mount(&mfa_recovery_codes::ROUTE, mfa_state.clone(), cors))
+        .merge(mount(&mfa_status::ROUTE, token_state.clone(), cors))
         .merge(page::router())
+        .merge(qr::router())
         .merge(outbox::router(outbox.clone()))
         .fallback_service(cors::wrap(cors, None, tower::service_fn(not_found)));
 

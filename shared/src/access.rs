@@ -86,6 +86,18 @@ pub async fn grant_response(
     grant: &sessions::Grant,
     times: &LoginRecord,
 ) -> Result<Response<Body>, ApiError> {
+    grant_response_with(state, user_id, username, grant, times, None).await
+}
+
+/// [`grant_response`] with a new factor's recovery codes in the body (`recovery_codes`).
+pub async fn grant_response_with(
+    state: &TokenState,
+    user_id: Uuid,
+    username: &str,
+    grant: &sessions::Grant,
+    times: &LoginRecord,
+    recovery_codes: Option<&[String]>,
+) -> Result<Response<Body>, ApiError> {
     let mut iat = times.now.unix_timestamp();
     if let Some(valid_from) = times.tokens_valid_from()
         && iat < valid_from
@@ -98,16 +110,91 @@ pub async fn grant_response(
     }
     let keys = state.keys.current().await;
     let key = signing_key(&keys)?;
-    let access_token =
-        token::issue(&state.tokens, key, user_id, username, Some(grant.session_id), iat)
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let access_token = token::issue_with_amr(
+        &state.tokens,
+        key,
+        user_id,
+        username,
+        Some(grant.session_id),
+        &grant.amr,
+        iat,
+    )
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(http::json(
         StatusCode::OK,
-        &token::TokenResponse::bearer(
-            &access_token,
-            state.tokens.ttl_seconds,
-            &grant.refresh_token,
-            grant.refresh_expires_in,
-        ),
+        &token::TokenResponse {
+            recovery_codes,
+            ..token::TokenResponse::bearer(
+                &access_token,
+                state.tokens.ttl_seconds,
+                &grant.refresh_token,
+                grant.refresh_expires_in,
+            )
+        },
     ))
+}
+
+/// For a credential change (`/password`, `/email`, `/mfa/...` but the verify of a new factor):
+/// an account with an active second factor needs an access token whose `amr` holds `mfa`;
+/// another token gets 403 `mfa_required` without an mfa_token (sign in again with the second
+/// factor). One round trip, only for tokens without `mfa`.
+pub async fn require_second_factor(state: &TokenState, access: &Access) -> Result<(), ApiError> {
+    if access.claims.has_mfa() {
+        return Ok(());
+    }
+    let user = access.user.id;
+    let enrolled = state
+        .db
+        .run(move |c| Box::pin(async move { crate::mfa::store::has_active(c, user).await }))
+        .await?;
+    if enrolled {
+        tracing::info!(user_id = %user, "credential change refused: the token has no second factor");
+        return Err(ApiError::MfaRequired { mfa_token: None });
+    }
+    Ok(())
+}
+
+/// What checking the current password in a credential change came to ([`confirm_password`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirmed {
+    /// Right.
+    Yes,
+    /// Wrong, and counted in the login throttle; the account's consecutive failures now.
+    Wrong(i32),
+    /// The login throttle locks the account: not checked.
+    Locked(u64),
+    /// The account is gone or disabled.
+    Gone,
+}
+
+/// Checks `password` as `/password` checks the current one, in the caller's transaction: the
+/// account's attempt lock, its row lock (until the transaction ends, so the change that
+/// follows sees the hash that was checked), the throttle, one hash on a hashing slot within one
+/// statement's deadline; a wrong one (or one cut off) is counted. The caller commits.
+///
+/// # Errors
+/// The database's.
+pub async fn confirm_password(
+    tx: &impl tokio_postgres::GenericClient,
+    hash: &crate::state::HashState,
+    user: Uuid,
+    password: String,
+) -> Result<Confirmed, tokio_postgres::Error> {
+    let key = crate::throttle::lock_account(tx, user).await?;
+    let Some(stored) = crate::users::lock_for_password_change(tx, user).await? else {
+        return Ok(Confirmed::Gone);
+    };
+    let (policy, deadline) = (hash.policy, hash.token.db.config().statement_timeout);
+    let checked =
+        crate::throttle::check_password(tx, &key, &hash.hash_slots, deadline, move || {
+            crate::password::verify(&password, &stored, policy)
+        })
+        .await?;
+    Ok(match checked {
+        crate::throttle::Checked::Locked { retry_after } => Confirmed::Locked(retry_after),
+        crate::throttle::Checked::Done(crate::password::Verdict::Match { .. }) => Confirmed::Yes,
+        crate::throttle::Checked::Done(_) | crate::throttle::Checked::Cut => {
+            Confirmed::Wrong(crate::throttle::record_failure(tx, &key).await?)
+        }
+    })
 }

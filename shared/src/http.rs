@@ -62,6 +62,23 @@ pub enum ApiError {
     /// over-tried, and for a wrong sign-up password.
     #[error("invalid_code")]
     InvalidCode,
+    /// 403: the account has a second factor. After a right password (`/login`) with the
+    /// `mfa_token` of the second step (`POST /login/mfa`) and the methods it takes; from a
+    /// credential change whose access token's `amr` lacks `mfa`, with neither (sign in again
+    /// with the second factor).
+    #[error("mfa_required")]
+    MfaRequired {
+        /// The second step's token (redacted in `Debug`); `None` outside `/login`.
+        mfa_token: Option<secrecy::SecretString>,
+    },
+    /// 403 from `/login` under MFA_POLICY=required: the account has no second factor yet; the
+    /// `mfa_token` stands in for an access token and the password at `/mfa/totp` and
+    /// `/mfa/totp/verify`.
+    #[error("mfa_enrollment_required")]
+    MfaEnrollmentRequired {
+        /// The enrolment token (redacted in `Debug`).
+        mfa_token: secrecy::SecretString,
+    },
     /// 404.
     #[error("not_found")]
     NotFound,
@@ -91,7 +108,8 @@ impl From<DbError> for ApiError {
     }
 }
 
-/// An RFC 9457 problem document.
+/// An RFC 9457 problem document, with the extension members of the second factors' 403s
+/// (RFC 9457 §3.2).
 #[derive(Serialize)]
 struct Problem<'a> {
     #[serde(rename = "type")]
@@ -100,7 +118,14 @@ struct Problem<'a> {
     status: u16,
     detail: &'a str,
     error: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mfa_token: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mfa_methods: Option<&'static [&'static str]>,
 }
+
+/// What the second step of a login takes (`mfa_methods` of a `mfa_required` problem).
+pub const MFA_METHODS: &[&str] = &["totp", "recovery_code"];
 
 impl ApiError {
     /// The HTTP status.
@@ -110,7 +135,9 @@ impl ApiError {
             | Self::InvalidRequest(_)
             | Self::WeakPassword(_)
             | Self::InvalidCode => StatusCode::BAD_REQUEST,
-            Self::SignupDisabled => StatusCode::FORBIDDEN,
+            Self::SignupDisabled
+            | Self::MfaRequired { .. }
+            | Self::MfaEnrollmentRequired { .. } => StatusCode::FORBIDDEN,
             Self::UsernameTaken => StatusCode::CONFLICT,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -139,6 +166,8 @@ impl ApiError {
             Self::SignupDisabled => "signup_disabled",
             Self::UsernameTaken => "username_taken",
             Self::InvalidCode => "invalid_code",
+            Self::MfaRequired { .. } => "mfa_required",
+            Self::MfaEnrollmentRequired { .. } => "mfa_enrollment_required",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::TooManyAttempts { .. } => "too_many_attempts",
@@ -171,6 +200,15 @@ impl ApiError {
             Self::InvalidCode => {
                 "The code or link is invalid or has expired; ask for a new one.".into()
             }
+            Self::MfaRequired { mfa_token: Some(_) } => {
+                "Give a code from the authenticator app, or a recovery code, at /login/mfa.".into()
+            }
+            Self::MfaRequired { mfa_token: None } => {
+                "This change needs a sign-in with the second factor; sign in again.".into()
+            }
+            Self::MfaEnrollmentRequired { .. } => {
+                "This account must set up a second factor before it can sign in.".into()
+            }
             Self::NotFound => "There is nothing at this path.".into(),
             Self::MethodNotAllowed(_) => "This route does not accept this method.".into(),
             Self::TooManyAttempts { retry_after } => {
@@ -194,6 +232,18 @@ impl ApiError {
             status: status.as_u16(),
             detail: &detail,
             error: self.code(),
+            mfa_token: match &self {
+                Self::MfaRequired { mfa_token: Some(t) }
+                | Self::MfaEnrollmentRequired { mfa_token: t } => {
+                    Some(secrecy::ExposeSecret::expose_secret(t))
+                }
+                _ => None,
+            },
+            mfa_methods: match &self {
+                Self::MfaRequired { mfa_token: Some(_) } => Some(MFA_METHODS),
+                Self::MfaEnrollmentRequired { .. } => Some(&["totp"]),
+                _ => None,
+            },
         };
         let mut resp = json_with_type(status, &problem, "application/problem+json");
         let h = resp.headers_mut();

@@ -18,6 +18,7 @@ pub mod identifier;
 pub use kdf_cross::kdf;
 pub mod lambda;
 pub mod mail;
+pub mod mfa;
 pub mod migrate;
 pub mod password;
 pub mod random;

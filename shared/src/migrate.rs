@@ -57,6 +57,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "accounts",
         sql: include_str!("../migrations/0008_accounts.sql"),
     },
+    Migration {
+        version: 9,
+        name: "second_factors",
+        sql: include_str!("../migrations/0009_second_factors.sql"),
+    },
 ];
 
 /// The advisory lock key held while migrating ("authmigr").

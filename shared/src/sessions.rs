@@ -125,6 +125,12 @@ pub struct Grant {
     pub refresh_token: String,
     /// Seconds until the session's absolute end.
     pub refresh_expires_in: u64,
+    /// How the session's login was made (RFC 8176 `amr`), for its access tokens.
+    pub amr: Vec<String>,
+}
+
+fn amr_of(methods: &[&str]) -> Vec<String> {
+    methods.iter().map(|m| (*m).to_owned()).collect()
 }
 
 fn seconds_left(row: &tokio_postgres::Row, idx: usize) -> Result<u64, Error> {
@@ -139,10 +145,21 @@ pub async fn open(
     user_id: Uuid,
     cfg: &SessionConfig,
 ) -> Result<Grant, Error> {
+    open_with(c, user_id, cfg, crate::mfa::AMR_PASSWORD).await
+}
+
+/// [`open`] for a login made with the methods `amr` (RFC 8176: a second factor's
+/// `["pwd", "otp", "mfa"]`).
+pub async fn open_with(
+    c: &impl GenericClient,
+    user_id: Uuid,
+    cfg: &SessionConfig,
+    amr: &[&str],
+) -> Result<Grant, Error> {
     const SQL: &str = "
         WITH s AS (
-            INSERT INTO sessions (user_id, expires_at)
-            VALUES ($1, now() + make_interval(secs => $2))
+            INSERT INTO sessions (user_id, expires_at, amr)
+            VALUES ($1, now() + make_interval(secs => $2), $4)
             RETURNING id, expires_at
         ), t AS (
             INSERT INTO refresh_tokens (token_hash, session_id) SELECT $3, id FROM s
@@ -152,13 +169,19 @@ pub async fn open(
     let row = c
         .query_typed_one(
             SQL,
-            &[(&user_id, Type::UUID), (&cfg.ttl(), Type::FLOAT8), (&&hash[..], Type::BYTEA)],
+            &[
+                (&user_id, Type::UUID),
+                (&cfg.ttl(), Type::FLOAT8),
+                (&&hash[..], Type::BYTEA),
+                (&amr, Type::TEXT_ARRAY),
+            ],
         )
         .await?;
     Ok(Grant {
         session_id: row.try_get(0)?,
         refresh_token: token,
         refresh_expires_in: seconds_left(&row, 1)?,
+        amr: amr_of(amr),
     })
 }
 
@@ -218,9 +241,13 @@ pub async fn refresh(
     hash: &[u8; 32],
     cfg: &SessionConfig,
 ) -> Result<Refresh, Error> {
-    const SQL: &str = "SELECT outcome, session_id, user_id, username, expires_in, db_now, \
-                       created_at, password_changed_at, successor_salt \
-                       FROM auth_refresh($1, $2, $3, $4, $5)";
+    // The session's `amr` is read beside the function's row: it is only ever raised (by a
+    // new factor's verify), so a refresh racing that verify hands out the weaker one.
+    const SQL: &str = "SELECT r.outcome, r.session_id, r.user_id, r.username, r.expires_in, \
+                       r.db_now, r.created_at, r.password_changed_at, r.successor_salt, \
+                       coalesce(s.amr, '{pwd}') \
+                       FROM auth_refresh($1, $2, $3, $4, $5) r \
+                       LEFT JOIN sessions s ON s.id = r.session_id";
     let salt = crate::random::bytes::<32>();
     let (mut successor, new_hash) = successor_of(token, &salt);
     let row = c
@@ -250,6 +277,7 @@ pub async fn refresh(
                     session_id: row.try_get(1)?,
                     refresh_token: successor,
                     refresh_expires_in: seconds_left(&row, 4)?,
+                    amr: row.try_get(9)?,
                 },
                 times: crate::users::LoginRecord {
                     now: row.try_get(5)?,
@@ -338,7 +366,19 @@ pub async fn after_password_change(
     current: Option<Uuid>,
     cfg: &SessionConfig,
 ) -> Result<Grant, Error> {
-    end(c, user_id, current, Scope::Others, "password_changed").await?;
+    keep_only(c, user_id, current, cfg, "password_changed").await
+}
+
+/// [`after_password_change`] for any credential change: the other sessions end with `reason`
+/// (`password_changed`, `mfa_enabled`), `current` keeps going with a fresh refresh token.
+pub async fn keep_only(
+    c: &impl GenericClient,
+    user_id: Uuid,
+    current: Option<Uuid>,
+    cfg: &SessionConfig,
+    reason: &str,
+) -> Result<Grant, Error> {
+    end(c, user_id, current, Scope::Others, reason).await?;
     let Some(session_id) = current else { return open(c, user_id, cfg).await };
     // The session's lock first, in a statement of its own: the replacement below must see a
     // token a racing refresh committed while this waited for the lock (see `refresh`).
@@ -353,13 +393,13 @@ pub async fn after_password_change(
     }
     const SQL: &str = "
         WITH locked AS (
-            SELECT id, expires_at FROM sessions WHERE id = $1 AND user_id = $2
+            SELECT id, expires_at, amr FROM sessions WHERE id = $1 AND user_id = $2
         ), gone AS (
             DELETE FROM refresh_tokens WHERE session_id IN (SELECT id FROM locked)
         ), fresh AS (
             INSERT INTO refresh_tokens (token_hash, session_id) SELECT $3, id FROM locked
         )
-        SELECT extract(epoch FROM expires_at - now())::float8 FROM locked";
+        SELECT extract(epoch FROM expires_at - now())::float8, amr FROM locked";
     let (token, hash) = new_refresh_token();
     let row = c
         .query_typed_opt(
@@ -372,6 +412,7 @@ pub async fn after_password_change(
             session_id,
             refresh_token: token,
             refresh_expires_in: seconds_left(&row, 0)?,
+            amr: row.try_get(1)?,
         }),
         None => open(c, user_id, cfg).await,
     }

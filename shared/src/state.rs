@@ -157,6 +157,8 @@ pub struct HashState {
     pub require_verified_email: bool,
     /// MAIL_QUEUE_URL, when set: login mails an unverified account's verification again.
     pub mail: Option<crate::mail::Queue>,
+    /// MFA_POLICY and MFA_TOKEN_TTL_SECONDS: when a right password leads to a second step.
+    pub mfa: crate::mfa::MfaConfig,
 }
 
 impl HashState {
@@ -164,8 +166,10 @@ impl HashState {
     pub async fn from_env(env: &Env) -> Result<Self, StartupError> {
         let policy = Policy::from_env(env)?;
         let require = crate::accounts::AccountConfig::from_env(env)?.require_verified;
+        let mfa = crate::mfa::MfaConfig::from_env(env)?;
         let token = TokenState::from_env(env).await?;
-        let mut state = Self::with_token_state(token, policy).requiring_verified_email(require);
+        let mut state =
+            Self::with_token_state(token, policy).requiring_verified_email(require).with_mfa(mfa);
         if let Some(url) = env.optional("MAIL_QUEUE_URL")? {
             state.mail = Some(crate::mail::Queue::sqs(url).await);
         }
@@ -175,6 +179,12 @@ impl HashState {
     /// The same state, with `queue` for the verification mails login sends again.
     pub fn with_mail(mut self, queue: crate::mail::Queue) -> Self {
         self.mail = Some(queue);
+        self
+    }
+
+    /// The same state with other second-factor settings.
+    pub fn with_mfa(mut self, mfa: crate::mfa::MfaConfig) -> Self {
+        self.mfa = mfa;
         self
     }
 
@@ -204,6 +214,7 @@ impl HashState {
             floor: Arc::new(FailureFloor::default()),
             require_verified_email: true,
             mail: None,
+            mfa: crate::mfa::MfaConfig::default(),
         }
     }
 }
@@ -280,6 +291,37 @@ impl CodeState {
     }
 }
 
+/// The state of the second-factor routes (`/mfa/...`, `/login/mfa`): [`HashState`] (the
+/// password that adds a first factor is checked as at `/password`), the data key the TOTP
+/// secrets are sealed and the recovery codes hashed under, and APP_NAME (the otpauth issuer).
+#[derive(Clone)]
+pub struct MfaState {
+    /// Database, keys, token and session settings, hashing, MFA_POLICY.
+    pub hash: HashState,
+    /// DATA_KEY_SECRET_ARN (auth-local: DATA_KEY, or a random key per run).
+    pub keys: Arc<crate::data_key::DataKey>,
+    /// APP_NAME: the issuer an authenticator app shows.
+    pub app_name: String,
+}
+
+impl MfaState {
+    /// Builds the state from the environment: [`HashState::from_env`], APP_NAME and the data
+    /// key, read now (an unreadable one stops the start-up).
+    pub async fn from_env(env: &Env) -> Result<Self, StartupError> {
+        let app_name = crate::accounts::AccountConfig::from_env(env)?.app_name;
+        let source = crate::data_key::DataKeySource::require_from_env(env)?;
+        let keys = Arc::new(crate::data_key::DataKey::new(source).await);
+        let (hash, key) = tokio::join!(HashState::from_env(env), keys.current());
+        key?;
+        Ok(Self { hash: hash?, keys, app_name })
+    }
+
+    /// Builds the state from existing parts (local server, tests).
+    pub fn new(hash: HashState, keys: Arc<crate::data_key::DataKey>, app_name: String) -> Self {
+        Self { hash, keys, app_name }
+    }
+}
+
 /// The state of `/email`: it takes an access token ([`TokenState`]), checks the password
 /// under the login throttle and mails ([`AccountState`], sharing the token state's pool).
 #[derive(Clone)]
@@ -299,8 +341,9 @@ impl EmailState {
         let url = env.optional("MAIL_QUEUE_URL")?.ok_or_else(|| {
             crate::config::ConfigError::new("MAIL_QUEUE_URL", "is not set (the mailer's SQS queue)")
         })?;
-        let queue = crate::mail::Queue::sqs(url).await;
-        let token = TokenState::from_env(env).await?;
+        // The queue's client is built while the signing key is read.
+        let (queue, token) = tokio::join!(crate::mail::Queue::sqs(url), TokenState::from_env(env));
+        let token = token?;
         let account = AccountState::new(token.db.clone(), accounts, queue, policy);
         Ok(Self { token, account })
     }

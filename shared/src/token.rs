@@ -48,12 +48,22 @@ pub struct Claims {
     /// but no logout can end them (a password change or disabling the account still does).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// Authentication methods (RFC 8176 §2): `["pwd"]` for a password login, `["pwd", "otp",
+    /// "mfa"]` with a second factor; a refresh keeps its session's. Tokens from before second
+    /// factors, or a peer's, may have none: they count as a password alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<String>>,
 }
 
 impl Claims {
     /// The session id, when the token names one; a `sid` that is not a UUID is malformed.
     pub fn session_id(&self) -> Result<Option<Uuid>, TokenError> {
         self.sid.as_deref().map(|s| Uuid::parse_str(s).map_err(|_| TokenError::Claims)).transpose()
+    }
+
+    /// Whether the token says two factors were used (`amr` holds `mfa`).
+    pub fn has_mfa(&self) -> bool {
+        self.amr.as_deref().is_some_and(crate::mfa::has_mfa)
     }
 }
 
@@ -119,6 +129,9 @@ pub struct TokenResponse<'a> {
     pub refresh_token: &'a str,
     /// Seconds until the session's absolute end (SESSION_TTL_SECONDS after its login).
     pub refresh_expires_in: u64,
+    /// A new factor's ten recovery codes, in the answer of its verify only (shown once).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovery_codes: Option<&'a [String]>,
 }
 
 impl<'a> TokenResponse<'a> {
@@ -130,7 +143,14 @@ impl<'a> TokenResponse<'a> {
         refresh_token: &'a str,
         refresh_expires_in: u64,
     ) -> Self {
-        Self { access_token, token_type: "Bearer", expires_in, refresh_token, refresh_expires_in }
+        Self {
+            access_token,
+            token_type: "Bearer",
+            expires_in,
+            refresh_token,
+            refresh_expires_in,
+            recovery_codes: None,
+        }
     }
 }
 
@@ -187,7 +207,7 @@ fn jose(alg: SigningAlg) -> Algorithm {
     }
 }
 
-/// Issues a token for `user_id` signed with `key`. `iat` is the issue time in seconds; the
+/// Issues a password login's token (`amr` `["pwd"]`) for `user_id` signed with `key`. `iat` is the issue time in seconds; the
 /// caller may move it forward past the user's last password change (see the login handler).
 pub fn issue(
     cfg: &TokenConfig,
@@ -195,6 +215,19 @@ pub fn issue(
     user_id: Uuid,
     username: &str,
     sid: Option<Uuid>,
+    iat: i64,
+) -> Result<String, TokenError> {
+    issue_with_amr(cfg, key, user_id, username, sid, crate::mfa::AMR_PASSWORD, iat)
+}
+
+/// [`issue`] with the authentication methods `amr` (RFC 8176) of the session.
+pub fn issue_with_amr<S: AsRef<str>>(
+    cfg: &TokenConfig,
+    key: &Key,
+    user_id: Uuid,
+    username: &str,
+    sid: Option<Uuid>,
+    amr: &[S],
     iat: i64,
 ) -> Result<String, TokenError> {
     let ttl = i64::try_from(cfg.ttl_seconds).map_err(|_| TokenError::Signing)?;
@@ -208,6 +241,7 @@ pub fn issue(
         exp: iat + ttl,
         jti: URL_SAFE_NO_PAD.encode(crate::random::bytes::<16>()),
         sid: sid.map(|s| s.to_string()),
+        amr: Some(amr.iter().map(|m| m.as_ref().to_owned()).collect()),
     };
     let mut header = Header::new(jose(key.alg()));
     header.typ = Some("JWT".into());
@@ -347,6 +381,14 @@ mod tests {
         assert_eq!(URL_SAFE_NO_PAD.decode(&c.jti).unwrap().len(), 16);
         let again = issue(&cfg(), &key("v1"), id, "alice", None, now).unwrap();
         assert_ne!(verify(&cfg(), &key("v1"), &again, now).unwrap().jti, c.jti);
+        // amr (RFC 8176): a password login's, or the session's methods.
+        assert_eq!(c.amr.as_deref(), Some(&["pwd".to_owned()][..]));
+        assert!(!c.has_mfa());
+        let two =
+            issue_with_amr(&cfg(), &key("v1"), id, "alice", None, &["pwd", "otp", "mfa"], now)
+                .unwrap();
+        let c = verify(&cfg(), &key("v1"), &two, now).unwrap();
+        assert!(c.has_mfa(), "{c:?}");
     }
 
     #[test]

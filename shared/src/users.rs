@@ -159,6 +159,16 @@ pub struct LoginRecord {
     pub password_changed_at: OffsetDateTime,
 }
 
+/// A [`LoginRecord`] from a row's first three columns: `now()`, `created_at`,
+/// `password_changed_at`.
+fn login_record(r: &tokio_postgres::Row) -> Result<LoginRecord, Error> {
+    Ok(LoginRecord {
+        now: r.try_get(0)?,
+        created_at: r.try_get(1)?,
+        password_changed_at: r.try_get(2)?,
+    })
+}
+
 impl LoginRecord {
     /// See [`tokens_valid_from`].
     pub fn tokens_valid_from(&self) -> Option<i64> {
@@ -200,14 +210,36 @@ pub async fn record_login(
             ],
         )
         .await?;
-    row.map(|r| {
-        Ok(LoginRecord {
-            now: r.try_get(0)?,
-            created_at: r.try_get(1)?,
-            password_changed_at: r.try_get(2)?,
-        })
-    })
-    .transpose()
+    row.map(|r| login_record(&r)).transpose()
+}
+
+/// Records a login completed by its second step (the password was checked when its mfa_token
+/// was handed out; a password change since then deleted that token): sets `last_login_at` and
+/// clears the account's failure count, if the account is still active. `None` otherwise.
+pub async fn record_second_step_login(
+    c: &impl GenericClient,
+    id: Uuid,
+) -> Result<Option<LoginRecord>, Error> {
+    const SQL: &str = "
+        WITH updated AS (
+            UPDATE users SET last_login_at = now() WHERE id = $1 AND disabled_at IS NULL
+         RETURNING created_at, password_changed_at
+        ), cleared AS (
+            DELETE FROM login_throttle
+             WHERE key = $2 || $1::text AND EXISTS (SELECT 1 FROM updated)
+        )
+        SELECT now(), created_at, password_changed_at FROM updated";
+    let row =
+        c.query_typed_opt(SQL, &[(&id, Type::UUID), (&ACCOUNT_KEY_PREFIX, Type::TEXT)]).await?;
+    row.map(|r| login_record(&r)).transpose()
+}
+
+/// The times a new access token for the account `id` is dated against (see [`LoginRecord`]),
+/// read now; `None` when the account is gone.
+pub async fn times(c: &impl GenericClient, id: Uuid) -> Result<Option<LoginRecord>, Error> {
+    const SQL: &str = "SELECT now(), created_at, password_changed_at FROM users WHERE id = $1";
+    let row = c.query_typed_opt(SQL, &[(&id, Type::UUID)]).await?;
+    row.map(|r| login_record(&r)).transpose()
 }
 
 /// A new account's fields.
@@ -343,7 +375,8 @@ pub async fn set_password(
 }
 
 /// After a new password: clears the account's failure count, voids its open mailed codes and
-/// links, and with `sessions` ends every session of it.
+/// links and the mfa_tokens of logins waiting for their second step, and with `sessions` ends
+/// every session of it.
 ///
 /// The revert link of an email change is kept: it is the way back for an owner whose address
 /// was moved by someone holding the password, who could otherwise kill it by changing or
@@ -360,7 +393,8 @@ async fn end_what_a_password_opened(
 ) -> Result<(), Error> {
     const SQL: &str = "
         WITH cleared AS (DELETE FROM login_throttle WHERE key = $2 || $1::text),
-             voided AS (DELETE FROM account_codes WHERE user_id = $1 AND purpose <> 'revert')
+             voided AS (DELETE FROM account_codes WHERE user_id = $1 AND purpose <> 'revert'),
+             second_steps AS (DELETE FROM mfa_tokens WHERE user_id = $1)
         UPDATE sessions SET ended_at = now(), end_reason = 'password_changed'
          WHERE $3 AND user_id = $1 AND ended_at IS NULL";
     c.execute_typed(
@@ -388,11 +422,7 @@ pub async fn change_password(
     );
     let r = c.query_typed_one(SQL, &[(&id, Type::UUID), (&hash, Type::TEXT)]).await?;
     end_what_a_password_opened(c, id, false).await?;
-    Ok(LoginRecord {
-        now: r.try_get(0)?,
-        created_at: r.try_get(1)?,
-        password_changed_at: r.try_get(2)?,
-    })
+    login_record(&r)
 }
 
 /// A password reset by mail for the account `id`: the new hash (see `set_new_password!`), the

@@ -266,6 +266,10 @@ pub fn sample_env(db: &crate::TestDb) -> Vec<(&'static str, String)> {
         ("SECRET_KEY", TEST_KEY.to_owned()),
         ("PBKDF2_ITERATIONS", crate::pg::TEST_POLICY.iterations.to_string()),
         ("REFRESH_REUSE_INTERVAL_SECONDS", "0".to_owned()),
+        // The account and second-factor functions key their hashes and seal their secrets
+        // with it (accepted outside Lambda; the Runtime API emulator does not set
+        // AWS_LAMBDA_INITIALIZATION_TYPE).
+        ("DATA_KEY", TEST_DATA_KEY.to_owned()),
     ]
 }
 
@@ -306,7 +310,6 @@ pub async fn check_program_samples(function: &str, program: &crate::runtime_api:
         env.extend(crate::moto::AWS_ENV.iter().map(|(k, v)| (*k, (*v).to_owned())));
         env.push(("AWS_ENDPOINT_URL_SQS", moto.endpoint.clone()));
         env.push(("MAIL_QUEUE_URL", url.clone()));
-        env.push(("DATA_KEY", TEST_DATA_KEY.to_owned()));
         mail = Some((moto, url));
     }
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();

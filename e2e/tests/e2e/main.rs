@@ -9,6 +9,7 @@ mod cors_browser;
 mod database;
 mod jwt_attacks;
 mod malformed_events;
+mod mfa;
 mod public_keys;
 mod python_client;
 mod rotation;

@@ -1,7 +1,8 @@
 //! auth-local's page at `/`, driven in headless Chromium through Selenium (WebDriver with
 //! Debian's chromedriver) by `python/session_page.py`: log in, profile, refresh, password
 //! changes (wrong, weak, good), a login with the new password, logout, and the refusals after
-//! it, all read from what the page shows. The page's own headers are checked here.
+//! it, all read from what the page shows; a second factor set up, used and turned off
+//! (`python/mfa_page.py`). The page's own headers are checked here.
 
 use std::path::Path;
 
@@ -20,6 +21,26 @@ async fn server(db: &TestDb) -> LocalServer {
     )
     .await
     .unwrap()
+}
+
+/// Runs the page script `script` (under `e2e/python`) with `args` in the tests' Python, against
+/// `server`; it must exit 0 and say "every step passed". Returns the server's log, then, with
+/// the requests the page made.
+async fn drive_page(server: &LocalServer, script: &str, args: &[&str]) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python").join(script);
+    let out = tokio::process::Command::new(testkit::venv_python())
+        .arg(script)
+        .args(args)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap();
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    println!("{text}");
+    assert!(out.status.success(), "{text}\nserver output:\n{}", server.output());
+    assert!(text.contains("every step passed"), "{text}");
+    server.output()
 }
 
 #[tokio::test]
@@ -53,23 +74,11 @@ async fn a_person_tries_a_session_in_the_browser() {
     let db = TestDb::new().await;
     db.create_user("alice", "alice@example.com", PASSWORD).await;
     let server = server(&db).await;
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/session_page.py");
     let screenshot = std::env::temp_dir().join("session_page.png");
-    let out = tokio::process::Command::new(testkit::venv_python())
-        .arg(script)
-        .args([&server.base, "alice", "alice@example.com", PASSWORD, NEW_PASSWORD])
-        .arg(&screenshot)
-        .kill_on_drop(true)
-        .output()
-        .await
-        .unwrap();
-    let text =
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    println!("{text}");
-    assert!(out.status.success(), "{text}\nserver output:\n{}", server.output());
-    assert!(text.contains("every step passed"), "{text}");
+    let (base, shot) = (&server.base, screenshot.to_str().unwrap());
+    let args = [base.as_str(), "alice", "alice@example.com", PASSWORD, NEW_PASSWORD, shot];
     // The requests the page made reached the functions' routes.
-    let log = server.output();
+    let log = drive_page(&server, "session_page.py", &args).await;
     for line in [
         r#"route="/login" status=200"#,
         r#"route="/profile" status=200"#,
@@ -101,31 +110,19 @@ async fn a_person_signs_up_and_resets_a_password_in_the_browser() {
     )
     .await
     .unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/accounts_page.py");
-    let out = tokio::process::Command::new(testkit::venv_python())
-        .arg(script)
-        .args([
-            &server.base,
-            "newton",
-            "newton@example.com",
-            PASSWORD,
-            "olga",
-            "olga@example.com",
-            NEW_PASSWORD,
-        ])
-        .kill_on_drop(true)
-        .output()
-        .await
-        .unwrap();
-    let text =
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    println!("{text}");
-    assert!(out.status.success(), "{text}\nserver output:\n{}", server.output());
-    assert!(text.contains("every step passed"), "{text}");
+    let args = [
+        server.base.as_str(),
+        "newton",
+        "newton@example.com",
+        PASSWORD,
+        "olga",
+        "olga@example.com",
+        NEW_PASSWORD,
+    ];
+    let log = drive_page(&server, "accounts_page.py", &args).await;
     // The mails are in the outbox as RFC 5322 files, their text part carrying the link.
     let mails: Vec<_> = std::fs::read_dir(&outbox).unwrap().filter_map(Result::ok).collect();
     assert!(mails.len() >= 2, "{mails:?}");
-    let log = server.output();
     for line in [
         r#"route="/signup" status=202"#,
         r#"route="/verify-email" status=400"#,
@@ -136,4 +133,26 @@ async fn a_person_signs_up_and_resets_a_password_in_the_browser() {
         assert!(log.contains(line), "{line} is not in the server's log:\n{log}");
     }
     let _ = std::fs::remove_dir_all(&outbox);
+}
+
+#[tokio::test]
+async fn a_person_sets_up_a_second_factor_and_signs_in_with_it_in_the_browser() {
+    let db = TestDb::new().await;
+    db.create_user("tess", "tess@example.com", PASSWORD).await;
+    let server = server(&db).await;
+    let log = drive_page(&server, "mfa_page.py", &[&server.base, "tess", PASSWORD]).await;
+    for line in [
+        r#"route="/mfa/totp" status=400"#,
+        r#"route="/mfa/totp" status=200"#,
+        r#"route="/page/qr.svg" status=200"#,
+        r#"route="/mfa/totp/verify" status=200"#,
+        r#"route="/login" status=403"#,
+        r#"route="/login/mfa" status=400"#,
+        r#"route="/login/mfa" status=200"#,
+        r#"route="/mfa/totp/disable" status=204"#,
+    ] {
+        assert!(log.contains(line), "{line} is not in the server's log:\n{log}");
+    }
+    // No secret or code reaches the server's log.
+    assert!(!log.contains("otpauth://"), "{log}");
 }

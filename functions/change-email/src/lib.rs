@@ -59,6 +59,7 @@ enum Outcome {
 async fn change(state: &State, req: &Request) -> Result<Response<Body>, ApiError> {
     // The token first: without one, no body is worth reading (and none is judged).
     let access = access::authenticate(&state.token, req).await?;
+    access::require_second_factor(&state.token, &access).await?;
     let body: EmailBody = http::json_body(req, SHAPE)?;
     let new_email = accounts::required("new_email", body.new_email, MAX_IDENTIFIER_CHARS)?;
     let password = accounts::required("password", body.password, MAX_PASSWORD_CHARS)?;

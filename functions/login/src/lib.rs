@@ -18,6 +18,7 @@ use auth_shared::access;
 use auth_shared::accounts::{self, Job};
 use auth_shared::failure_floor::{self, FailureFloor};
 use auth_shared::http::{self, ApiError};
+use auth_shared::mfa::{self, MfaConfig};
 use auth_shared::password::{self, MAX_PASSWORD_CHARS, Policy, Verdict};
 use auth_shared::route::Route;
 use auth_shared::sessions::{self, Grant, SessionConfig};
@@ -88,6 +89,9 @@ enum Attempt {
     Locked { key: String, retry_after: u64, user: Option<User> },
     /// Logged in, with a session opened.
     Succeeded { user: User, record: LoginRecord, grant: Grant },
+    /// The right password of an account with a second factor (`purpose` `login`) or one that
+    /// must enrol (`enroll`): no session; `token` is the mfa_token (never logged).
+    SecondStep { user: User, token: String, purpose: &'static str },
     /// Refused; `failures` is the key's count after this attempt; `pad` is how much longer
     /// the answer waits to take the failure floor's time (see `failure_floor`).
     Failed { key: String, reason: &'static str, failures: i32, user: Option<User>, pad: Duration },
@@ -109,13 +113,20 @@ async fn login(state: &State, req: &Request) -> Result<Response<Body>, ApiError>
     let floor = state.floor.clone();
     let session_cfg = state.token.sessions;
     let require_verified = state.require_verified_email;
+    let mfa_cfg = state.mfa;
     let attempt = state
         .token
         .db
         .run_within(deadline, move |c| {
             let (identifier, password, slots, floor) =
                 (identifier.clone(), password.clone(), slots.clone(), floor.clone());
-            let limits = Limits { policy, session: session_cfg, verify_deadline, require_verified };
+            let limits = Limits {
+                policy,
+                mfa: mfa_cfg,
+                session: session_cfg,
+                verify_deadline,
+                require_verified,
+            };
             Box::pin(async move { attempt(c, &identifier, password, &slots, &floor, limits).await })
         })
         .await?;
@@ -138,6 +149,31 @@ async fn login(state: &State, req: &Request) -> Result<Response<Body>, ApiError>
                 "login_succeeded"
             );
             access::grant_response(&state.token, user.id, &user.username, &grant, &record).await
+        }
+        Attempt::SecondStep { user, token, purpose } => {
+            // Second steps never taken leave expired mfa_tokens: removed as old sessions are,
+            // by one such answer in sixteen, outside its transaction.
+            if auth_shared::random::bytes::<1>()[0] < 16 {
+                let purge = state
+                    .token
+                    .db
+                    .run(|c| Box::pin(async move { mfa::store::purge_expired_tokens(c).await }));
+                if let Err(e) = purge.await {
+                    tracing::warn!(error = %e, "expired mfa_tokens could not be removed");
+                }
+            }
+            tracing::info!(
+                event = "login_second_step",
+                user_id = %user.id,
+                purpose,
+                "login_second_step"
+            );
+            let mfa_token = token.into();
+            Err(if purpose == "enroll" {
+                ApiError::MfaEnrollmentRequired { mfa_token }
+            } else {
+                ApiError::MfaRequired { mfa_token: Some(mfa_token) }
+            })
         }
         Attempt::Locked { key, retry_after, user } => {
             let user_id = user.map(|u| u.id.to_string());
@@ -188,6 +224,7 @@ async fn login(state: &State, req: &Request) -> Result<Response<Body>, ApiError>
 #[derive(Clone, Copy)]
 struct Limits {
     policy: Policy,
+    mfa: MfaConfig,
     session: SessionConfig,
     verify_deadline: Duration,
     require_verified: bool,
@@ -203,7 +240,7 @@ async fn attempt(
     floor: &Arc<FailureFloor>,
     limits: Limits,
 ) -> Result<Attempt, auth_shared::tokio_postgres::Error> {
-    let Limits { policy, session: session_cfg, verify_deadline, require_verified } = limits;
+    let Limits { policy, session: session_cfg, verify_deadline, require_verified, .. } = limits;
     let tx = c.transaction().await?;
     // The account is read under the lock, so a hash another attempt upgraded meanwhile is the
     // one checked; known and unknown identifiers run the same statements.
@@ -248,6 +285,16 @@ async fn attempt(
             "email_unverified"
         }
         (Some(u), Verdict::Match { .. }) if u.is_active() => {
+            if let Some(purpose) = second_step(&tx, u.id, limits.mfa).await? {
+                // A right password of an account with a second factor (or one that must
+                // enrol) is not yet a login: no session, no count reset, no hash upgrade (it
+                // waits for a login without a second step); an mfa_token for the next step.
+                let (token, hash) = sessions::new_refresh_token();
+                mfa::store::new_token(&tx, &hash, u.id, purpose, limits.mfa.token_ttl_seconds)
+                    .await?;
+                tx.commit().await?;
+                return Ok(Attempt::SecondStep { user: u.clone(), token, purpose });
+            }
             match users::record_login(&tx, u.id, &u.password_hash, upgraded.as_deref()).await? {
                 Some(record) => {
                     let grant = sessions::open(&tx, u.id, &session_cfg).await?;
@@ -264,6 +311,20 @@ async fn attempt(
     tx.commit().await?;
     let pad = floor.floor(ratio, tries).saturating_sub(took);
     Ok(Attempt::Failed { key, reason, failures, user, pad })
+}
+
+/// Whether a right password leads to a second step: `login` for an account with an active
+/// TOTP factor, `enroll` for one without under MFA_POLICY=required, `None` for a login.
+async fn second_step(
+    tx: &auth_shared::tokio_postgres::Transaction<'_>,
+    user: uuid::Uuid,
+    cfg: MfaConfig,
+) -> Result<Option<&'static str>, auth_shared::tokio_postgres::Error> {
+    Ok(match (mfa::store::has_active(tx, user).await?, cfg.policy) {
+        (true, _) => Some("login"),
+        (false, mfa::Policy::Required) => Some("enroll"),
+        (false, mfa::Policy::Optional) => None,
+    })
 }
 
 #[cfg(test)]

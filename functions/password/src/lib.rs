@@ -71,6 +71,7 @@ async fn change(state: &State, req: &Request) -> Result<Response<Body>, ApiError
     // The rules that need no secret come first: they cost nothing and reveal nothing.
     password::check_new(&new, None).map_err(|w| ApiError::WeakPassword(w.to_string()))?;
     let access = access::authenticate(&state.token, req).await?;
+    access::require_second_factor(&state.token, &access).await?;
     // A container that could not sign the new token answers 503 before it changes anything
     // (see `keys::KeySet::signing`).
     access::signing_key(&*state.token.keys.current().await)?;

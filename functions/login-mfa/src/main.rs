@@ -1,0 +1,7 @@
+//! The login-mfa Lambda function: glue only (see lib.rs for the handler).
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> std::process::ExitCode {
+    let env = auth_shared::config::Env::process();
+    auth_shared::lambda::run(login_mfa::State::from_env(&env), login_mfa::handle).await
+}

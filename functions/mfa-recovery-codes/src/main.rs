@@ -1,0 +1,8 @@
+//! The mfa-recovery-codes Lambda function: glue only (see lib.rs for the handler).
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> std::process::ExitCode {
+    let env = auth_shared::config::Env::process();
+    auth_shared::lambda::run(mfa_recovery_codes::State::from_env(&env), mfa_recovery_codes::handle)
+        .await
+}
