@@ -1,4 +1,7 @@
 //! `auth-admin export`: every account as JSON Lines, hashes included, in the form `import` reads.
+//! Second factors are not part of it: a TOTP secret or a recovery code never leaves the
+//! database (sealed or hashed under the data key, they would be of no use elsewhere anyway),
+//! and `import` leaves the factors of the accounts it touches alone.
 
 use std::io::Write;
 

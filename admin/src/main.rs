@@ -61,7 +61,8 @@ enum Command {
         #[arg(long)]
         report: Option<std::path::PathBuf>,
     },
-    /// Export every account, with its password hash, as JSON Lines (the import format).
+    /// Export every account, with its password hash, as JSON Lines (the import format). Second
+    /// factors are never exported: no TOTP secret or recovery code leaves the database.
     Export {
         /// Write to this file (created readable by its owner only) instead of stdout.
         #[arg(long)]
@@ -148,6 +149,22 @@ enum UserCommand {
     /// End every session of an account (its refresh tokens stop working at once, its access
     /// tokens at this service at once and elsewhere at their `exp`).
     SignOut {
+        /// Username or email.
+        user: String,
+    },
+    /// Show an account's second factors: TOTP (active, pending), recovery codes left, and
+    /// whether its second step is locked. Never a secret or a code.
+    Mfa {
+        /// Username or email.
+        user: String,
+        /// Print JSON instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove every second factor of an account (for a user who lost the phone and the
+    /// recovery codes, once you know it is them): the TOTP factor, the recovery codes, waiting
+    /// second steps and the daily lock; every session ends. The password stays.
+    MfaReset {
         /// Username or email.
         user: String,
     },
@@ -319,6 +336,9 @@ async fn run(command: Command) -> Result<(), Failure> {
             }
             .map_err(Failure::Other)?;
             eprintln!("auth-admin: exported {n} account(s)");
+            eprintln!(
+                "auth-admin: second factors are not exported (no TOTP secret or recovery code leaves the database): users who had one enrol again after an import"
+            );
             Ok(())
         }
     }
@@ -412,6 +432,58 @@ async fn user(cmd: UserCommand, env: &Env) -> Result<(), Failure> {
             } else {
                 print_sessions(&listed, all);
             }
+            Ok(())
+        }
+        UserCommand::Mfa { user, json } => {
+            let db = connect(env).await?;
+            let client = db.checkout().await?;
+            let found = users::find_by_identifier(&**client, &user).await.map_err(query)?;
+            let Some(account) = found else { return done(false, &user, "") };
+            let st = auth_shared::mfa::store::status(&**client, account.id).await.map_err(query)?;
+            let locked =
+                auth_shared::mfa::store::daily_lock(&**client, account.id).await.map_err(query)?;
+            let confirmed = st.confirmed_at.and_then(|t| t.format(&Rfc3339).ok());
+            if json {
+                let doc = serde_json::json!({
+                    "totp": {"enabled": st.enabled, "pending": st.pending, "confirmed_at": confirmed},
+                    "recovery_codes_remaining": st.recovery_codes_remaining,
+                    "second_step_locked_for_seconds": locked,
+                });
+                println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            } else {
+                let totp = match (st.enabled, st.pending) {
+                    (true, _) => format!("active since {}", confirmed.unwrap_or_default()),
+                    (false, true) => "pending confirmation".to_owned(),
+                    (false, false) => "none".to_owned(),
+                };
+                println!("{user}:");
+                println!("  totp:            {totp}");
+                println!("  recovery codes:  {} left", st.recovery_codes_remaining);
+                if let Some(s) = locked {
+                    println!("  second step:     locked for {s} s (10 wrong codes in 24 hours)");
+                }
+            }
+            Ok(())
+        }
+        UserCommand::MfaReset { user } => {
+            let db = connect(env).await?;
+            let mut client = db.checkout().await?;
+            let found = users::find_by_identifier(&**client, &user).await.map_err(query)?;
+            let Some(account) = found else { return done(false, &user, "") };
+            let client: &mut auth_shared::tokio_postgres::Client = &mut client;
+            let tx = client.transaction().await.map_err(query)?;
+            auth_shared::throttle::lock_account(&tx, account.id).await.map_err(query)?;
+            let had = auth_shared::mfa::store::remove_all(&tx, account.id).await.map_err(query)?;
+            let ended = sessions::end(&tx, account.id, None, Scope::Global, "mfa_reset")
+                .await
+                .map_err(query)?;
+            tx.commit().await.map_err(query)?;
+            tracing::warn!(event = "mfa_disabled", user_id = %account.id, by = "auth-admin", "mfa_disabled");
+            println!(
+                "{user}: second factors removed{} ({ended} session{} ended)",
+                if had { "" } else { " (there was no active one)" },
+                if ended == 1 { "" } else { "s" }
+            );
             Ok(())
         }
         UserCommand::SignOut { user } => {

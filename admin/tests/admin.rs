@@ -459,3 +459,65 @@ async fn the_verification_state_is_shown_and_an_operator_can_verify() {
         assert!(r.stderr.contains("no user with username or email"), "{}", r.stderr);
     }
 }
+
+#[tokio::test]
+async fn mfa_shows_the_factors_and_mfa_reset_removes_them_and_ends_the_sessions() {
+    let db = TestDb::new().await;
+    let id = db.create_user("lou", "lou@example.com", "correct horse battery staple").await;
+    testkit::events::session_tokens(&db, id, "lou").await;
+    // A confirmed factor (its sealed secret is opaque here), ten codes of which one is used, and
+    // a day of wrong codes.
+    let c = db.client().await;
+    c.execute(
+        "INSERT INTO totp_factors (user_id, pending, secret, key_version, confirmed_at)
+         VALUES ($1, false, '\\x00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff', 'local', now())",
+        &[&id],
+    )
+    .await
+    .unwrap();
+    c.execute(
+        "INSERT INTO recovery_codes (user_id, code_hash, key_version, used_at)
+         SELECT $1, sha256(n::text::bytea), 'local', CASE WHEN n = 1 THEN now() END
+           FROM generate_series(1, 10) AS n",
+        &[&id],
+    )
+    .await
+    .unwrap();
+    c.execute("INSERT INTO mfa_failures VALUES ($1, 10, now())", &[&id]).await.unwrap();
+
+    let shown = admin(Some(&db.url), &["user", "mfa", "lou", "--json"], None).await;
+    assert_eq!(shown.code, 0, "{}", shown.stderr);
+    let doc: Value = serde_json::from_str(&shown.stdout).unwrap();
+    assert_eq!(doc["totp"]["enabled"], true, "{doc}");
+    assert_eq!(doc["recovery_codes_remaining"], 9, "{doc}");
+    assert!(doc["second_step_locked_for_seconds"].as_u64().is_some_and(|s| s > 86_000), "{doc}");
+    let lines = admin(Some(&db.url), &["user", "mfa", "lou"], None).await;
+    assert!(
+        lines.stdout.contains("active since") && lines.stdout.contains("9 left"),
+        "{}",
+        lines.stdout
+    );
+    assert!(lines.stdout.contains("locked for"), "{}", lines.stdout);
+
+    let reset = admin(Some(&db.url), &["user", "mfa-reset", "lou"], None).await;
+    assert_eq!(reset.code, 0, "{}", reset.stderr);
+    assert!(reset.stdout.contains("second factors removed (1 session ended)"), "{}", reset.stdout);
+    let doc: Value = serde_json::from_str(
+        &admin(Some(&db.url), &["user", "mfa", "lou", "--json"], None).await.stdout,
+    )
+    .unwrap();
+    assert_eq!(doc["totp"]["enabled"], false, "{doc}");
+    assert_eq!(doc["recovery_codes_remaining"], 0, "{doc}");
+    assert!(doc["second_step_locked_for_seconds"].is_null(), "{doc}");
+    let live: Vec<Value> = serde_json::from_str(
+        &admin(Some(&db.url), &["user", "sessions", "lou", "--json"], None).await.stdout,
+    )
+    .unwrap();
+    assert!(live.is_empty(), "{live:?}");
+    // Again: nothing left to remove, said so.
+    let again = admin(Some(&db.url), &["user", "mfa-reset", "lou"], None).await;
+    assert!(again.stdout.contains("there was no active one"), "{}", again.stdout);
+    for cmd in ["mfa", "mfa-reset"] {
+        assert_eq!(admin(Some(&db.url), &["user", cmd, "nobody"], None).await.code, 4, "{cmd}");
+    }
+}
