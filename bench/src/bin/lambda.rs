@@ -36,6 +36,7 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use secrecy::SecretSlice;
 use serde_json::{Value, json};
 use testkit::TestDb;
 use testkit::moto::Moto;
@@ -52,6 +53,10 @@ const LIMITED_SOURCE: &str = "203.0.113.250";
 const UNKNOWN_TOKEN: &str = "AAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 /// The SES identity the mailer sends from.
 const EMAIL_FROM: &str = "no-reply@example.com";
+/// The data key's value in moto.
+const DATA_KEY: &str = "bench-data-key-0123456789abcdefghijklmnopqrstuvwxyz";
+/// Warm invocations of /login/mfa measured (one enrolled account each).
+const WARM_LOGIN_MFA: usize = 500;
 
 /// An API response's status code, or for the mailer's partial batch response 200 when no
 /// job failed and 500 when one did.
@@ -119,6 +124,8 @@ enum KeyKind {
     /// The HS256 secret, the data key's secret, the mail queue and SES (the account routes
     /// and the mailer).
     Account,
+    /// The HS256 secret and the data key's secret (the second-factor routes).
+    Mfa,
 }
 
 async fn start(bin: &Path, env: &[(String, String)]) -> Function {
@@ -152,6 +159,10 @@ enum Feed {
     Sourced { event: Value, next: u32 },
     /// An SQS batch of one forgot-password job for the next of the users `m0`, `m1`, ...
     Mailer { next: u32 },
+    /// POST /login/mfa for the next of the accounts `f0`, `f1`, ... (each with an active TOTP
+    /// factor and a waiting login mfa_token): the token and the code its secret gives now, so
+    /// every invocation is a real second step and no step is used twice.
+    LoginMfa { waiting: VecDeque<(String, SecretSlice<u8>)> },
 }
 
 /// `event` as if sent from `source` (`requestContext.http.sourceIp`).
@@ -210,6 +221,12 @@ impl Feed {
                 *next += 1;
                 sqs_batch(&format!("msg-{next}"), &serde_json::to_string(&job).unwrap())
             }
+            Self::LoginMfa { waiting } => {
+                let (token, secret) = waiting.pop_front().expect("enough second-step accounts");
+                let code =
+                    auth_shared::mfa::totp::code_at(&secret, auth_shared::mfa::check::unix_now());
+                json_post("/login/mfa", &[], &json!({"mfa_token": token, "code": code}))
+            }
             Self::Password { access, current_is_first } => {
                 let (current, new) = if *current_is_first { (PW, PW2) } else { (PW2, PW) };
                 let auth = format!("Bearer {access}");
@@ -256,7 +273,11 @@ impl Feed {
                     *current_is_first = !*current_is_first;
                 }
             }
-            Self::Fixed(_) | Self::Logout { .. } | Self::Sourced { .. } | Self::Mailer { .. } => {}
+            Self::Fixed(_)
+            | Self::Logout { .. }
+            | Self::Sourced { .. }
+            | Self::Mailer { .. }
+            | Self::LoginMfa { .. } => {}
         }
     }
 }
@@ -275,6 +296,9 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let bindir = PathBuf::from(args.get(1).map(String::as_str).unwrap_or("target/release"));
     let starts: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(25);
+    // Further arguments, when given, name the only binaries measured (while working on one
+    // function's start-up; `make bench` measures them all).
+    let only: Vec<&str> = args.iter().skip(3).map(String::as_str).collect();
     let db = TestDb::new().await;
     let c = db.client().await;
     let hash = auth_shared::password::hash(PW, auth_shared::password::Policy::default());
@@ -346,13 +370,34 @@ async fn main() {
         .send()
         .await
         .unwrap();
-    let data_key = sm
-        .create_secret()
-        .name("bench/data-key")
-        .secret_string("bench-data-key-0123456789abcdefghijklmnopqrstuvwxyz")
-        .send()
-        .await
-        .unwrap();
+    let data_key =
+        sm.create_secret().name("bench/data-key").secret_string(DATA_KEY).send().await.unwrap();
+    // f0, f1, ...: one account per second-step invocation, each with an active TOTP factor
+    // sealed under the data key's version in moto (as /mfa/totp/verify leaves it) and a login
+    // mfa_token (as /login answers a right password with).
+    let data_version = auth_shared::data_key::KeyVersion::new(
+        data_key.version_id().unwrap(),
+        DATA_KEY.as_bytes().to_vec(),
+    );
+    let mut second_steps = VecDeque::new();
+    for k in 0..starts + 10 + WARM_LOGIN_MFA {
+        let (username, email) = (format!("f{k}"), format!("f{k}@example.com"));
+        let new = auth_shared::users::NewUser {
+            username: &username,
+            email: &email,
+            full_name: None,
+            password_hash: &hash,
+            email_verified: true,
+        };
+        let user = auth_shared::users::create(&c, &new).await.unwrap().id;
+        let secret = auth_shared::mfa::totp::new_secret();
+        let sealed = auth_shared::mfa::sealed::seal(&data_version, user, &secret);
+        auth_shared::mfa::store::put_pending(&c, user, &sealed, &data_version.id).await.unwrap();
+        auth_shared::mfa::store::activate(&c, user, 0).await.unwrap();
+        let (token, token_hash) = auth_shared::sessions::new_refresh_token();
+        auth_shared::mfa::store::new_token(&c, &token_hash, user, "login", 3600).await.unwrap();
+        second_steps.push_back((token, secret));
+    }
     let queue = moto.create_queue("mail").await;
     let sqs = moto.sqs_client().await;
     // Takes every message off the mail queue (PurgeQueue may run once a minute).
@@ -409,6 +454,10 @@ async fn main() {
                 env.push(("EMAIL_LINK_BASE_URL".into(), "https://app.example/".into()));
                 env.push(("SIGNUP_MODE".into(), "open".into()));
             }
+            KeyKind::Mfa => {
+                env.push(("SECRET_ARN".into(), secret.arn().unwrap().to_owned()));
+                env.push(("DATA_KEY_SECRET_ARN".into(), data_key.arn().unwrap().to_owned()));
+            }
         }
         env
     };
@@ -446,6 +495,10 @@ async fn main() {
         .unwrap();
         logout_tokens.push_back(t);
     }
+    let dave_token =
+        auth_shared::token::issue(&cfg, &signing, dave, "dave", None, auth_shared::token::now())
+            .unwrap();
+    let bearer = |t: &str| format!("Bearer {t}");
     let cases = vec![
         Case {
             label: "health",
@@ -527,21 +580,7 @@ async fn main() {
             binary: "password",
             feed: Feed::Fixed(json_post(
                 "/password",
-                &[(
-                    "authorization",
-                    &format!(
-                        "Bearer {}",
-                        auth_shared::token::issue(
-                            &cfg,
-                            &signing,
-                            dave,
-                            "dave",
-                            None,
-                            auth_shared::token::now()
-                        )
-                        .unwrap()
-                    ),
-                )],
+                &[("authorization", &bearer(&dave_token))],
                 &json!({"current_password": PW, "new_password": PW2}),
             )),
             key: KeyKind::Hs256,
@@ -618,6 +657,69 @@ async fn main() {
             warm: 500,
         },
         Case {
+            label: "login-mfa (a real second step)",
+            binary: "login-mfa",
+            feed: Feed::LoginMfa { waiting: second_steps },
+            key: KeyKind::Mfa,
+            warm: WARM_LOGIN_MFA,
+        },
+        Case {
+            label: "mfa-status",
+            binary: "mfa-status",
+            feed: Feed::Fixed(testkit::events::apigw(
+                "GET",
+                "/mfa",
+                &[("authorization", &bearer(&token))],
+                None,
+            )),
+            key: KeyKind::Mfa,
+            warm: 500,
+        },
+        Case {
+            label: "mfa-totp (locked account: no hash)",
+            binary: "mfa-totp",
+            feed: Feed::Fixed(json_post(
+                "/mfa/totp",
+                &[("authorization", &bearer(&dave_token))],
+                &json!({"password": PW}),
+            )),
+            key: KeyKind::Mfa,
+            warm: 500,
+        },
+        Case {
+            label: "mfa-totp-verify (nothing to confirm)",
+            binary: "mfa-totp-verify",
+            feed: Feed::Fixed(json_post(
+                "/mfa/totp/verify",
+                &[("authorization", &bearer(&token))],
+                &json!({"code": "123456"}),
+            )),
+            key: KeyKind::Mfa,
+            warm: 500,
+        },
+        Case {
+            label: "mfa-totp-disable (locked account: no check)",
+            binary: "mfa-totp-disable",
+            feed: Feed::Fixed(json_post(
+                "/mfa/totp/disable",
+                &[("authorization", &bearer(&dave_token))],
+                &json!({"code": "123456"}),
+            )),
+            key: KeyKind::Mfa,
+            warm: 500,
+        },
+        Case {
+            label: "mfa-recovery-codes (locked account: no check)",
+            binary: "mfa-recovery-codes",
+            feed: Feed::Fixed(json_post(
+                "/mfa/recovery-codes",
+                &[("authorization", &bearer(&dave_token))],
+                &json!({"code": "123456"}),
+            )),
+            key: KeyKind::Mfa,
+            warm: 500,
+        },
+        Case {
             label: "mailer (a reset mail through SES)",
             binary: "mailer",
             feed: Feed::Mailer { next: 0 },
@@ -634,6 +736,9 @@ async fn main() {
     ];
     let mut results = Vec::new();
     for Case { label, binary, mut feed, key, warm: n } in cases {
+        if !only.is_empty() && !only.contains(&binary) {
+            continue;
+        }
         let bin = bindir.join(binary);
         let env = env_for(key);
         let (mut init, mut first) = (Vec::new(), Vec::new());
@@ -700,7 +805,10 @@ async fn main() {
         }));
         eprintln!("lambda bench: {label} done");
     }
-    let enumeration = json!({
+    let enumeration = if !only.is_empty() {
+        json!(null)
+    } else {
+        json!({
         "signup": enumeration(
             &bindir.join("signup"),
             &env_for(KeyKind::Account),
@@ -724,7 +832,8 @@ async fn main() {
             drain,
         )
         .await,
-    });
+        })
+    };
     println!(
         "{}",
         serde_json::to_string_pretty(
