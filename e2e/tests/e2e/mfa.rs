@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use auth_shared::data_key::{DataKey, DataKeySource};
+use auth_shared::mfa::{MfaConfig, Policy};
 use auth_shared::state::{HashState, MfaState, TokenState};
 use serde_json::{Value, json};
 use sha2::Digest;
@@ -21,13 +22,19 @@ struct Mfa {
 
 impl Mfa {
     async fn new() -> Self {
+        Self::with(MfaConfig::default()).await
+    }
+
+    /// With MFA_POLICY and MFA_TOKEN_TTL_SECONDS as `mfa` says.
+    async fn with(mfa: MfaConfig) -> Self {
         let parts = Parts::new(8).await;
         let hash = HashState::new(
             parts.db.clone(),
             parts.keys.clone(),
             parts.tokens.clone(),
             parts.policy,
-        );
+        )
+        .with_mfa(mfa);
         let keys = Arc::new(DataKey::new(DataKeySource::Local(vec![7; 32].into())).await);
         let state = MfaState::new(hash, keys, "Test App".into());
         Self { parts, state }
@@ -353,6 +360,65 @@ fn pwd_token_for(m: &Mfa, mfa_access: &str) -> String {
         c["iat"].as_i64().unwrap(),
     )
     .unwrap()
+}
+
+#[tokio::test]
+async fn under_mfa_policy_required_a_login_enrols_with_its_mfa_token() {
+    let m = Mfa::with(MfaConfig { policy: Policy::Required, token_ttl_seconds: 300 }).await;
+    m.user("hal").await;
+    m.user("ivy").await;
+    let (status, body) = login(&m, "hal").await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("mfa_enrollment_required")), "{body}");
+    assert!(body.get("access_token").is_none(), "no session before a factor: {body}");
+    let token = body["mfa_token"].as_str().unwrap().to_owned();
+    // The enrolment token is no login token, and no Bearer token either.
+    let (status, body) =
+        post(&m, "/login/mfa", None, json!({"mfa_token": token, "code": "123456"})).await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_token")), "{body}");
+    for path in ["/mfa/totp/disable", "/mfa/recovery-codes"] {
+        let (status, _) = post(&m, path, Some(&token), json!({"code": "123456"})).await;
+        assert_eq!(status, 401, "{path} takes no enrolment token");
+    }
+    // Another user's, a forged or a truncated token enrols nothing.
+    let (_, other) = login(&m, "ivy").await;
+    let ivy_token = other["mfa_token"].as_str().unwrap().to_owned();
+    for bad in [&token[..20], "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"] {
+        let (status, body) = post(&m, "/mfa/totp", None, json!({"mfa_token": bad})).await;
+        assert_eq!((status, body["error"].as_str()), (401, Some("invalid_token")), "{bad}: {body}");
+    }
+    // The token stands in for the Bearer token and the password.
+    let (status, body) = post(&m, "/mfa/totp", None, json!({"mfa_token": token})).await;
+    assert_eq!(status, 200, "{body}");
+    let secret = body["secret"].as_str().unwrap().to_owned();
+    assert_eq!(app_reads(body["otpauth_uri"].as_str().unwrap())[2], "hal");
+    // ivy's token confirms nothing of hal's.
+    let (status, _) = post(
+        &m,
+        "/mfa/totp/verify",
+        None,
+        json!({"mfa_token": ivy_token, "code": app_code(&secret, 0)}),
+    )
+    .await;
+    assert_eq!(status, 400, "ivy has no pending factor");
+    let (status, body) = post(
+        &m,
+        "/mfa/totp/verify",
+        None,
+        json!({"mfa_token": token, "code": app_code(&secret, 0)}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["recovery_codes"].as_array().map(Vec::len), Some(10));
+    assert_eq!(claims(body["access_token"].as_str().unwrap())["amr"], json!(["pwd", "otp", "mfa"]));
+    // Used up: the token enrols nothing more.
+    let (status, _) = post(&m, "/mfa/totp", None, json!({"mfa_token": token})).await;
+    assert_eq!(status, 401, "an enrolment token is good until its verify");
+    // From now on hal's login is the ordinary second step.
+    let token = mfa_token(&m, "hal").await;
+    let (status, body) =
+        post(&m, "/login/mfa", None, json!({"mfa_token": token, "code": app_code(&secret, 30)}))
+            .await;
+    assert_eq!(status, 200, "{body}");
 }
 
 #[tokio::test]
