@@ -366,30 +366,34 @@ pub async fn after_password_change(
     current: Option<Uuid>,
     cfg: &SessionConfig,
 ) -> Result<Grant, Error> {
-    keep_only(c, user_id, current, cfg, "password_changed").await
+    keep_only(c, user_id, current, cfg, "password_changed", crate::mfa::AMR_PASSWORD).await
 }
 
 /// [`after_password_change`] for any credential change: the other sessions end with `reason`
-/// (`password_changed`, `mfa_enabled`), `current` keeps going with a fresh refresh token.
+/// (`password_changed`, `mfa_enabled`), `current` keeps going with a fresh refresh token. When
+/// there is no current session (a token without `sid`), or it ended meanwhile, a new one is
+/// opened with `amr` (what the change itself proved).
 pub async fn keep_only(
     c: &impl GenericClient,
     user_id: Uuid,
     current: Option<Uuid>,
     cfg: &SessionConfig,
     reason: &str,
+    amr: &[&str],
 ) -> Result<Grant, Error> {
     end(c, user_id, current, Scope::Others, reason).await?;
-    let Some(session_id) = current else { return open(c, user_id, cfg).await };
+    let Some(session_id) = current else { return open_with(c, user_id, cfg, amr).await };
     // The session's lock first, in a statement of its own: the replacement below must see a
     // token a racing refresh committed while this waited for the lock (see `refresh`).
     let locked = c
         .query_typed_opt(
-            "SELECT id FROM sessions WHERE id = $1 AND user_id = $2 FOR UPDATE",
+            "SELECT id FROM sessions WHERE id = $1 AND user_id = $2 AND ended_at IS NULL \
+             FOR UPDATE",
             &[(&session_id, Type::UUID), (&user_id, Type::UUID)],
         )
         .await?;
     if locked.is_none() {
-        return open(c, user_id, cfg).await;
+        return open_with(c, user_id, cfg, amr).await;
     }
     const SQL: &str = "
         WITH locked AS (
@@ -414,7 +418,7 @@ pub async fn keep_only(
             refresh_expires_in: seconds_left(&row, 0)?,
             amr: row.try_get(1)?,
         }),
-        None => open(c, user_id, cfg).await,
+        None => open_with(c, user_id, cfg, amr).await,
     }
 }
 

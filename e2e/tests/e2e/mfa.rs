@@ -386,6 +386,9 @@ async fn under_mfa_policy_required_a_login_enrols_with_its_mfa_token() {
         let (status, body) = post(&m, "/mfa/totp", None, json!({"mfa_token": bad})).await;
         assert_eq!((status, body["error"].as_str()), (401, Some("invalid_token")), "{bad}: {body}");
     }
+    // A second login's enrolment token, kept for later.
+    let (_, later) = login(&m, "hal").await;
+    let later = later["mfa_token"].as_str().unwrap().to_owned();
     // The token stands in for the Bearer token and the password.
     let (status, body) = post(&m, "/mfa/totp", None, json!({"mfa_token": token})).await;
     assert_eq!(status, 200, "{body}");
@@ -400,6 +403,19 @@ async fn under_mfa_policy_required_a_login_enrols_with_its_mfa_token() {
     )
     .await;
     assert_eq!(status, 400, "ivy has no pending factor");
+    // A wrong code counts, as at every second step: in the login throttle and against the token.
+    let right = app_code(&secret, 0);
+    let wrong = format!("{:06}", (right.parse::<u32>().unwrap() + 500_000) % 1_000_000);
+    let (status, _) =
+        post(&m, "/mfa/totp/verify", None, json!({"mfa_token": token, "code": wrong})).await;
+    assert_eq!(status, 400);
+    let c = m.parts.test_db.client().await;
+    let counts: (i32, i32) = {
+        let throttle = c.query_one("SELECT failures FROM login_throttle", &[]).await.unwrap();
+        let token = c.query_one("SELECT max(failures) FROM mfa_tokens", &[]).await.unwrap();
+        (throttle.get(0), token.get(0))
+    };
+    assert_eq!(counts, (1, 1), "a wrong verify code is counted");
     let (status, body) = post(
         &m,
         "/mfa/totp/verify",
@@ -413,6 +429,10 @@ async fn under_mfa_policy_required_a_login_enrols_with_its_mfa_token() {
     // Used up: the token enrols nothing more.
     let (status, _) = post(&m, "/mfa/totp", None, json!({"mfa_token": token})).await;
     assert_eq!(status, 401, "an enrolment token is good until its verify");
+    // Nor does an older one of the same account: with a factor active, enrolling another needs
+    // the second step.
+    let (status, _) = post(&m, "/mfa/totp", None, json!({"mfa_token": later})).await;
+    assert_eq!(status, 401, "no enrolment token outlives the first factor");
     // From now on hal's login is the ordinary second step.
     let token = mfa_token(&m, "hal").await;
     let (status, body) =
@@ -648,6 +668,45 @@ async fn one_code_one_token_and_one_recovery_code_each_win_once_at_the_same_time
     // The verify's session, and one per race (the recovery-code race of one token used codes[0]
     // or codes[1]; the other stays unused).
     assert_eq!(sessions, 4);
+}
+
+#[tokio::test]
+async fn a_login_racing_a_password_change_leaves_no_mfa_token_alive() {
+    let m = Mfa::new().await;
+    m.user("kit").await;
+    let (secret, _, _) = enrolled(&m, "kit").await;
+    // An operator's set-password (a reset is the same two statements) holds its transaction
+    // open after updating the hash and voiding the mfa_tokens, while a login with the old
+    // password checks it (reading the committed, old hash) and reaches its second step.
+    let mut admin = m.parts.test_db.client().await;
+    let tx = admin.transaction().await.unwrap();
+    let new_hash = auth_shared::password::hash("another long passphrase", testkit::pg::TEST_POLICY);
+    assert!(auth_shared::users::set_password(&tx, "kit", &new_hash).await.unwrap());
+    let login = login(&m, "kit");
+    let commit = async {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        tx.commit().await.unwrap();
+    };
+    let (login, ()) = tokio::join!(login, commit);
+    // The login waits for the change and is refused; had it stored its mfa_token before the
+    // change committed, the token would have outlived the password it was for.
+    match login.0 {
+        401 => assert_eq!(login.1["error"], "invalid_credentials", "{login:?}"),
+        403 => {
+            let token = login.1["mfa_token"].as_str().unwrap();
+            let (status, body) = post(
+                &m,
+                "/login/mfa",
+                None,
+                json!({"mfa_token": token, "code": app_code(&secret, 30)}),
+            )
+            .await;
+            panic!(
+                "an mfa_token outlived the password change: /login/mfa answered {status} {body}"
+            );
+        }
+        other => panic!("unexpected {other}: {login:?}"),
+    }
 }
 
 #[tokio::test]

@@ -289,6 +289,16 @@ async fn attempt(
                 // A right password of an account with a second factor (or one that must
                 // enrol) is not yet a login: no session, no count reset, no hash upgrade (it
                 // waits for a login without a second step); an mfa_token for the next step.
+                // The account's row is share-locked with the hash that was checked still in
+                // it, as `record_login` requires it: a password change or reset that commits
+                // first refuses this login, one that comes after finds the token and ends it.
+                if !mfa::store::share_lock_with_hash(&tx, u.id, &u.password_hash).await? {
+                    let failures = throttle::record_failure(&tx, &key).await?;
+                    tx.commit().await?;
+                    let pad = floor.floor(ratio, tries).saturating_sub(took);
+                    let reason = "changed_concurrently";
+                    return Ok(Attempt::Failed { key, reason, failures, user, pad });
+                }
                 let (token, hash) = sessions::new_refresh_token();
                 mfa::store::new_token(&tx, &hash, u.id, purpose, limits.mfa.token_ttl_seconds)
                     .await?;

@@ -10,7 +10,8 @@
 
 use auth_shared::access::{self, Access};
 use auth_shared::http::{self, ApiError};
-use auth_shared::mfa::{self, check, recovery, store, totp};
+use auth_shared::mfa::check::{self, Step};
+use auth_shared::mfa::{self, recovery, store, totp};
 use auth_shared::route::Route;
 use auth_shared::sessions::{self, Grant, Scope};
 use auth_shared::users::{self, LoginRecord};
@@ -57,7 +58,7 @@ enum Confirmer {
 enum Outcome {
     Enabled { grant: Grant, times: LoginRecord, username: String },
     NoPending,
-    Wrong,
+    Refused(Step),
     Gone,
 }
 
@@ -131,9 +132,8 @@ async fn verify(state: &State, req: &Request) -> Result<Response<Body>, ApiError
         Outcome::NoPending => Err(ApiError::InvalidRequest(
             "No factor is waiting to be confirmed; start again at /mfa/totp.".into(),
         )),
-        Outcome::Wrong => {
-            tracing::warn!(event = "mfa_failed", user_id = %user, step = "verify", "mfa_failed");
-            Err(ApiError::InvalidCode)
+        Outcome::Refused(step) => {
+            Err(step.refusal(user, "verify").unwrap_or(ApiError::InvalidCode))
         }
         Outcome::Gone => Err(ApiError::InvalidToken { presented: true }),
     }
@@ -152,28 +152,56 @@ async fn confirm(
     let user = match confirmer {
         Confirmer::Session { user, .. } | Confirmer::Enrolment { user, .. } => *user,
     };
-    throttle::lock_account(&tx, user).await?;
+    let key = throttle::lock_account(&tx, user).await?;
     let Some(username) = store::lock_account_row(&tx, user).await? else {
         return Ok(Outcome::Gone);
     };
-    if let Confirmer::Enrolment { token, .. } = confirmer
-        && !store::lock_token(&tx, token, "enroll").await?
-    {
-        return Ok(Outcome::Gone);
+    if let Confirmer::Enrolment { token, .. } = confirmer {
+        // An enrolment token is for an account without a factor: once one is active it
+        // confirms nothing (it would replace the factor without the second step).
+        if !store::lock_token(&tx, token, "enroll").await? || store::has_active(&tx, user).await? {
+            return Ok(Outcome::Gone);
+        }
+    }
+    // As every second-factor step: the login throttle and the daily lock refuse first, and a
+    // wrong code counts in both (and against an enrolment token).
+    let (throttle, daily) =
+        tokio::try_join!(throttle::status(&tx, &key), store::daily_lock(&tx, user))?;
+    if let throttle::Status::Locked { retry_after } = throttle {
+        return Ok(Outcome::Refused(Step::Locked { retry_after }));
+    }
+    if let Some(retry_after) = daily {
+        return Ok(Outcome::Refused(Step::Locked { retry_after }));
     }
     let Some(pending) = store::lock_factor(&tx, user, true).await? else {
         return Ok(Outcome::NoPending);
     };
     let step = match check::step_for(keys, user, &pending, code, check::unix_now()).await {
         Ok(Some(step)) => step,
-        Ok(None) | Err(()) => return Ok(Outcome::Wrong),
+        Ok(None) => {
+            let failures = check::count_wrong(&tx, &key, user).await?;
+            if let Confirmer::Enrolment { token, .. } = confirmer {
+                store::fail_token(&tx, token).await?;
+            }
+            tx.commit().await?;
+            return Ok(Outcome::Refused(Step::Wrong { failures }));
+        }
+        Err(()) => return Ok(Outcome::Refused(Step::Garbled)),
     };
     store::activate(&tx, user, step).await?;
     store::replace_codes(&tx, user, key_version, hashes).await?;
     let grant = match confirmer {
         Confirmer::Session { sid: Some(sid), .. } => {
             store::set_session_amr(&tx, *sid, mfa::AMR_PASSWORD_AND_OTP).await?;
-            sessions::keep_only(&tx, user, Some(*sid), cfg, "mfa_enabled").await?
+            sessions::keep_only(
+                &tx,
+                user,
+                Some(*sid),
+                cfg,
+                "mfa_enabled",
+                mfa::AMR_PASSWORD_AND_OTP,
+            )
+            .await?
         }
         Confirmer::Session { sid: None, .. } | Confirmer::Enrolment { .. } => {
             if let Confirmer::Enrolment { token, .. } = confirmer {

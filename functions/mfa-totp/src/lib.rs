@@ -52,6 +52,16 @@ struct Enrolment {
 }
 
 /// Who is enrolling, and how they proved it.
+/// What the enrolment's transaction came to.
+enum Enrolled {
+    /// The pending factor is stored.
+    Pending,
+    /// The password was not confirmed (or the account is locked or gone).
+    Refused(Confirmed),
+    /// A factor became active meanwhile, and the second factor was not shown.
+    NowActive,
+}
+
 enum Enroller {
     /// A Bearer token; `password` when the token alone is not enough.
     Signed { user: Uuid, password: Option<String> },
@@ -89,6 +99,7 @@ async fn enrol(state: &State, req: &Request) -> Result<Response<Body>, ApiError>
     let user = match &enroller {
         Enroller::Signed { user, .. } | Enroller::Enrolment { user } => *user,
     };
+    let is_enrolment = matches!(enroller, Enroller::Enrolment { .. });
     if let Enroller::Signed { password: Some(p), .. } = &enroller
         && !(1..=auth_shared::password::MAX_PASSWORD_CHARS).contains(&p.chars().count())
     {
@@ -99,9 +110,11 @@ async fn enrol(state: &State, req: &Request) -> Result<Response<Body>, ApiError>
         state.keys.current().await.map_err(|e| ApiError::ServiceUnavailable(e.to_string()))?;
     let sealed = sealed::seal(&version, user, &secret);
     let hash = state.hash.clone();
-    let password = match enroller {
-        Enroller::Signed { password, .. } => password,
-        Enroller::Enrolment { .. } => None,
+    // Whether the caller has shown the second factor (a token whose amr holds mfa): only then
+    // may an account that has a factor enrol another.
+    let (password, shown_mfa) = match enroller {
+        Enroller::Signed { password, .. } => (password.clone(), password.is_none()),
+        Enroller::Enrolment { .. } => (None, false),
     };
     let deadline = state.hash.token.db.config().statement_timeout * 3;
     let outcome = state
@@ -117,17 +130,30 @@ async fn enrol(state: &State, req: &Request) -> Result<Response<Body>, ApiError>
                     let confirmed = access::confirm_password(&tx, &hash, user, password).await?;
                     if confirmed != Confirmed::Yes {
                         tx.commit().await?;
-                        return Ok(confirmed);
+                        return Ok(Enrolled::Refused(confirmed));
                     }
                 } else {
                     throttle::lock_account(&tx, user).await?;
                 }
+                // Read again under the account's attempt lock: a factor confirmed since the
+                // first read needs the second factor shown (and ends an enrolment token).
+                if !shown_mfa && store::has_active(&tx, user).await? {
+                    return Ok(Enrolled::NowActive);
+                }
                 store::put_pending(&tx, user, &sealed, &kv).await?;
                 tx.commit().await?;
-                Ok(Confirmed::Yes)
+                Ok(Enrolled::Pending)
             })
         })
         .await?;
+    let outcome = match outcome {
+        Enrolled::Pending => Confirmed::Yes,
+        Enrolled::NowActive if is_enrolment => {
+            return Err(ApiError::InvalidToken { presented: true });
+        }
+        Enrolled::NowActive => return Err(ApiError::MfaRequired { mfa_token: None }),
+        Enrolled::Refused(confirmed) => confirmed,
+    };
     match outcome {
         Confirmed::Yes => {}
         Confirmed::Wrong(failures) => {

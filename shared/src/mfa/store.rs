@@ -110,11 +110,14 @@ pub async fn use_step(c: &impl GenericClient, user: Uuid, step: u64) -> Result<(
 }
 
 /// Makes the pending factor the active one (the earlier active one, if any, is gone), with
-/// `step` used. Call with the pending row locked ([`lock_factor`]).
+/// `step` used, and removes the account's waiting mfa_tokens (an enrolment token must not
+/// outlive the enrolment; a login token was for the factor this one replaces). Call with the
+/// pending row locked ([`lock_factor`]).
 pub async fn activate(c: &impl GenericClient, user: Uuid, step: u64) -> Result<(), Error> {
     let step = step as i64;
     c.execute_typed(
-        "DELETE FROM totp_factors WHERE user_id = $1 AND NOT pending",
+        "WITH tokens AS (DELETE FROM mfa_tokens WHERE user_id = $1) \
+         DELETE FROM totp_factors WHERE user_id = $1 AND NOT pending",
         &[(&user, Type::UUID)],
     )
     .await?;
@@ -207,6 +210,21 @@ pub async fn new_token(
     )
     .await?;
     Ok(())
+}
+
+/// Share-locks the active account `user`'s row (until the transaction ends) if its password
+/// hash is still `hash` (the one a login just checked); false when it changed or the account is
+/// gone or disabled. A login's mfa_token is stored only under this lock, so a password change
+/// or reset (which updates the row, then removes the account's mfa_tokens) either comes first
+/// and refuses the login, or comes after and removes the token.
+pub async fn share_lock_with_hash(
+    c: &impl GenericClient,
+    user: Uuid,
+    hash: &str,
+) -> Result<bool, Error> {
+    const SQL: &str = "SELECT 1 FROM users WHERE id = $1 AND password_hash = $2 \
+                       AND disabled_at IS NULL FOR SHARE";
+    Ok(c.query_typed_opt(SQL, &[(&user, Type::UUID), (&hash, Type::TEXT)]).await?.is_some())
 }
 
 /// Removes up to 100 expired mfa_tokens (the second steps never taken); skips rows another

@@ -4,6 +4,7 @@
 //! themselves come from the `totp-rs` crate.
 
 use secrecy::{ExposeSecret, SecretSlice};
+use subtle::ConstantTimeEq;
 use totp_rs::{Algorithm, Totp};
 
 /// Length of a new secret, in bytes (160 bits).
@@ -62,8 +63,8 @@ pub fn code_at(secret: &SecretSlice<u8>, unix_seconds: u64) -> String {
 
 /// The step `code` is right for, among the previous, current and next step of `unix_seconds`
 /// and only those after `last_step` (a step once used is never accepted again), or `None`.
-/// Every candidate step is computed and compared in constant time (`totp-rs`'s `Token`
-/// equality), whichever matches.
+/// Every candidate step is computed and compared in constant time (`subtle`), whichever
+/// matches.
 pub fn matching_step(
     secret: &SecretSlice<u8>,
     code: &str,
@@ -77,7 +78,8 @@ pub fn matching_step(
     let now = unix_seconds / STEP_SECONDS;
     let mut found = None;
     for step in now.saturating_sub(SKEW_STEPS)..=now + SKEW_STEPS {
-        let right = t.generate(step * STEP_SECONDS).to_string() == code;
+        let right: bool =
+            t.generate(step * STEP_SECONDS).to_string().as_bytes().ct_eq(code.as_bytes()).into();
         if right && step > last_step && found.is_none() {
             found = Some(step);
         }
