@@ -499,6 +499,27 @@ async fn mfa_shows_the_factors_and_mfa_reset_removes_them_and_ends_the_sessions(
     );
     assert!(lines.stdout.contains("locked for"), "{}", lines.stdout);
 
+    // An export carries no secret or recovery code, and says so; importing it again (the
+    // accounts are present) leaves the factor alone.
+    let file = std::env::temp_dir().join(format!("mfa-export-{id}.jsonl"));
+    let export = admin(Some(&db.url), &["export", "--output", file.to_str().unwrap()], None).await;
+    assert_eq!(export.code, 0, "{}", export.stderr);
+    assert!(export.stderr.contains("second factors are not exported"), "{}", export.stderr);
+    let exported = std::fs::read_to_string(&file).unwrap();
+    assert!(exported.contains(r#""username":"lou""#), "{exported}");
+    for leak in ["totp", "recovery", "00112233445566778899", "secret"] {
+        assert!(!exported.contains(leak), "{leak} in the export: {exported}");
+    }
+    let import = admin(Some(&db.url), &["import", file.to_str().unwrap()], None).await;
+    assert_eq!(import.code, 0, "{}{}", import.stdout, import.stderr);
+    let _ = std::fs::remove_file(&file);
+    let doc: Value = serde_json::from_str(
+        &admin(Some(&db.url), &["user", "mfa", "lou", "--json"], None).await.stdout,
+    )
+    .unwrap();
+    assert_eq!(doc["totp"]["enabled"], true, "import left the factor: {doc}");
+    assert_eq!(doc["recovery_codes_remaining"], 9, "{doc}");
+
     let reset = admin(Some(&db.url), &["user", "mfa-reset", "lou"], None).await;
     assert_eq!(reset.code, 0, "{}", reset.stderr);
     assert!(reset.stdout.contains("second factors removed (1 session ended)"), "{}", reset.stdout);
