@@ -57,13 +57,6 @@ def follow(p, href, action):
     print(f"ok   followed the {action} link; the address bar keeps no token: {p.d.current_url}")
 
 
-def log_in(p, who, password):
-    p.d.execute_script("window.scrollTo(0, 0)")
-    p.type("#login-identifier", who)
-    p.type("#login-password", password)
-    return p.click("login-out", "#login-submit")
-
-
 def run(driver):
     p = Page(driver)
     driver.get(BASE + "/")
@@ -72,7 +65,7 @@ def run(driver):
     p.type("#signup-email", NEW_EMAIL)
     p.type("#signup-password", PASSWORD)
     expect_ok("sign up", p.click("signup-out", "#signup-submit"))
-    expect_problem("log in before confirming", log_in(p, NEW_USER, PASSWORD),
+    expect_problem("log in before confirming", p.log_in(NEW_USER, PASSWORD),
                    401, "invalid_credentials", "The identifier or the password is incorrect.")
     link = mail_link(p, NEW_EMAIL, "Confirm")
     follow(p, link, "verify-email")
@@ -83,7 +76,7 @@ def run(driver):
                    400, "invalid_code", "The code or link is invalid")
     p.type("#verify-password", PASSWORD)
     expect_ok("confirm with the link", p.click("verify-out", "#verify-submit"))
-    expect_ok("log in after confirming", log_in(p, NEW_USER, PASSWORD))
+    expect_ok("log in after confirming", p.log_in(NEW_USER, PASSWORD))
 
     # Forgot, mail, reset by the link, log in with the new password.
     p.type("#forgot-identifier", OLD_EMAIL)
@@ -95,9 +88,9 @@ def run(driver):
                    400, "weak_password", "The new password is too weak")
     p.type("#reset-password", NEW_PASSWORD)
     expect_ok("reset with the link", p.click("reset-out", "#reset-submit"))
-    expect_problem("log in with the old password", log_in(p, OLD_USER, PASSWORD),
+    expect_problem("log in with the old password", p.log_in(OLD_USER, PASSWORD),
                    401, "invalid_credentials", "The identifier or the password is incorrect.")
-    expect_ok("log in with the new password", log_in(p, OLD_USER, NEW_PASSWORD))
+    expect_ok("log in with the new password", p.log_in(OLD_USER, NEW_PASSWORD))
 
 
 if __name__ == "__main__":

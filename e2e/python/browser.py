@@ -92,6 +92,13 @@ class Page:
     def click(self, outcome_id, button_css):
         return self.act(outcome_id, self.el(button_css).click)
 
+    def log_in(self, who, password):
+        """Fills the page's login form (scrolled into view) and submits it; the outcome."""
+        self.d.execute_script("window.scrollTo(0, 0)")
+        self.type("#login-identifier", who)
+        self.type("#login-password", password)
+        return self.click("login-out", "#login-submit")
+
     def table(self, css):
         rows = {}
         for row in self.d.find_elements(By.CSS_SELECTOR, f"{css} tbody tr"):

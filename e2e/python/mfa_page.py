@@ -23,16 +23,10 @@ def next_code(secret):
     return pyotp.TOTP(secret).at(int(time.time()) + 30)
 
 
-def log_in(p):
-    p.type("#login-identifier", USERNAME)
-    p.type("#login-password", PASSWORD)
-    return p.click("login-out", "#login-submit")
-
-
 def run(driver):
     p = Page(driver)
     driver.get(BASE + "/")
-    expect_ok("log in with the password alone", log_in(p))
+    expect_ok("log in with the password alone", p.log_in(USERNAME, PASSWORD))
 
     # A first factor needs the password: none is refused.
     expect_problem("set up without the password", p.click("mfa-enrol-out", "#mfa-enrol-submit"),
@@ -59,7 +53,7 @@ def run(driver):
     print(f"ok   recovery codes: {len(codes)}, first {codes[0]}")
 
     # Sign in again: the password alone now asks for the second step.
-    result = log_in(p)
+    result = p.log_in(USERNAME, PASSWORD)
     expect_ok("the password asks for the second step", result)
     check("second step" in result[1] and result[2] == "POST /login · 403 mfa_required", f"the page says so: {result}")
     check(p.el("#mfa-step-section").is_displayed(), "the second-step form is shown")
@@ -74,7 +68,7 @@ def run(driver):
     # Off, with a recovery code; then the password alone logs in again.
     p.type("#mfa-disable-code", codes[0])
     expect_ok("turn the factor off with a recovery code", p.click("mfa-disable-out", "#mfa-disable-submit"))
-    result = log_in(p)
+    result = p.log_in(USERNAME, PASSWORD)
     expect_ok("log in with the password alone again", result)
     check(result[2] == "POST /login · 200", f"one step again: {result}")
 
