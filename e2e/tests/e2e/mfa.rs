@@ -48,6 +48,14 @@ impl Mfa {
         self.parts.test_db.create_user(name, &format!("{name}@example.com"), PASSWORD).await
     }
 
+    /// The one value of the one row `sql` returns.
+    async fn value<T: for<'a> auth_shared::tokio_postgres::types::FromSql<'a>>(
+        &self,
+        sql: &str,
+    ) -> T {
+        self.parts.test_db.client().await.query_one(sql, &[]).await.unwrap().get(0)
+    }
+
     async fn sql(&self, sql: &str) {
         self.parts.test_db.client().await.batch_execute(sql).await.unwrap();
     }
@@ -252,15 +260,7 @@ async fn enrol_with_the_app_confirm_and_log_in_in_two_steps() {
     assert!(token.len() >= 43, "at least 256 bits");
     assert!(body.get("access_token").is_none());
     // The step the verify used is never taken again; the next step's code is.
-    let used: i64 = m
-        .parts
-        .test_db
-        .client()
-        .await
-        .query_one("SELECT last_step FROM totp_factors WHERE NOT pending", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let used: i64 = m.value("SELECT last_step FROM totp_factors WHERE NOT pending").await;
     let replayed = app_code_at(secret, used * 30);
     let (status, body) =
         post(&m, "/login/mfa", None, json!({"mfa_token": token, "code": replayed})).await;
@@ -553,15 +553,7 @@ async fn five_wrong_codes_kill_the_token_and_count_in_the_login_throttle() {
     let (status, body) =
         post(&m, "/login/mfa", None, json!({"mfa_token": token, "recovery_code": codes[0]})).await;
     assert_eq!(status, 200, "a recovery code is the way out: {body}");
-    let n: i64 = m
-        .parts
-        .test_db
-        .client()
-        .await
-        .query_one("SELECT count(*) FROM mfa_failures", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let n: i64 = m.value("SELECT count(*) FROM mfa_failures").await;
     assert_eq!(n, 0, "the recovery code cleared the daily count");
 
     // Second steps never taken leave expired tokens, which the purge removes (logins answered
@@ -656,15 +648,8 @@ async fn one_code_one_token_and_one_recovery_code_each_win_once_at_the_same_time
     )
     .await;
     assert_eq!(got.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [200, 400], "{got:?}");
-    let sessions: i64 = m
-        .parts
-        .test_db
-        .client()
-        .await
-        .query_one("SELECT count(*) FROM sessions WHERE 'mfa' = ANY(amr) AND ended_at IS NULL", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let sessions: i64 =
+        m.value("SELECT count(*) FROM sessions WHERE 'mfa' = ANY(amr) AND ended_at IS NULL").await;
     // The verify's session, and one per race (the recovery-code race of one token used codes[0]
     // or codes[1]; the other stays unused).
     assert_eq!(sessions, 4);
