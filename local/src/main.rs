@@ -25,13 +25,15 @@ use auth_shared::http::{self as api, ApiError};
 use auth_shared::lambda_http::{self, Body};
 use auth_shared::mail::{Outbox, Queue, Sender};
 use auth_shared::mfa::MfaConfig;
+use auth_shared::passkeys::RelyingPartyConfig;
 use auth_shared::password::{self, Policy};
 use auth_shared::route::Route;
 use auth_shared::sessions::SessionConfig;
 use auth_shared::signing::keys::Keys;
 use auth_shared::signing::{KeySource, SigningAlg, SigningConfig};
 use auth_shared::state::{
-    AccountState, CodeState, DbState, EmailState, HashState, MfaState, PublicKeysState,
+    AccountState, ChallengeState, CodeState, DbState, EmailState, HashState, MfaState,
+    PasskeyState, PublicKeysState,
 };
 use auth_shared::users::{self, NewUser};
 use axum::Router;
@@ -186,6 +188,20 @@ async fn run(args: Args) -> Result<(), Error> {
         code_state.keys.clone(),
         account_state.accounts.app_name.clone(),
     ));
+    // Passkeys: WEBAUTHN_RP_ID defaults to localhost and WEBAUTHN_ORIGINS to this server's own
+    // origin on that name (a browser must open http://localhost:PORT/, not 127.0.0.1, to use
+    // them: an RP ID is a domain name).
+    let rp = RelyingPartyConfig::new(
+        env.optional("WEBAUTHN_RP_ID")?.as_deref().unwrap_or("localhost"),
+        env.optional("WEBAUTHN_ORIGINS")?
+            .as_deref()
+            .unwrap_or(&format!("http://localhost:{}", addr.port())),
+        account_state.accounts.app_name.clone(),
+    )?;
+    let rp = Arc::new(rp.relying_party()?);
+    let passkey_state =
+        Arc::new(PasskeyState::new((*hashing).clone(), code_state.keys.clone(), rp.clone()));
+    let challenge_state = Arc::new(ChallengeState::new(code_state.keys.clone(), rp));
     let cors = cors.as_ref();
     // One line per route: its ROUTE and a clone of the (shared, reference-counted) state it needs.
     let app = Router::new()
@@ -210,6 +226,12 @@ async fn run(args: Args) -> Result<(), Error> {
         .merge(mount(&mfa_totp_disable::ROUTE, mfa_state.clone(), cors))
         .merge(mount(&mfa_recovery_codes::ROUTE, mfa_state.clone(), cors))
         .merge(mount(&mfa_status::ROUTE, token_state.clone(), cors))
+        .merge(mount(&passkey_register_options::ROUTE, passkey_state.clone(), cors))
+        .merge(mount(&passkey_register::ROUTE, passkey_state.clone(), cors))
+        .merge(mount(&passkey_login_options::ROUTE, challenge_state.clone(), cors))
+        .merge(mount(&passkey_login::ROUTE, passkey_state.clone(), cors))
+        .merge(mount(&passkeys::LIST_ROUTE, hashing.clone(), cors))
+        .merge(mount(&passkeys::ITEM_ROUTE, hashing.clone(), cors))
         .merge(page::router())
         .merge(qr::router())
         .merge(outbox::router(outbox.clone()))

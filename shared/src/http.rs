@@ -62,6 +62,13 @@ pub enum ApiError {
     /// over-tried, and for a wrong sign-up password.
     #[error("invalid_code")]
     InvalidCode,
+    /// 401 `invalid_credentials`: a passkey sign-in was refused (one answer for every reason).
+    #[error("invalid_credentials")]
+    PasskeyRefused,
+    /// 400: a passkey registration was refused (an expired or used challenge, another origin
+    /// or RP ID, no user verification, a credential registered already); the reason.
+    #[error("invalid_passkey")]
+    InvalidPasskey(String),
     /// 403: the account has a second factor. After a right password (`/login`) with the
     /// `mfa_token` of the second step (`POST /login/mfa`) and the methods it takes; from a
     /// credential change whose access token's `amr` lacks `mfa`, with neither (sign in again
@@ -134,16 +141,18 @@ impl ApiError {
             Self::InvalidJson(_)
             | Self::InvalidRequest(_)
             | Self::WeakPassword(_)
-            | Self::InvalidCode => StatusCode::BAD_REQUEST,
+            | Self::InvalidCode
+            | Self::InvalidPasskey(_) => StatusCode::BAD_REQUEST,
             Self::SignupDisabled
             | Self::MfaRequired { .. }
             | Self::MfaEnrollmentRequired { .. } => StatusCode::FORBIDDEN,
             Self::UsernameTaken => StatusCode::CONFLICT,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::InvalidCredentials | Self::InvalidGrant | Self::InvalidToken { .. } => {
-                StatusCode::UNAUTHORIZED
-            }
+            Self::InvalidCredentials
+            | Self::PasskeyRefused
+            | Self::InvalidGrant
+            | Self::InvalidToken { .. } => StatusCode::UNAUTHORIZED,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -159,13 +168,14 @@ impl ApiError {
             Self::InvalidRequest(_) => "invalid_request",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::PayloadTooLarge => "payload_too_large",
-            Self::InvalidCredentials => "invalid_credentials",
+            Self::InvalidCredentials | Self::PasskeyRefused => "invalid_credentials",
             Self::InvalidGrant => "invalid_grant",
             Self::WeakPassword(_) => "weak_password",
             Self::InvalidToken { .. } => "invalid_token",
             Self::SignupDisabled => "signup_disabled",
             Self::UsernameTaken => "username_taken",
             Self::InvalidCode => "invalid_code",
+            Self::InvalidPasskey(_) => "invalid_passkey",
             Self::MfaRequired { .. } => "mfa_required",
             Self::MfaEnrollmentRequired { .. } => "mfa_enrollment_required",
             Self::NotFound => "not_found",
@@ -200,6 +210,8 @@ impl ApiError {
             Self::InvalidCode => {
                 "The code or link is invalid or has expired; ask for a new one.".into()
             }
+            Self::PasskeyRefused => "The passkey sign-in was not accepted.".into(),
+            Self::InvalidPasskey(why) => format!("The passkey was not registered: {why}."),
             Self::MfaRequired { mfa_token: Some(_) } => {
                 "Give a code from the authenticator app, or a recovery code, at /login/mfa.".into()
             }
@@ -249,6 +261,7 @@ impl ApiError {
         let h = resp.headers_mut();
         match &self {
             Self::InvalidCredentials
+            | Self::PasskeyRefused
             | Self::InvalidGrant
             | Self::InvalidToken { presented: false } => {
                 h.insert(header::WWW_AUTHENTICATE, challenge(None));

@@ -20,6 +20,7 @@ pub mod lambda;
 pub mod mail;
 pub mod mfa;
 pub mod migrate;
+pub mod passkeys;
 pub mod password;
 pub mod random;
 pub mod route;

@@ -62,6 +62,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "second_factors",
         sql: include_str!("../migrations/0009_second_factors.sql"),
     },
+    Migration {
+        version: 10,
+        name: "passkeys",
+        sql: include_str!("../migrations/0010_passkeys.sql"),
+    },
 ];
 
 /// The advisory lock key held while migrating ("authmigr").

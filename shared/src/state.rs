@@ -353,3 +353,65 @@ impl EmailState {
         Self { token, account }
     }
 }
+
+/// The state of the passkey routes that verify or register (`/passkeys/register/options`,
+/// `/passkeys/register`, `/passkeys/login`): [`HashState`] (registration may be confirmed with
+/// the password, as at `/password`), the data key that signs login challenges, and the
+/// WebAuthn relying party (WEBAUTHN_RP_ID, WEBAUTHN_ORIGINS, APP_NAME).
+#[derive(Clone)]
+pub struct PasskeyState {
+    /// Database, keys, token and session settings, hashing.
+    pub hash: HashState,
+    /// DATA_KEY_SECRET_ARN (auth-local: DATA_KEY, or a random key per run).
+    pub keys: Arc<crate::data_key::DataKey>,
+    /// The relying party.
+    pub rp: Arc<webauthn_rs::Webauthn>,
+}
+
+impl PasskeyState {
+    /// Builds the state from the environment: the relying party (a bad WEBAUTHN_RP_ID or
+    /// WEBAUTHN_ORIGINS stops the start-up), [`HashState::from_env`] and the data key, read now.
+    pub async fn from_env(env: &Env) -> Result<Self, StartupError> {
+        let rp = Arc::new(crate::passkeys::RelyingPartyConfig::from_env(env)?.relying_party()?);
+        let source = crate::data_key::DataKeySource::require_from_env(env)?;
+        let keys = Arc::new(crate::data_key::DataKey::new(source).await);
+        let (hash, key) = tokio::join!(HashState::from_env(env), keys.current());
+        key?;
+        Ok(Self { hash: hash?, keys, rp })
+    }
+
+    /// Builds the state from existing parts (local server, tests).
+    pub fn new(
+        hash: HashState,
+        keys: Arc<crate::data_key::DataKey>,
+        rp: Arc<webauthn_rs::Webauthn>,
+    ) -> Self {
+        Self { hash, keys, rp }
+    }
+}
+
+/// The state of `/passkeys/login/options`: the data key that signs its challenge and the
+/// relying party. No database: an unauthenticated caller writes nothing.
+#[derive(Clone)]
+pub struct ChallengeState {
+    /// DATA_KEY_SECRET_ARN (auth-local: DATA_KEY, or a random key per run).
+    pub keys: Arc<crate::data_key::DataKey>,
+    /// The relying party.
+    pub rp: Arc<webauthn_rs::Webauthn>,
+}
+
+impl ChallengeState {
+    /// Builds the state from the environment: the relying party and the data key, read now.
+    pub async fn from_env(env: &Env) -> Result<Self, StartupError> {
+        let rp = Arc::new(crate::passkeys::RelyingPartyConfig::from_env(env)?.relying_party()?);
+        let source = crate::data_key::DataKeySource::require_from_env(env)?;
+        let keys = Arc::new(crate::data_key::DataKey::new(source).await);
+        keys.current().await?;
+        Ok(Self { keys, rp })
+    }
+
+    /// Builds the state from existing parts (local server, tests).
+    pub fn new(keys: Arc<crate::data_key::DataKey>, rp: Arc<webauthn_rs::Webauthn>) -> Self {
+        Self { keys, rp }
+    }
+}

@@ -270,6 +270,9 @@ pub fn sample_env(db: &crate::TestDb) -> Vec<(&'static str, String)> {
         // with it (accepted outside Lambda; the Runtime API emulator does not set
         // AWS_LAMBDA_INITIALIZATION_TYPE).
         ("DATA_KEY", TEST_DATA_KEY.to_owned()),
+        // The passkey functions' relying party.
+        ("WEBAUTHN_RP_ID", "localhost".to_owned()),
+        ("WEBAUTHN_ORIGINS", "http://localhost:3000".to_owned()),
     ]
 }
 

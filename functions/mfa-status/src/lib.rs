@@ -46,7 +46,7 @@ async fn status(state: &State, req: &Request) -> Result<Response<Body>, ApiError
         &Factors {
             totp: Totp { enabled: s.enabled, pending: s.pending, confirmed_at: s.confirmed_at },
             recovery_codes_remaining: s.recovery_codes_remaining,
-            passkeys: 0,
+            passkeys: s.passkeys,
         },
     ))
 }

@@ -255,6 +255,14 @@ pub enum NoticeWhat {
     EmailChanged,
     /// An email change was undone.
     EmailChangeReverted,
+    /// A second factor was turned on.
+    MfaEnabled,
+    /// The second factor was turned off.
+    MfaDisabled,
+    /// A passkey was registered.
+    PasskeyAdded,
+    /// A passkey was removed.
+    PasskeyRemoved,
 }
 
 impl From<NoticeWhat> for Notice {
@@ -264,6 +272,10 @@ impl From<NoticeWhat> for Notice {
             NoticeWhat::PasswordReset => Notice::PasswordReset,
             NoticeWhat::EmailChanged => Notice::EmailChanged,
             NoticeWhat::EmailChangeReverted => Notice::EmailChangeReverted,
+            NoticeWhat::MfaEnabled => Notice::MfaEnabled,
+            NoticeWhat::MfaDisabled => Notice::MfaDisabled,
+            NoticeWhat::PasskeyAdded => Notice::PasskeyAdded,
+            NoticeWhat::PasskeyRemoved => Notice::PasskeyRemoved,
         }
     }
 }
@@ -371,6 +383,17 @@ impl Given {
         match self {
             Self::Code { email, code } => (Some(email), crate::codes::Presented::Code(code)),
             Self::Token(token) => (None, crate::codes::Presented::Token(token)),
+        }
+    }
+}
+
+/// Queues a security notice of `what` to `user`'s address, when the function has a mail queue;
+/// the change it reports stands without it (a queue that refuses is logged, not answered).
+pub async fn notify(queue: Option<&crate::mail::Queue>, user_id: Uuid, what: NoticeWhat) {
+    if let Some(queue) = queue {
+        let job = Job::Notice { id: Job::new_id(), user_id, what };
+        if let Err(e) = enqueue(queue, &job).await {
+            tracing::error!(error = %e, "a security notice could not be queued");
         }
     }
 }

@@ -44,6 +44,8 @@ pub struct Status {
     pub confirmed_at: Option<time::OffsetDateTime>,
     /// Unused recovery codes.
     pub recovery_codes_remaining: i64,
+    /// Registered passkeys.
+    pub passkeys: i64,
 }
 
 /// Reads the account's factors, one round trip.
@@ -52,13 +54,15 @@ pub async fn status(c: &impl GenericClient, user: Uuid) -> Result<Status, Error>
         SELECT EXISTS (SELECT 1 FROM totp_factors WHERE user_id = $1 AND NOT pending),
                EXISTS (SELECT 1 FROM totp_factors WHERE user_id = $1 AND pending),
                (SELECT confirmed_at FROM totp_factors WHERE user_id = $1 AND NOT pending),
-               (SELECT count(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL)";
+               (SELECT count(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL),
+               (SELECT count(*) FROM passkeys WHERE user_id = $1)";
     let r = c.query_typed_one(SQL, &[(&user, Type::UUID)]).await?;
     Ok(Status {
         enabled: r.try_get(0)?,
         pending: r.try_get(1)?,
         confirmed_at: r.try_get(2)?,
         recovery_codes_remaining: r.try_get(3)?,
+        passkeys: r.try_get(4)?,
     })
 }
 

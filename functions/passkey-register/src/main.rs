@@ -1,0 +1,8 @@
+//! The passkey-register Lambda function: glue only (see lib.rs for the handler).
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> std::process::ExitCode {
+    let env = auth_shared::config::Env::process();
+    auth_shared::lambda::run(passkey_register::State::from_env(&env), passkey_register::handle)
+        .await
+}

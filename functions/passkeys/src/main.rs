@@ -1,0 +1,7 @@
+//! The passkeys Lambda function: glue only (see lib.rs for the handler).
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> std::process::ExitCode {
+    let env = auth_shared::config::Env::process();
+    auth_shared::lambda::run(passkeys::State::from_env(&env), passkeys::handle).await
+}
