@@ -42,18 +42,31 @@ functions = {"HealthFunction": "health", "TestDbFunction": "test-db", "LoginFunc
              "ResetPasswordFunction": "reset-password", "ChangeEmailFunction": "change-email", "MailerFunction": "mailer",
              "LoginMfaFunction": "login-mfa", "MfaTotpFunction": "mfa-totp", "MfaTotpVerifyFunction": "mfa-totp-verify",
              "MfaTotpDisableFunction": "mfa-totp-disable", "MfaRecoveryCodesFunction": "mfa-recovery-codes",
-             "MfaStatusFunction": "mfa-status"}
+             "MfaStatusFunction": "mfa-status",
+             "PasskeyRegisterOptionsFunction": "passkey-register-options",
+             "PasskeyRegisterFunction": "passkey-register",
+             "PasskeyLoginOptionsFunction": "passkey-login-options",
+             "PasskeyLoginFunction": "passkey-login",
+             "PasskeysFunction": "passkeys"}
 # The second-factor functions: each verifies or signs tokens; all but GET /mfa read the data key
 # (TOTP secrets sealed under it, recovery codes hashed with it).
 mfa_functions = ("LoginMfaFunction", "MfaTotpFunction", "MfaTotpVerifyFunction", "MfaTotpDisableFunction",
                  "MfaRecoveryCodesFunction", "MfaStatusFunction")
 mfa_data_key_readers = tuple(n for n in mfa_functions if n != "MfaStatusFunction")
+# The passkey functions: login options signs a challenge with the data key and touches neither
+# the database nor tokens; login checks that signature and signs tokens; the rest take tokens.
+passkey_token_functions = ("PasskeyRegisterOptionsFunction", "PasskeyRegisterFunction", "PasskeyLoginFunction",
+                           "PasskeysFunction")
+passkey_functions = passkey_token_functions + ("PasskeyLoginOptionsFunction",)
+relying_party_functions = ("PasskeyRegisterOptionsFunction", "PasskeyRegisterFunction", "PasskeyLoginOptionsFunction",
+                           "PasskeyLoginFunction")
 # Functions that sign or verify tokens (and so read the signing key); the rest never see it.
 token_functions = ("LoginFunction", "ProfileFunction", "RefreshFunction", "LogoutFunction", "PasswordFunction",
-                   "ChangeEmailFunction") + mfa_functions
+                   "ChangeEmailFunction") + mfa_functions + passkey_token_functions
 # Of those, the ones that sign (access::grant_response): a new key version signs there only
 # after JWKS_PUBLISH_LEAD_SECONDS.
-signing_functions = ("LoginFunction", "RefreshFunction", "PasswordFunction", "LoginMfaFunction", "MfaTotpVerifyFunction")
+signing_functions = ("LoginFunction", "RefreshFunction", "PasswordFunction", "LoginMfaFunction", "MfaTotpVerifyFunction",
+                     "PasskeyLoginFunction")
 # Where the lead is read: the signing functions, and the rotation, which refuses to rotate
 # while AWSCURRENT is younger than it.
 lead_functions = signing_functions + ("RotateKeyFunction",)
@@ -61,7 +74,7 @@ lead_functions = signing_functions + ("RotateKeyFunction",)
 keys_only_functions = ("JwksFunction", "RotateKeyFunction")
 # Functions with no database: no pool, no database secret, outside the VPC (the keys-only ones,
 # and any route that needs no part at all, auth_shared::state::NoState).
-no_database_functions = keys_only_functions
+no_database_functions = keys_only_functions + ("PasskeyLoginOptionsFunction",)
 # Functions whose code depends on TOKEN_SIGNING_ALG.
 alg_functions = token_functions + keys_only_functions
 # Functions that state JWT_ISSUER: in tokens (iss), in discovery (jwks).
@@ -74,14 +87,14 @@ ISSUER = {"Fn::If": ["HasApiDomain", {"Fn::Sub": "https://${ApiDomainName}"}, {"
 session_functions = token_functions
 # Functions that hash passwords get a full vCPU; the others stay small.
 hashing_functions = ("LoginFunction", "PasswordFunction", "SignupFunction", "VerifyEmailFunction", "ResetPasswordFunction",
-                     "ChangeEmailFunction", "MfaTotpFunction")
+                     "ChangeEmailFunction", "MfaTotpFunction", "PasskeyRegisterOptionsFunction")
 # Reserved concurrency parameter (and its condition) of each function.
 # (jwks and rotate-key hold no database connection: nothing to cap.)
 reserve = {"HealthFunction": "Health", "TestDbFunction": "TestDb", "LoginFunction": "Login", "ProfileFunction": "Profile",
            "RefreshFunction": "Refresh", "LogoutFunction": "Logout", "PasswordFunction": "Password",
            "SignupFunction": "Signup", "VerifyEmailFunction": "VerifyEmail", "ResendVerificationFunction": "ResendVerification",
            "ForgotPasswordFunction": "ForgotPassword", "ResetPasswordFunction": "ResetPassword", "ChangeEmailFunction": "ChangeEmail",
-           "MailerFunction": "Mailer", **{n: n.removesuffix("Function") for n in mfa_functions}}
+           "MailerFunction": "Mailer", **{n: n.removesuffix("Function") for n in mfa_functions + passkey_functions}}
 # The secrets each function may read, by the logical name that refers to them (jwks: the public
 # keys' secret, with RS256 only; rotate-key: with the actions of its own statements, below).
 secrets_of = {name: ({"SigningKeySecret", "DatabaseSecretArn"} if name in token_functions else {"DatabaseSecretArn"})
@@ -90,9 +103,11 @@ secrets_of["JwksFunction"] = {"SigningPublicKeySecret"}
 secrets_of["RotateKeyFunction"] = {"SigningKeySecret", "SigningPublicKeySecret"}
 # Who may read the data key (it keys the hashes of mailed codes and links): the functions that
 # check a code (verify-email, reset-password) and the mailer, which mints them.
-data_key_readers = ("VerifyEmailFunction", "ResetPasswordFunction", "MailerFunction") + mfa_data_key_readers
+data_key_readers = ("VerifyEmailFunction", "ResetPasswordFunction", "MailerFunction", "PasskeyLoginFunction",
+                    "PasskeyLoginOptionsFunction") + mfa_data_key_readers
 for name in data_key_readers:
     secrets_of[name] = {"DataKeySecret", "DatabaseSecretArn"} | ({"SigningKeySecret"} if name in token_functions else set())
+secrets_of["PasskeyLoginOptionsFunction"] = {"DataKeySecret"}
 # The account functions and the mailer: every account setting (AccountConfig::from_env).
 account_functions = ("SignupFunction", "VerifyEmailFunction", "ResendVerificationFunction", "ForgotPasswordFunction",
                      "ResetPasswordFunction", "ChangeEmailFunction", "MailerFunction")
@@ -100,7 +115,8 @@ account_functions = ("SignupFunction", "VerifyEmailFunction", "ResendVerificatio
 # that mail, the code-checking ones and password for their security notices, and login (an
 # unverified account's verification again). Not the mailer: it only reads the queue.
 mail_senders = ("SignupFunction", "ResendVerificationFunction", "ForgotPasswordFunction", "VerifyEmailFunction",
-                "ResetPasswordFunction", "ChangeEmailFunction", "LoginFunction", "PasswordFunction")
+                "ResetPasswordFunction", "ChangeEmailFunction", "LoginFunction", "PasswordFunction",
+                "PasskeyRegisterFunction", "PasskeysFunction")
 # The settings every account function reads, by parameter (shared/src/accounts/mod.rs).
 account_vars = {"SIGNUP_MODE": "SignUpMode", "SIGNUP_ALLOWED_DOMAINS": "SignUpAllowedDomains",
                 "REQUIRE_VERIFIED_EMAIL": "RequireVerifiedEmail", "VERIFY_TTL_SECONDS": "VerifyTtlSeconds",
@@ -163,7 +179,12 @@ expected_routes = {"GET /health": "HealthFunction", "HEAD /health": "HealthFunct
                    "POST /password/reset": "ResetPasswordFunction", "POST /email": "ChangeEmailFunction",
                    "POST /login/mfa": "LoginMfaFunction", "POST /mfa/totp": "MfaTotpFunction",
                    "POST /mfa/totp/verify": "MfaTotpVerifyFunction", "POST /mfa/totp/disable": "MfaTotpDisableFunction",
-                   "POST /mfa/recovery-codes": "MfaRecoveryCodesFunction", "GET /mfa": "MfaStatusFunction"}
+                   "POST /mfa/recovery-codes": "MfaRecoveryCodesFunction", "GET /mfa": "MfaStatusFunction",
+                   "POST /passkeys/register/options": "PasskeyRegisterOptionsFunction",
+                   "POST /passkeys/register": "PasskeyRegisterFunction",
+                   "POST /passkeys/login/options": "PasskeyLoginOptionsFunction",
+                   "POST /passkeys/login": "PasskeyLoginFunction",
+                   "GET /passkeys": "PasskeysFunction", "DELETE /passkeys/{id}": "PasskeysFunction"}
 check(routes == expected_routes, f"routes {routes}")
 check("Events" not in props("RotateKeyFunction"), "rotate-key has no route: only Secrets Manager invokes it")
 check("Events" not in props("MailerFunction"), "the mailer has no route and no SAM event: MailerEventSource invokes it")
@@ -475,6 +496,17 @@ if reuse:
         check(a.get("AlarmActions") == {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]},
               f"{n} notifies AlarmTopicArn")
 
+# Passkeys: the relying party (WebAuthnRpId, WebAuthnOrigins) reaches exactly the functions that
+# build one; the parameters have no default an operator could deploy by mistake for another app.
+for name in functions:
+    env = props(name).get("Environment", {}).get("Variables", {})
+    wanted = name in relying_party_functions
+    for var, param in (("WEBAUTHN_RP_ID", "WebAuthnRpId"), ("WEBAUTHN_ORIGINS", "WebAuthnOrigins")):
+        check((env.get(var) == {"Ref": param}) == wanted and (wanted or var not in env),
+              f"{name}: {var} (from {param}) exactly where a relying party is built")
+for param in ("WebAuthnRpId", "WebAuthnOrigins"):
+    check(t["Parameters"][param].get("Default") == "", f"{param} names no domain by default")
+
 # Accounts and mail. The settings: parameters with the code's defaults and ranges, each reaching
 # exactly the functions that read it.
 accounts_src = (root_dir / "shared/src/accounts/mod.rs").read_text()
@@ -482,7 +514,7 @@ for var, param in account_vars.items():
     for name in functions:
         env = props(name).get("Environment", {}).get("Variables", {})
         wanted = (name in account_functions or (name in login_functions and var in login_account_vars)
-                  or (name == "MfaTotpFunction" and var == "APP_NAME"))
+                  or (name in ("MfaTotpFunction",) + relying_party_functions and var == "APP_NAME"))
         check((env.get(var) == {"Ref": param}) == wanted and (wanted or var not in env),
               f"{name}: {var} (from {param}) exactly where the code reads it")
     check(var not in g["Environment"]["Variables"], f"no global {var}")

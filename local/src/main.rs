@@ -33,7 +33,7 @@ use auth_shared::signing::keys::Keys;
 use auth_shared::signing::{KeySource, SigningAlg, SigningConfig};
 use auth_shared::state::{
     AccountState, ChallengeState, CodeState, DbState, EmailState, HashState, MfaState,
-    PasskeyState, PublicKeysState,
+    PasskeyLoginState, PasskeyState, PublicKeysState,
 };
 use auth_shared::users::{self, NewUser};
 use axum::Router;
@@ -199,8 +199,12 @@ async fn run(args: Args) -> Result<(), Error> {
         account_state.accounts.app_name.clone(),
     )?;
     let rp = Arc::new(rp.relying_party()?);
-    let passkey_state =
-        Arc::new(PasskeyState::new((*hashing).clone(), code_state.keys.clone(), rp.clone()));
+    let passkey_state = Arc::new(PasskeyState::new((*hashing).clone(), rp.clone()));
+    let passkey_login_state = Arc::new(PasskeyLoginState::new(
+        (*token_state).clone(),
+        code_state.keys.clone(),
+        rp.clone(),
+    ));
     let challenge_state = Arc::new(ChallengeState::new(code_state.keys.clone(), rp));
     let cors = cors.as_ref();
     // One line per route: its ROUTE and a clone of the (shared, reference-counted) state it needs.
@@ -229,7 +233,7 @@ async fn run(args: Args) -> Result<(), Error> {
         .merge(mount(&passkey_register_options::ROUTE, passkey_state.clone(), cors))
         .merge(mount(&passkey_register::ROUTE, passkey_state.clone(), cors))
         .merge(mount(&passkey_login_options::ROUTE, challenge_state.clone(), cors))
-        .merge(mount(&passkey_login::ROUTE, passkey_state.clone(), cors))
+        .merge(mount(&passkey_login::ROUTE, passkey_login_state.clone(), cors))
         .merge(mount(&passkeys::LIST_ROUTE, hashing.clone(), cors))
         .merge(mount(&passkeys::ITEM_ROUTE, hashing.clone(), cors))
         .merge(page::router())

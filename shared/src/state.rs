@@ -354,39 +354,63 @@ impl EmailState {
     }
 }
 
-/// The state of the passkey routes that verify or register (`/passkeys/register/options`,
-/// `/passkeys/register`, `/passkeys/login`): [`HashState`] (registration may be confirmed with
-/// the password, as at `/password`), the data key that signs login challenges, and the
-/// WebAuthn relying party (WEBAUTHN_RP_ID, WEBAUTHN_ORIGINS, APP_NAME).
+/// The state of the passkey registration routes (`/passkeys/register/options`,
+/// `/passkeys/register`): [`HashState`] (registration may be confirmed with the password, as at
+/// `/password`; the security notice goes on its mail queue) and the WebAuthn relying party
+/// (WEBAUTHN_RP_ID, WEBAUTHN_ORIGINS, APP_NAME).
 #[derive(Clone)]
 pub struct PasskeyState {
-    /// Database, keys, token and session settings, hashing.
+    /// Database, keys, token and session settings, hashing, the mail queue.
     pub hash: HashState,
-    /// DATA_KEY_SECRET_ARN (auth-local: DATA_KEY, or a random key per run).
-    pub keys: Arc<crate::data_key::DataKey>,
     /// The relying party.
     pub rp: Arc<webauthn_rs::Webauthn>,
 }
 
 impl PasskeyState {
     /// Builds the state from the environment: the relying party (a bad WEBAUTHN_RP_ID or
-    /// WEBAUTHN_ORIGINS stops the start-up), [`HashState::from_env`] and the data key, read now.
+    /// WEBAUTHN_ORIGINS stops the start-up) and [`HashState::from_env`].
+    pub async fn from_env(env: &Env) -> Result<Self, StartupError> {
+        let rp = Arc::new(crate::passkeys::RelyingPartyConfig::from_env(env)?.relying_party()?);
+        Ok(Self { hash: HashState::from_env(env).await?, rp })
+    }
+
+    /// Builds the state from existing parts (local server, tests).
+    pub fn new(hash: HashState, rp: Arc<webauthn_rs::Webauthn>) -> Self {
+        Self { hash, rp }
+    }
+}
+
+/// The state of `/passkeys/login`: [`TokenState`] (it opens a session and signs its tokens),
+/// the data key its challenges are signed with, and the relying party.
+#[derive(Clone)]
+pub struct PasskeyLoginState {
+    /// Database, keys, token and session settings.
+    pub token: TokenState,
+    /// DATA_KEY_SECRET_ARN (auth-local: DATA_KEY, or a random key per run).
+    pub keys: Arc<crate::data_key::DataKey>,
+    /// The relying party.
+    pub rp: Arc<webauthn_rs::Webauthn>,
+}
+
+impl PasskeyLoginState {
+    /// Builds the state from the environment: the relying party, [`TokenState::from_env`] and
+    /// the data key, read now (an unreadable one stops the start-up).
     pub async fn from_env(env: &Env) -> Result<Self, StartupError> {
         let rp = Arc::new(crate::passkeys::RelyingPartyConfig::from_env(env)?.relying_party()?);
         let source = crate::data_key::DataKeySource::require_from_env(env)?;
         let keys = Arc::new(crate::data_key::DataKey::new(source).await);
-        let (hash, key) = tokio::join!(HashState::from_env(env), keys.current());
+        let (token, key) = tokio::join!(TokenState::from_env(env), keys.current());
         key?;
-        Ok(Self { hash: hash?, keys, rp })
+        Ok(Self { token: token?, keys, rp })
     }
 
     /// Builds the state from existing parts (local server, tests).
     pub fn new(
-        hash: HashState,
+        token: TokenState,
         keys: Arc<crate::data_key::DataKey>,
         rp: Arc<webauthn_rs::Webauthn>,
     ) -> Self {
-        Self { hash, keys, rp }
+        Self { token, keys, rp }
     }
 }
 

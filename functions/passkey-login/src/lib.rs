@@ -32,7 +32,7 @@ use uuid::Uuid;
 
 /// What the function keeps between invocations: database, keys, token and session settings,
 /// the data key and the relying party.
-pub use auth_shared::state::PasskeyState as State;
+pub use auth_shared::state::PasskeyLoginState as State;
 
 /// The route this function serves: its path, its methods, its handler.
 pub const ROUTE: Route<State> = Route {
@@ -91,11 +91,10 @@ async fn login(state: &State, req: &Request) -> Result<Response<Body>, ApiError>
     // serialised form, so every check it makes still applies).
     let ceremony = ceremony_for(state, &presented)?;
     // A container that could not sign a token answers 503 before it uses up a challenge.
-    access::signing_key(&*state.hash.token.keys.current().await)?;
+    access::signing_key(&*state.token.keys.current().await)?;
     let used = challenge::used_hash(&presented);
-    let (rp, cfg) = (state.rp.clone(), state.hash.token.sessions);
+    let (rp, cfg) = (state.rp.clone(), state.token.sessions);
     let outcome = state
-        .hash
         .token
         .db
         .run(move |c| {
@@ -115,7 +114,7 @@ async fn login(state: &State, req: &Request) -> Result<Response<Body>, ApiError>
                 passkey_id = %passkey,
                 "login_succeeded"
             );
-            access::grant_response(&state.hash.token, user, &username, &grant, &times).await
+            access::grant_response(&state.token, user, &username, &grant, &times).await
         }
         Outcome::Refused(reason) => Err(refused(reason, Some(user))),
         Outcome::CloneSuspected { passkey } => {

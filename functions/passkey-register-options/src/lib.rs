@@ -19,8 +19,8 @@ use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde_json::Value;
 
-/// What the function keeps between invocations: database, keys, token settings, hashing, the
-/// data key and the relying party.
+/// What the function keeps between invocations: database, keys, token settings, hashing and
+/// the relying party.
 pub use auth_shared::state::PasskeyState as State;
 
 /// The route this function serves: its path, its methods, its handler.

@@ -21,8 +21,8 @@ use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// What the function keeps between invocations: database, keys, token settings, the data key
-/// and the relying party.
+/// What the function keeps between invocations: database, keys, token settings, the mail
+/// queue (the security notice) and the relying party.
 pub use auth_shared::state::PasskeyState as State;
 
 /// The route this function serves: its path, its methods, its handler.
