@@ -124,6 +124,8 @@ enum KeyKind {
     /// The HS256 secret, the data key's secret, the mail queue and SES (the account routes
     /// and the mailer).
     Account,
+    /// The HS256 secret, the data key's secret and the relying party (the passkey routes).
+    Passkey,
     /// The HS256 secret and the data key's secret (the second-factor routes).
     Mfa,
 }
@@ -131,6 +133,12 @@ enum KeyKind {
 async fn start(bin: &Path, env: &[(String, String)]) -> Function {
     let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     Function::start(bin, &refs).await
+}
+
+/// The JSON body of a sample event (`events/<file>`).
+fn sample_body(file: &str) -> Value {
+    let event = testkit::events::load(file);
+    serde_json::from_str(event["body"].as_str().unwrap_or("{}")).unwrap_or(Value::Null)
 }
 
 fn json_post(path: &str, headers: &[(&str, &str)], body: &Value) -> Value {
@@ -458,6 +466,12 @@ async fn main() {
                 env.push(("SECRET_ARN".into(), secret.arn().unwrap().to_owned()));
                 env.push(("DATA_KEY_SECRET_ARN".into(), data_key.arn().unwrap().to_owned()));
             }
+            KeyKind::Passkey => {
+                env.push(("SECRET_ARN".into(), secret.arn().unwrap().to_owned()));
+                env.push(("DATA_KEY_SECRET_ARN".into(), data_key.arn().unwrap().to_owned()));
+                env.push(("WEBAUTHN_RP_ID".into(), "localhost".into()));
+                env.push(("WEBAUTHN_ORIGINS".into(), "http://localhost:3000".into()));
+            }
         }
         env
     };
@@ -715,6 +729,58 @@ async fn main() {
                 "/mfa/recovery-codes",
                 &[("authorization", &bearer(&dave_token))],
                 &json!({"code": "123456"}),
+            )),
+            key: KeyKind::Mfa,
+            warm: 500,
+        },
+        Case {
+            label: "passkey-register-options (locked account: no hash)",
+            binary: "passkey-register-options",
+            feed: Feed::Fixed(json_post(
+                "/passkeys/register/options",
+                &[("authorization", &bearer(&dave_token))],
+                &json!({"password": PW}),
+            )),
+            key: KeyKind::Passkey,
+            warm: 500,
+        },
+        Case {
+            label: "passkey-register (a challenge never issued)",
+            binary: "passkey-register",
+            feed: Feed::Fixed(json_post(
+                "/passkeys/register",
+                &[("authorization", &bearer(&token))],
+                &sample_body("passkey-register-unknown-challenge.json"),
+            )),
+            key: KeyKind::Passkey,
+            warm: 500,
+        },
+        Case {
+            label: "passkey-login-options",
+            binary: "passkey-login-options",
+            feed: Feed::Fixed(json_post("/passkeys/login/options", &[], &json!({}))),
+            key: KeyKind::Passkey,
+            warm: 500,
+        },
+        Case {
+            label: "passkey-login (a challenge never signed)",
+            binary: "passkey-login",
+            feed: Feed::Fixed(json_post(
+                "/passkeys/login",
+                &[],
+                &sample_body("passkey-login-unsigned-challenge.json"),
+            )),
+            key: KeyKind::Passkey,
+            warm: 500,
+        },
+        Case {
+            label: "passkeys (list)",
+            binary: "passkeys",
+            feed: Feed::Fixed(testkit::events::apigw(
+                "GET",
+                "/passkeys",
+                &[("authorization", &bearer(&token))],
+                None,
             )),
             key: KeyKind::Mfa,
             warm: 500,
