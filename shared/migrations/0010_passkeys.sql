@@ -35,3 +35,27 @@ CREATE TABLE passkey_challenges_used (
     expires_at     timestamptz NOT NULL
 );
 CREATE INDEX passkey_challenges_used_expires_at ON passkey_challenges_used (expires_at);
+
+-- What an endpoint taking an access token reads of the account now includes whether its
+-- address is verified (passkeys are added to verified accounts only; /profile shows it): the
+-- function of 0005 with `email_verified` before `session_usable`.
+DROP FUNCTION auth_find_user(uuid, uuid, float8);
+CREATE FUNCTION auth_find_user(p_user uuid, p_sid uuid, p_idle_seconds float8)
+RETURNS TABLE (
+    id uuid, username text, email text, full_name text, password_hash text,
+    created_at timestamptz, password_changed_at timestamptz, last_login_at timestamptz,
+    disabled_at timestamptz, email_verified boolean, session_usable boolean
+) LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
+    SELECT u.id, u.username, u.email, u.full_name, u.password_hash, u.created_at,
+           u.password_changed_at, u.last_login_at, u.disabled_at, u.email_verified,
+           p_sid IS NULL OR EXISTS (
+               SELECT 1 FROM sessions s
+                WHERE s.id = p_sid AND s.user_id = u.id
+                  AND auth_session_usable(s.ended_at, s.expires_at, s.refreshed_at,
+                                          u.disabled_at, p_idle_seconds))
+      FROM users u WHERE u.id = p_user;
+END
+$$;

@@ -433,7 +433,8 @@ pub async fn find_user(
     cfg: &SessionConfig,
 ) -> Result<Option<(crate::users::User, bool)>, Error> {
     const SQL: &str = "SELECT id, username, email, full_name, password_hash, created_at, \
-                       password_changed_at, last_login_at, disabled_at, session_usable \
+                       password_changed_at, last_login_at, disabled_at, email_verified, \
+                       session_usable \
                        FROM auth_find_user($1, $2, $3)";
     let row = c
         .query_typed_opt(
@@ -441,7 +442,7 @@ pub async fn find_user(
             &[(&user_id, Type::UUID), (&sid, Type::UUID), (&cfg.idle(), Type::FLOAT8)],
         )
         .await?;
-    row.map(|r| Ok((crate::users::User::from_row(&r)?, r.try_get(9)?))).transpose()
+    row.map(|r| Ok((crate::users::User::from_row(&r)?, r.try_get(10)?))).transpose()
 }
 
 /// Sessions over (ended, or past their absolute end) for this long are removed.

@@ -10,6 +10,7 @@ mod database;
 mod jwt_attacks;
 mod malformed_events;
 mod mfa;
+mod passkeys;
 mod public_keys;
 mod python_client;
 mod rotation;

@@ -124,7 +124,7 @@ async fn login(m: &Mfa, name: &str) -> (u16, Value) {
 }
 
 /// The code `pyotp` (the authenticator app) shows for `secret`, `offset` seconds from now.
-fn app_code(secret: &str, offset: i64) -> String {
+pub(crate) fn app_code(secret: &str, offset: i64) -> String {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     app_code_at(secret, now as i64 + offset)
 }
@@ -160,7 +160,7 @@ fn app_reads(uri: &str) -> Value {
 }
 
 /// The claims of an access token (read without a check: the handlers checked it).
-fn claims(token: &str) -> Value {
+pub(crate) fn claims(token: &str) -> Value {
     use base64::Engine;
     let part = token.split('.').nth(1).unwrap();
     serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap())
