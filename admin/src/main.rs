@@ -168,6 +168,21 @@ enum UserCommand {
         /// Username or email.
         user: String,
     },
+    /// List an account's passkeys: id, name, registered, last used. Never key material.
+    Passkeys {
+        /// Username or email.
+        user: String,
+        /// Print JSON instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove one passkey of an account (by the id `user passkeys` shows); its sessions stay.
+    PasskeyRemove {
+        /// Username or email.
+        user: String,
+        /// The passkey's id.
+        id: String,
+    },
 }
 
 /// A failure, with its exit code.
@@ -447,6 +462,7 @@ async fn user(cmd: UserCommand, env: &Env) -> Result<(), Failure> {
                 let doc = serde_json::json!({
                     "totp": {"enabled": st.enabled, "pending": st.pending, "confirmed_at": confirmed},
                     "recovery_codes_remaining": st.recovery_codes_remaining,
+                    "passkeys": st.passkeys,
                     "second_step_locked_for_seconds": locked,
                 });
                 println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
@@ -459,6 +475,7 @@ async fn user(cmd: UserCommand, env: &Env) -> Result<(), Failure> {
                 println!("{user}:");
                 println!("  totp:            {totp}");
                 println!("  recovery codes:  {} left", st.recovery_codes_remaining);
+                println!("  passkeys:        {}", st.passkeys);
                 if let Some(s) = locked {
                     println!("  second step:     locked for {s} s (10 wrong codes in 24 hours)");
                 }
@@ -484,6 +501,55 @@ async fn user(cmd: UserCommand, env: &Env) -> Result<(), Failure> {
                 if had { "" } else { " (there was no active one)" },
                 if ended == 1 { "" } else { "s" }
             );
+            Ok(())
+        }
+        UserCommand::Passkeys { user, json } => {
+            let db = connect(env).await?;
+            let client = db.checkout().await?;
+            let found = users::find_by_identifier(&**client, &user).await.map_err(query)?;
+            let Some(account) = found else { return done(false, &user, "") };
+            let listed =
+                auth_shared::passkeys::store::list(&**client, account.id).await.map_err(query)?;
+            if json {
+                let doc = serde_json::json!({ "passkeys": listed });
+                println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            } else if listed.is_empty() {
+                println!("{user}: no passkeys");
+            } else {
+                println!(
+                    "{user}: {} passkey{}",
+                    listed.len(),
+                    if listed.len() == 1 { "" } else { "s" }
+                );
+                for p in &listed {
+                    let at = |t: time::OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
+                    println!(
+                        "  {}  {:?}  registered {}  last used {}",
+                        p.id,
+                        p.name,
+                        at(p.created_at),
+                        p.last_used_at.map(at).unwrap_or_else(|| "never".into())
+                    );
+                }
+            }
+            Ok(())
+        }
+        UserCommand::PasskeyRemove { user, id } => {
+            let passkey = uuid::Uuid::parse_str(id.trim()).map_err(|_| {
+                Failure::Invalid(format!("{id:?} is not a passkey id (see `user passkeys`)"))
+            })?;
+            let db = connect(env).await?;
+            let client = db.checkout().await?;
+            let found = users::find_by_identifier(&**client, &user).await.map_err(query)?;
+            let Some(account) = found else { return done(false, &user, "") };
+            let removed = auth_shared::passkeys::store::remove(&**client, account.id, passkey)
+                .await
+                .map_err(query)?;
+            if !removed {
+                return Err(Failure::NoUser(format!("{user} has no passkey {passkey}")));
+            }
+            tracing::warn!(event = "passkey_removed", user_id = %account.id, passkey_id = %passkey, by = "auth-admin", "passkey_removed");
+            println!("{user}: passkey {passkey} removed");
             Ok(())
         }
         UserCommand::SignOut { user } => {

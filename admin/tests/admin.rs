@@ -542,3 +542,52 @@ async fn mfa_shows_the_factors_and_mfa_reset_removes_them_and_ends_the_sessions(
         assert_eq!(admin(Some(&db.url), &["user", cmd, "nobody"], None).await.code, 4, "{cmd}");
     }
 }
+
+#[tokio::test]
+async fn passkeys_are_listed_and_one_is_removed() {
+    let db = TestDb::new().await;
+    let id = db.create_user("pat", "pat@example.com", "correct horse battery staple").await;
+    let none = admin(Some(&db.url), &["user", "passkeys", "pat"], None).await;
+    assert_eq!((none.code, none.stdout.trim()), (0, "pat: no passkeys"), "{}", none.stderr);
+    let c = db.client().await;
+    let rows = c
+        .query(
+            "INSERT INTO passkeys (user_id, credential_id, name, credential)
+             SELECT $1, sha256(n::text::bytea), 'Key ' || n, '{\"secret\": \"no\"}'::jsonb
+               FROM generate_series(1, 2) AS n RETURNING id",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    let first: uuid::Uuid = rows[0].get(0);
+    let listed = admin(Some(&db.url), &["user", "passkeys", "pat", "--json"], None).await;
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    let doc: Value = serde_json::from_str(&listed.stdout).unwrap();
+    assert_eq!(doc["passkeys"].as_array().unwrap().len(), 2, "{doc}");
+    assert_eq!(doc["passkeys"][0]["name"], "Key 1");
+    assert_eq!(doc["passkeys"][0]["last_used_at"], Value::Null);
+    assert!(!listed.stdout.contains("secret"), "no stored credential shown: {}", listed.stdout);
+    let lines = admin(Some(&db.url), &["user", "passkeys", "pat"], None).await;
+    assert!(
+        lines.stdout.contains("2 passkeys") && lines.stdout.contains("last used never"),
+        "{}",
+        lines.stdout
+    );
+    let mfa = admin(Some(&db.url), &["user", "mfa", "pat", "--json"], None).await;
+    assert_eq!(serde_json::from_str::<Value>(&mfa.stdout).unwrap()["passkeys"], 2);
+
+    let removed =
+        admin(Some(&db.url), &["user", "passkey-remove", "pat", &first.to_string()], None).await;
+    assert_eq!(removed.code, 0, "{}", removed.stderr);
+    assert!(removed.stdout.contains("removed"), "{}", removed.stdout);
+    let again =
+        admin(Some(&db.url), &["user", "passkey-remove", "pat", &first.to_string()], None).await;
+    assert_eq!(again.code, 4, "gone: {}", again.stderr);
+    let bad = admin(Some(&db.url), &["user", "passkey-remove", "pat", "not-an-id"], None).await;
+    assert_ne!(bad.code, 0);
+    assert!(bad.stderr.contains("not a passkey id"), "{}", bad.stderr);
+    let nobody = admin(Some(&db.url), &["user", "passkeys", "nobody"], None).await;
+    assert_eq!(nobody.code, 4, "{}", nobody.stderr);
+    let left: i64 = c.query_one("SELECT count(*) FROM passkeys", &[]).await.unwrap().get(0);
+    assert_eq!(left, 1);
+}
