@@ -83,13 +83,7 @@ impl Pk {
         }
         let req = testkit::request(method, path, &headers, body);
         // Each handler's future boxed: one match of them all inline overflows a test thread's stack.
-        type Reply<'a> = std::pin::Pin<
-            Box<
-                dyn std::future::Future<
-                        Output = auth_shared::lambda_http::Response<auth_shared::lambda_http::Body>,
-                    > + 'a,
-            >,
-        >;
+        type Reply<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Response<Body>> + 'a>>;
         let resp: Reply<'_> = match path {
             "/login" => Box::pin(login::handle(&self.hash, req)),
             "/profile" => Box::pin(profile::handle(self.token(), req)),

@@ -2,7 +2,8 @@
 //! Debian's chromedriver) by `python/session_page.py`: log in, profile, refresh, password
 //! changes (wrong, weak, good), a login with the new password, logout, and the refusals after
 //! it, all read from what the page shows; a second factor set up, used and turned off
-//! (`python/mfa_page.py`). The page's own headers are checked here.
+//! (`python/mfa_page.py`); a passkey added, used and removed with WebDriver's virtual
+//! authenticator (`python/passkey_page.py`). The page's own headers are checked here.
 
 use std::path::Path;
 
@@ -155,4 +156,26 @@ async fn a_person_sets_up_a_second_factor_and_signs_in_with_it_in_the_browser() 
     }
     // No secret or code reaches the server's log.
     assert!(!log.contains("otpauth://"), "{log}");
+}
+
+#[tokio::test]
+async fn a_person_adds_a_passkey_and_signs_in_with_it_in_the_browser() {
+    let db = TestDb::new().await;
+    db.create_user("pia", "pia@example.com", PASSWORD).await;
+    let server = server(&db).await;
+    // The relying party is localhost (auth-local's default, with its own origin on that name).
+    let base = server.base.replace("127.0.0.1", "localhost");
+    let log = drive_page(&server, "passkey_page.py", &[&base, "pia", PASSWORD]).await;
+    for line in [
+        r#"route="/passkeys/register/options" status=400"#,
+        r#"route="/passkeys/register/options" status=200"#,
+        r#"route="/passkeys/register" status=201"#,
+        r#"route="/passkeys/login/options" status=200"#,
+        r#"route="/passkeys/login" status=200"#,
+        r#"route="/passkeys" status=200"#,
+        r#"route="/passkeys/{id}" status=204"#,
+        r#"route="/passkeys/login" status=401"#,
+    ] {
+        assert!(log.contains(line), "{line} is not in the server's log:\n{log}");
+    }
 }
