@@ -116,7 +116,7 @@ account_functions = ("SignupFunction", "VerifyEmailFunction", "ResendVerificatio
 # unverified account's verification again). Not the mailer: it only reads the queue.
 mail_senders = ("SignupFunction", "ResendVerificationFunction", "ForgotPasswordFunction", "VerifyEmailFunction",
                 "ResetPasswordFunction", "ChangeEmailFunction", "LoginFunction", "PasswordFunction",
-                "PasskeyRegisterFunction", "PasskeysFunction")
+                "PasskeyRegisterFunction", "PasskeysFunction", "MfaTotpVerifyFunction", "MfaTotpDisableFunction")
 # The settings every account function reads, by parameter (shared/src/accounts/mod.rs).
 account_vars = {"SIGNUP_MODE": "SignUpMode", "SIGNUP_ALLOWED_DOMAINS": "SignUpAllowedDomains",
                 "REQUIRE_VERIFIED_EMAIL": "RequireVerifiedEmail", "VERIFY_TTL_SECONDS": "VerifyTtlSeconds",

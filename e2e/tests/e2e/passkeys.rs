@@ -602,3 +602,64 @@ async fn races_settle_as_the_locks_say() {
         assert_eq!(pk.sign_in(&pk.assertion(&key, json!({})).await).await.0, 401);
     }
 }
+
+/// The subjects of the mails `a` delivered to `to`.
+async fn subjects(a: &testkit::accounts::Accounts, to: &str) -> Vec<String> {
+    a.deliver().await;
+    a.mails_to(to).into_iter().map(|m| m.subject).collect()
+}
+
+#[tokio::test]
+async fn adding_or_removing_a_passkey_or_a_factor_mails_a_security_notice() {
+    let a = testkit::accounts::Accounts::new(auth_shared::accounts::AccountConfig::default()).await;
+    let mut pk = Pk::new().await;
+    // The same functions on the accounts harness's database, with its mail queue.
+    let rp = pk.register.rp.clone();
+    pk.hash = a.login.clone();
+    pk.register = PasskeyState::new(a.login.clone(), rp.clone());
+    pk.login = PasskeyLoginState::new(a.login.token.clone(), pk.login.keys.clone(), rp);
+    pk.mfa = MfaState::new(a.login.clone(), pk.login.keys.clone(), "Test App".into());
+    a.parts.test_db.create_user("nia", "nia@example.com", PASSWORD).await;
+    let token = pk.signed_in("nia").await;
+    let (_, made) = pk.registered(&token).await;
+    let app = &a.account.accounts.app_name;
+    assert!(
+        subjects(&a, "nia@example.com")
+            .await
+            .contains(&format!("A passkey was added to your account at {app}")),
+        "{:?}",
+        a.mails_to("nia@example.com").iter().map(|m| &m.subject).collect::<Vec<_>>()
+    );
+    let path = format!("/passkeys/{}", made["id"].as_str().unwrap());
+    assert_eq!(pk.call("DELETE", &path, Some(&token), "").await.0, 204);
+    assert!(
+        subjects(&a, "nia@example.com")
+            .await
+            .contains(&format!("A passkey was removed from your account at {app}"))
+    );
+    let (_, body) = pk.post("/mfa/totp", Some(&token), json!({"password": PASSWORD})).await;
+    let secret = body["secret"].as_str().unwrap().to_owned();
+    let (status, body) =
+        pk.post("/mfa/totp/verify", Some(&token), json!({"code": app_code(&secret, 0)})).await;
+    assert_eq!(status, 200, "{body}");
+    let with_mfa = body["access_token"].as_str().unwrap().to_owned();
+    assert!(
+        subjects(&a, "nia@example.com")
+            .await
+            .contains(&format!("Two-step verification is on for your account at {app}"))
+    );
+    let code = body["recovery_codes"][0].as_str().unwrap().to_owned();
+    let req = testkit::request(
+        "POST",
+        "/mfa/totp/disable",
+        &[("content-type", "application/json"), ("authorization", &format!("Bearer {with_mfa}"))],
+        &json!({ "recovery_code": code }).to_string(),
+    );
+    let (status, _, body) = testkit::read(mfa_totp_disable::handle(&pk.mfa, req).await);
+    assert_eq!(status, 204, "{body}");
+    assert!(
+        subjects(&a, "nia@example.com")
+            .await
+            .contains(&format!("Two-step verification is off for your account at {app}"))
+    );
+}

@@ -7,6 +7,7 @@
 //! pending successor, the recovery codes and any waiting mfa_tokens are gone.
 
 use auth_shared::access;
+use auth_shared::accounts::{self, NoticeWhat};
 use auth_shared::http::{self, ApiError};
 use auth_shared::mfa::check::{self, AnswerMembers, Checked, Step};
 use auth_shared::mfa::store;
@@ -63,5 +64,6 @@ async fn disable(state: &State, req: &Request) -> Result<Response<Body>, ApiErro
         tracing::warn!(event = "recovery_code_used", user_id = %user, "recovery_code_used");
     }
     tracing::warn!(event = "mfa_disabled", user_id = %user, method = "totp", "mfa_disabled");
+    accounts::notify(state.hash.mail.as_ref(), user, NoticeWhat::MfaDisabled).await;
     Ok(http::no_content())
 }

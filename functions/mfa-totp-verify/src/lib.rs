@@ -9,6 +9,7 @@
 //! A wrong code is 400 `invalid_code`; no pending factor, 400 `invalid_request`.
 
 use auth_shared::access::{self, Access};
+use auth_shared::accounts::{self, NoticeWhat};
 use auth_shared::http::{self, ApiError};
 use auth_shared::mfa::check::{self, Step};
 use auth_shared::mfa::{self, recovery, store, totp};
@@ -119,6 +120,7 @@ async fn verify(state: &State, req: &Request) -> Result<Response<Body>, ApiError
                 method = "totp",
                 "mfa_enabled"
             );
+            accounts::notify(state.hash.mail.as_ref(), user, NoticeWhat::MfaEnabled).await;
             access::grant_response_with(
                 &state.hash.token,
                 user,
