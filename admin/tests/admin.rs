@@ -564,7 +564,10 @@ async fn passkeys_are_listed_and_one_is_removed() {
     assert_eq!(listed.code, 0, "{}", listed.stderr);
     let doc: Value = serde_json::from_str(&listed.stdout).unwrap();
     assert_eq!(doc["passkeys"].as_array().unwrap().len(), 2, "{doc}");
-    assert_eq!(doc["passkeys"][0]["name"], "Key 1");
+    let mut names: Vec<&str> =
+        doc["passkeys"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, ["Key 1", "Key 2"], "{doc}");
     assert_eq!(doc["passkeys"][0]["last_used_at"], Value::Null);
     assert!(!listed.stdout.contains("secret"), "no stored credential shown: {}", listed.stdout);
     let lines = admin(Some(&db.url), &["user", "passkeys", "pat"], None).await;

@@ -5,7 +5,8 @@ COSE key, `cryptography` makes the P-256 key and the ECDSA signatures.
 One JSON request on stdin, one JSON answer on stdout:
 - {"op": "create", "options": <publicKey of the creation options>, "origin": "...",
    "key"?: <a key from an earlier create, to register the same credential again>,
-   "uv"?: bool, "type"?: str, "challenge"?: base64url, "rp_id"?: str}
+   "uv"?: bool, "type"?: str, "challenge"?: base64url, "rp_id"?: str,
+   "credential_id_bytes"?: int}
   -> {"credential": RegistrationResponseJSON, "key": {...}}
 - {"op": "get", "options": <publicKey of the request options>, "origin": "...", "key": {...},
    "counter"?: int, "uv"?: bool, "type"?: str, "challenge"?: base64url, "rp_id"?: str}
@@ -63,7 +64,7 @@ def create(req: dict) -> dict:
         cred_id = unb64(req["key"]["id"])
     else:
         key = ec.generate_private_key(ec.SECP256R1())
-        cred_id = os.urandom(32)
+        cred_id = os.urandom(req.get("credential_id_bytes", 32))
     attested = AttestedCredentialData.create(
         b"\0" * 16, cred_id, ES256.from_cryptography_key(key.public_key())
     )

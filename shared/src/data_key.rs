@@ -230,6 +230,17 @@ impl DataKey {
         }
     }
 
+    /// The version `id` names if it is the current one or one this holder has already read;
+    /// never a lookup of another (for ids a caller chose, before any signature over them is
+    /// checked).
+    pub async fn held(&self, id: &str) -> Option<Arc<KeyVersion>> {
+        if let Some(v) = self.by_id.lock().unwrap_or_else(|p| p.into_inner()).get(id) {
+            return Some(v.clone());
+        }
+        let current = self.current().await.ok()?;
+        (current.id == id).then_some(current)
+    }
+
     /// The version `id` names, or `None` when it is not (or no longer) readable: a value made
     /// with it then fails its check, as an expired one does.
     pub async fn version(&self, id: &str) -> Option<Arc<KeyVersion>> {

@@ -310,6 +310,29 @@ async fn refused_registrations_are_invalid_passkey_and_store_nothing() {
             "{what}: {body}"
         );
     }
+    // Client data that is not JSON; credential ids outside 16 to 1023 bytes.
+    let options = pk.creation_options(&token).await;
+    let mut made = authenticator(json!({"op": "create", "options": options, "origin": ORIGIN}));
+    made["credential"]["response"]["clientDataJSON"] = json!(response::encode(b"{not json"));
+    let (status, body) = pk
+        .post("/passkeys/register", Some(&token), json!({"credential": made["credential"]}))
+        .await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_passkey")), "{body}");
+    for bytes in [4, 15, 1024, 1100] {
+        let options = pk.creation_options(&token).await;
+        let made = authenticator(
+            json!({"op": "create", "options": options, "origin": ORIGIN, "credential_id_bytes": bytes}),
+        );
+        let (status, body) = pk
+            .post("/passkeys/register", Some(&token), json!({"credential": made["credential"]}))
+            .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_passkey")),
+            "{bytes}: {body}"
+        );
+    }
+    assert_eq!(pk.count("SELECT count(*) FROM passkeys").await, 0);
     // A used challenge, an expired one, another account's.
     let options = pk.creation_options(&token).await;
     let made = authenticator(json!({"op": "create", "options": options, "origin": ORIGIN}));
@@ -372,6 +395,11 @@ async fn refused_sign_ins_are_one_answer() {
     let old = challenge::issue(&version, now - 400, 300);
     let credential = pk.assertion(&key, json!({"challenge": response::encode(&old)})).await;
     assert_eq!(pk.sign_in(&credential).await.0, 401, "expired");
+    // A challenge naming a key version this function does not hold (same key bytes even).
+    let retired = auth_shared::data_key::KeyVersion::new("retired-version", vec![9; 32]);
+    let unknown = challenge::issue(&retired, now, 300);
+    let credential = pk.assertion(&key, json!({"challenge": response::encode(&unknown)})).await;
+    assert_eq!(pk.sign_in(&credential).await.0, 401, "a version not held");
     // A bad signature; another user's handle; a key never registered.
     let mut credential = pk.assertion(&key, json!({})).await;
     let mut sig = response::decode(credential["response"]["signature"].as_str().unwrap()).unwrap();
@@ -556,6 +584,16 @@ async fn races_settle_as_the_locks_say() {
         assert_eq!(pk.count("SELECT count(*) FROM sessions").await, sessions + 1);
     }
 
+    // Two sign-ins of one account at once, each with its own challenge, with one passkey and
+    // with two: both pass (they take the account's attempt lock in turn), neither deadlocks.
+    let (second_key, _) = pk.registered(&token).await;
+    for round in 0..4 {
+        let other = if round % 2 == 0 { &key } else { &second_key };
+        let (a, b) = (pk.assertion(&key, json!({})).await, pk.assertion(other, json!({})).await);
+        let (x, y) = tokio::join!(pk.sign_in(&a), pk.sign_in(&b));
+        assert_eq!((x.0, y.0), (200, 200), "round {round}: {x:?} {y:?}");
+    }
+
     // One credential registered twice at once, with two challenges: one row.
     let (first, second) = (pk.creation_options(&token).await, pk.creation_options(&token).await);
     let a = authenticator(json!({"op": "create", "options": first, "origin": ORIGIN}));
@@ -580,7 +618,31 @@ async fn races_settle_as_the_locks_say() {
     let mut statuses = [x.0, y.0];
     statuses.sort();
     assert_eq!(statuses, [201, 400], "{x:?} {y:?}");
-    assert_eq!(pk.count("SELECT count(*) FROM passkeys").await, 3);
+    assert_eq!(pk.count("SELECT count(*) FROM passkeys").await, 4);
+
+    // Two answers at once when one passkey more is allowed: one is stored.
+    pk.sql(&format!(
+        "INSERT INTO passkeys (user_id, credential_id, name, credential)
+         SELECT user_id, sha256(n::text::bytea), 'k' || n, '{{}}'::jsonb
+           FROM (SELECT DISTINCT user_id FROM passkeys) u, generate_series(1, {}) AS n",
+        auth_shared::passkeys::MAX_PASSKEYS - 5
+    ))
+    .await;
+    let (first, second) = (pk.creation_options(&token).await, pk.creation_options(&token).await);
+    let a = authenticator(json!({"op": "create", "options": first, "origin": ORIGIN}));
+    let b = authenticator(json!({"op": "create", "options": second, "origin": ORIGIN}));
+    let (x, y) = tokio::join!(
+        pk.post("/passkeys/register", Some(&token), body(&a)),
+        pk.post("/passkeys/register", Some(&token), body(&b)),
+    );
+    let mut statuses = [x.0, y.0];
+    statuses.sort();
+    assert_eq!(statuses, [201, 400], "{x:?} {y:?}");
+    assert_eq!(
+        pk.count("SELECT count(*) FROM passkeys").await,
+        auth_shared::passkeys::MAX_PASSKEYS
+    );
+    pk.sql("DELETE FROM passkeys WHERE credential = '{}'::jsonb").await;
 
     // A sign-in racing the passkey's removal: the removal always lands; the sign-in either ran
     // before it (200) or finds no passkey (401); never a 500, never a passkey left.

@@ -22,8 +22,8 @@ use auth_shared::passkeys::webauthn_rs::prelude::{
 use auth_shared::passkeys::{self, challenge, response, store};
 use auth_shared::route::Route;
 use auth_shared::sessions::{self, Grant};
-use auth_shared::tokio_postgres;
 use auth_shared::users::{self, LoginRecord};
+use auth_shared::{throttle, tokio_postgres};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
@@ -154,8 +154,14 @@ async fn attempt(
     if !store::use_challenge(&tx, used, expires_at).await? {
         return Ok(Outcome::Refused("the challenge was used already"));
     }
-    // The account's row, then the passkey's (the order an account's deletion takes).
-    let Some(username) = mfa_store::lock_account_row(&tx, user).await? else {
+    // The account's attempt lock, its row, then the passkey's: the order of every other login
+    // (the attempt lock keeps two sign-ins of one account, which both update its row, in
+    // line) and of an account's deletion (row, then its passkeys).
+    let (_, username) = tokio::try_join!(
+        throttle::lock_account(&tx, user),
+        mfa_store::lock_account_row(&tx, user),
+    )?;
+    let Some(username) = username else {
         tx.commit().await?;
         return Ok(Outcome::Refused("the account is disabled or gone"));
     };

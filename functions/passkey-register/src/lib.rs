@@ -16,6 +16,7 @@ use auth_shared::http::{self, ApiError};
 use auth_shared::passkeys::webauthn_rs::prelude::{PasskeyRegistration, WebauthnError};
 use auth_shared::passkeys::{self, response, store};
 use auth_shared::route::Route;
+use auth_shared::throttle;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
@@ -55,6 +56,12 @@ struct Registered {
     name: String,
     #[serde(with = "time::serde::rfc3339")]
     created_at: time::OffsetDateTime,
+}
+
+enum Stored {
+    New(uuid::Uuid, time::OffsetDateTime),
+    Taken,
+    TooMany,
 }
 
 fn refused(why: &str) -> ApiError {
@@ -124,18 +131,36 @@ async fn register(state: &State, req: &Request) -> Result<Response<Body>, ApiErr
         .finish_passkey_registration(&credential, &ceremony)
         .map_err(|e| refused(reason(&e)))?;
     let credential_id = passkey.cred_id().to_vec();
+    if !passkeys::CREDENTIAL_ID_BYTES.contains(&credential_id.len()) {
+        return Err(refused("the credential id is not 16 to 1023 bytes long"));
+    }
     let stored = serde_json::to_value(&passkey).map_err(|e| ApiError::Internal(e.to_string()))?;
     let inserted = {
         let name = name.clone();
         db.run(move |c| {
             let (name, stored, credential_id) =
                 (name.clone(), stored.clone(), credential_id.clone());
-            Box::pin(async move { store::insert(c, user, &credential_id, &name, &stored).await })
+            Box::pin(async move {
+                let tx = c.transaction().await?;
+                throttle::lock_account(&tx, user).await?;
+                if store::count(&tx, user).await? >= passkeys::MAX_PASSKEYS {
+                    return Ok(Stored::TooMany);
+                }
+                let row = store::insert(&tx, user, &credential_id, &name, &stored).await?;
+                tx.commit().await?;
+                Ok(row.map_or(Stored::Taken, |(id, at)| Stored::New(id, at)))
+            })
         })
         .await?
     };
-    let Some((id, created_at)) = inserted else {
-        return Err(refused("this passkey is registered already"));
+    let (id, created_at) = match inserted {
+        Stored::New(id, at) => (id, at),
+        Stored::Taken => return Err(refused("this passkey is registered already")),
+        Stored::TooMany => {
+            return Err(refused(
+                "the account holds the most passkeys it may (25); remove one first",
+            ));
+        }
     };
     tracing::info!(event = "passkey_registered", user_id = %user, passkey_id = %id, "passkey_registered");
     accounts::notify(state.hash.mail.as_ref(), user, NoticeWhat::PasskeyAdded).await;

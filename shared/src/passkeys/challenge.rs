@@ -55,7 +55,9 @@ pub fn issue(version: &KeyVersion, now: u64, ttl: u64) -> Vec<u8> {
 pub async fn check(keys: &DataKey, challenge: &[u8], now: u64) -> Result<u64, Refused> {
     let (signed, mac, id, expiry) = parts(challenge).ok_or(Refused::Shape)?;
     let id = std::str::from_utf8(id).map_err(|_| Refused::Shape)?;
-    let version = keys.version(id).await.ok_or(Refused::UnknownKey)?;
+    // Only the current version or one this container already holds: the id is the caller's
+    // until the signature is checked, and must not make it ask Secrets Manager for anything.
+    let version = keys.held(id).await.ok_or(Refused::UnknownKey)?;
     if !version.verify(LABEL, &[signed], mac) {
         return Err(Refused::Forged);
     }
@@ -86,7 +88,7 @@ fn parts(c: &[u8]) -> Option<(&[u8], &[u8], &[u8], u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data_key::DataKeySource;
+    use crate::data_key::{DataKeySource, KeyVersion};
 
     async fn keys(byte: u8) -> DataKey {
         DataKey::new(DataKeySource::Local(vec![byte; 32].into())).await
@@ -121,5 +123,13 @@ mod tests {
         assert_eq!(check(&k, &longer, 1_000).await, Err(Refused::Shape));
         // A library's 32 random bytes are not one of ours.
         assert!(check(&k, &[1u8; 32], 1_000).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_challenge_naming_a_version_not_held_is_refused_before_any_lookup() {
+        let k = keys(7).await;
+        let other = KeyVersion::new("another-version", vec![7; 32]);
+        let c = issue(&other, 1_000, 300);
+        assert_eq!(check(&k, &c, 1_000).await, Err(Refused::UnknownKey));
     }
 }

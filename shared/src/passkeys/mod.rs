@@ -26,9 +26,14 @@
 //!   the second's insert finds the first's row (400 `invalid_passkey`).
 //! - **Login**: the used-challenge insert (`ON CONFLICT DO NOTHING`, primary key): of two
 //!   answers to one challenge, the second waits for the first's commit and then conflicts
-//!   (401). Then the account's row `FOR SHARE` (as a password login), then the passkey's row
-//!   `FOR UPDATE`: the counter is checked and advanced under that lock, so two assertions never
-//!   both pass with one counter value.
+//!   (401). Then the account's attempt lock (the advisory lock of
+//!   [`crate::throttle::lock_account`], as a password login and a second step take it), its row
+//!   `FOR SHARE`, then the passkey's row `FOR UPDATE`: two sign-ins of one account run one after
+//!   the other (each updates the account's row: without the attempt lock, two `FOR SHARE`
+//!   holders would deadlock there), and the counter is checked and advanced under the passkey's
+//!   lock, so two assertions never both pass with one counter value.
+//! - **Registration's answer** counts the account's passkeys and inserts under the attempt lock,
+//!   so the limit of [`MAX_PASSKEYS`] holds against answers sent at once.
 //! - **Removal** deletes the passkey's row: a login holding its lock finishes first (its session
 //!   stands, as a password login's does when the password changes later); a login after it finds
 //!   no passkey (401). Deleting an account (which locks its row, then cascades to the passkeys)
@@ -54,6 +59,9 @@ pub const REGISTRATION_TTL_SECONDS: u64 = 300;
 pub const LOGIN_TTL_SECONDS: u64 = 300;
 /// The most passkeys one account may hold.
 pub const MAX_PASSKEYS: i64 = 25;
+/// The credential id lengths taken (WebAuthn §7.1 step 25: at most 1023 bytes; 16 at the
+/// least, the probability the specification asks of an id).
+pub const CREDENTIAL_ID_BYTES: std::ops::RangeInclusive<usize> = 16..=1023;
 /// The longest passkey name, in characters.
 pub const MAX_NAME_CHARS: usize = 64;
 
@@ -109,7 +117,10 @@ impl RelyingPartyConfig {
                     && !label.starts_with('-')
                     && !label.ends_with('-')
             })
-            && !rp_id.split('.').all(|l| l.bytes().all(|b| b.is_ascii_digit()));
+            && !rp_id.split('.').all(|l| l.bytes().all(|b| b.is_ascii_digit()))
+            // A single label (a top-level domain, which browsers refuse as an RP ID) only as
+            // localhost.
+            && (rp_id.contains('.') || rp_id == "localhost");
         if !domain_like {
             return Err(ConfigError::new(
                 "WEBAUTHN_RP_ID",
@@ -210,6 +221,7 @@ mod tests {
             ("example.com:443", "https://example.com", "WEBAUTHN_RP_ID"),
             ("127.0.0.1", "http://127.0.0.1:3000", "WEBAUTHN_RP_ID"),
             ("", "https://example.com", "WEBAUTHN_RP_ID"),
+            ("com", "https://example.com", "WEBAUTHN_RP_ID"),
         ] {
             let e = cfg(rp, origins).unwrap_err();
             assert!(e.to_string().contains(var), "{rp} {origins}: {e}");

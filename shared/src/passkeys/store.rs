@@ -103,7 +103,8 @@ pub async fn count(c: &impl GenericClient, user: Uuid) -> Result<i64, Error> {
 }
 
 /// Stores a new passkey: its id and creation time, or `None` when its credential id is
-/// registered already (to this account or another).
+/// registered already (to this account or another). Run it under the account's attempt lock
+/// after [`count`], so that the limit holds.
 pub async fn insert(
     c: &impl GenericClient,
     user: Uuid,
@@ -129,7 +130,8 @@ pub async fn insert(
 }
 
 /// Records a login challenge as used until `expires_at` (unix seconds): `false` when it was
-/// used already (a replay). One login in sixteen also clears up to 100 expired ones.
+/// used already (a replay). One call in sixteen, drawn here (not from the challenge, which the
+/// caller picks), also clears up to 100 expired ones: more than are added meanwhile.
 pub async fn use_challenge(
     c: &impl GenericClient,
     hash: &[u8; 32],
@@ -141,7 +143,7 @@ pub async fn use_challenge(
     let inserted = c
         .execute_typed(SQL, &[(&&hash[..], Type::BYTEA), (&(expires_at as f64), Type::FLOAT8)])
         .await?;
-    if hash[0] & 0x0f == 0 {
+    if crate::random::bytes::<1>()[0] & 0x0f == 0 {
         const PURGE: &str = "
             DELETE FROM passkey_challenges_used WHERE challenge_hash IN (
                 SELECT challenge_hash FROM passkey_challenges_used WHERE expires_at < now()
