@@ -53,8 +53,8 @@ pub fn issue(version: &KeyVersion, now: u64, ttl: u64) -> Vec<u8> {
 /// # Errors
 /// [`Refused`].
 pub async fn check(keys: &DataKey, challenge: &[u8], now: u64) -> Result<u64, Refused> {
-    let (signed, mac, id, expiry) = parts(challenge).ok_or(Refused::Shape)?;
-    let id = std::str::from_utf8(id).map_err(|_| Refused::Shape)?;
+    let Parts { signed, mac, key_id, expiry } = parts(challenge).ok_or(Refused::Shape)?;
+    let id = std::str::from_utf8(key_id).map_err(|_| Refused::Shape)?;
     // Only the current version or one this container already holds: the id is the caller's
     // until the signature is checked, and must not make it ask Secrets Manager for anything.
     let version = keys.held(id).await.ok_or(Refused::UnknownKey)?;
@@ -72,7 +72,16 @@ pub fn used_hash(challenge: &[u8]) -> [u8; 32] {
     Sha256::digest(challenge).into()
 }
 
-fn parts(c: &[u8]) -> Option<(&[u8], &[u8], &[u8], u64)> {
+/// A challenge taken apart.
+struct Parts<'a> {
+    /// Everything the MAC covers.
+    signed: &'a [u8],
+    mac: &'a [u8],
+    key_id: &'a [u8],
+    expiry: u64,
+}
+
+fn parts(c: &[u8]) -> Option<Parts<'_>> {
     if c.len() < FIXED + MAC_LEN || c[0] != FORMAT {
         return None;
     }
@@ -82,7 +91,7 @@ fn parts(c: &[u8]) -> Option<(&[u8], &[u8], &[u8], u64)> {
     }
     let (signed, mac) = c.split_at(FIXED + id_len);
     let expiry = u64::from_be_bytes(c[1..9].try_into().ok()?);
-    Some((signed, mac, &c[FIXED..FIXED + id_len], expiry))
+    Some(Parts { signed, mac, key_id: &c[FIXED..FIXED + id_len], expiry })
 }
 
 #[cfg(test)]

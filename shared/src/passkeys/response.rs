@@ -146,9 +146,11 @@ mod tests {
         assert_eq!(challenge_of(br#"{"challenge":"AA=="}"#), None);
     }
 
+    type Change = Box<dyn Fn(&mut Value)>;
+
     #[test]
     fn each_malformed_member_is_named() {
-        let cases: Vec<(Box<dyn Fn(&mut Value)>, &str)> = vec![
+        let cases: Vec<(Change, &str)> = vec![
             (Box::new(|v| v["rawId"] = json!("AQIDBA==")), "rawId"),
             (Box::new(|v| v["id"] = json!("AQIDBQ")), "same credential"),
             (Box::new(|v| v["id"] = json!(5)), "id"),
