@@ -191,13 +191,11 @@ async fn run(args: Args) -> Result<(), Error> {
     // Passkeys: WEBAUTHN_RP_ID defaults to localhost and WEBAUTHN_ORIGINS to this server's own
     // origin on that name (a browser must open http://localhost:PORT/, not 127.0.0.1, to use
     // them: an RP ID is a domain name).
-    let rp = RelyingPartyConfig::new(
-        env.optional("WEBAUTHN_RP_ID")?.as_deref().unwrap_or("localhost"),
-        env.optional("WEBAUTHN_ORIGINS")?
-            .as_deref()
-            .unwrap_or(&format!("http://localhost:{}", addr.port())),
-        account_state.accounts.app_name.clone(),
-    )?;
+    let rp_id = env.optional("WEBAUTHN_RP_ID")?.unwrap_or_else(|| "localhost".into());
+    let rp_origins = env
+        .optional("WEBAUTHN_ORIGINS")?
+        .unwrap_or_else(|| format!("http://localhost:{}", addr.port()));
+    let rp = RelyingPartyConfig::new(&rp_id, &rp_origins, account_state.accounts.app_name.clone())?;
     let rp = Arc::new(rp.relying_party()?);
     let passkey_state = Arc::new(PasskeyState::new((*hashing).clone(), rp.clone()));
     let passkey_login_state = Arc::new(PasskeyLoginState::new(
@@ -245,6 +243,12 @@ async fn run(args: Args) -> Result<(), Error> {
     println!("auth-local: mail is written to {} (one .eml file per mail)", outbox.display());
     println!(
         "auth-local: open http://{addr}/ to try it: log in, refresh, change the password, log out"
+    );
+    println!(
+        "auth-local: passkeys: relying party {:?}, origins {}; open http://localhost:{}/ for them",
+        rp_id,
+        rp_origins,
+        addr.port()
     );
     println!(
         "auth-local: try: curl -s http://{addr}/login -H 'content-type: application/json' -d '{{\"username\":\"demo\",\"password\":\"...\"}}'"
