@@ -163,6 +163,17 @@ impl Pk {
         authenticator(req)["credential"].clone()
     }
 
+    /// Sends two registration answers at once; their statuses, in order.
+    async fn register_both_at_once(&self, token: &str, [a, b]: [Value; 2]) -> [u16; 2] {
+        let (x, y) = tokio::join!(
+            self.post("/passkeys/register", Some(token), a),
+            self.post("/passkeys/register", Some(token), b),
+        );
+        let mut statuses = [x.0, y.0];
+        statuses.sort();
+        statuses
+    }
+
     async fn sign_in(&self, credential: &Value) -> (u16, Value) {
         self.post("/passkeys/login", None, json!({ "credential": credential })).await
     }
@@ -601,23 +612,13 @@ async fn races_settle_as_the_locks_say() {
         json!({"op": "create", "options": second, "origin": ORIGIN, "key": a["key"]}),
     );
     let body = |m: &Value| json!({"credential": m["credential"]});
-    let (x, y) = tokio::join!(
-        pk.post("/passkeys/register", Some(&token), body(&a)),
-        pk.post("/passkeys/register", Some(&token), body(&b)),
-    );
-    let mut statuses = [x.0, y.0];
-    statuses.sort();
-    assert_eq!(statuses, [201, 400], "{x:?} {y:?}");
+    let answers = [body(&a), body(&b)];
+    assert_eq!(pk.register_both_at_once(&token, answers).await, [201, 400]);
     // And one answer sent twice at once: one row.
     let options = pk.creation_options(&token).await;
     let c = authenticator(json!({"op": "create", "options": options, "origin": ORIGIN}));
-    let (x, y) = tokio::join!(
-        pk.post("/passkeys/register", Some(&token), body(&c)),
-        pk.post("/passkeys/register", Some(&token), body(&c)),
-    );
-    let mut statuses = [x.0, y.0];
-    statuses.sort();
-    assert_eq!(statuses, [201, 400], "{x:?} {y:?}");
+    let answers = [body(&c), body(&c)];
+    assert_eq!(pk.register_both_at_once(&token, answers).await, [201, 400]);
     assert_eq!(pk.count("SELECT count(*) FROM passkeys").await, 4);
 
     // Two answers at once when one passkey more is allowed: one is stored.
@@ -631,13 +632,8 @@ async fn races_settle_as_the_locks_say() {
     let (first, second) = (pk.creation_options(&token).await, pk.creation_options(&token).await);
     let a = authenticator(json!({"op": "create", "options": first, "origin": ORIGIN}));
     let b = authenticator(json!({"op": "create", "options": second, "origin": ORIGIN}));
-    let (x, y) = tokio::join!(
-        pk.post("/passkeys/register", Some(&token), body(&a)),
-        pk.post("/passkeys/register", Some(&token), body(&b)),
-    );
-    let mut statuses = [x.0, y.0];
-    statuses.sort();
-    assert_eq!(statuses, [201, 400], "{x:?} {y:?}");
+    let answers = [body(&a), body(&b)];
+    assert_eq!(pk.register_both_at_once(&token, answers).await, [201, 400]);
     assert_eq!(
         pk.count("SELECT count(*) FROM passkeys").await,
         auth_shared::passkeys::MAX_PASSKEYS
