@@ -1,8 +1,10 @@
 //! Checking an access token, as every endpoint that takes one does (profile, logout, password):
 //! the bearer header (RFC 6750 §2.1), the header and `kid`, the signature with that key
 //! version, every claim (RFC 7519, RFC 8725), then the account and the session in one round
-//! trip: the user must exist and be active, the token must be issued after the last password
-//! change, and its session (`sid`) must not have ended. Every refusal is 401 `invalid_token`
+//! trip: the user must exist and be active, and the token's session (`sid`) must not have
+//! ended (a password change ends the session it was made in too, and goes on in a new one, so
+//! this is what refuses the tokens signed before it); a token without `sid` must be issued
+//! after the second of the last password change. Every refusal is 401 `invalid_token`
 //! with `error="invalid_token"` in the challenge; the reason goes to the log only.
 
 use lambda_http::http::StatusCode;
@@ -51,7 +53,7 @@ pub async fn authenticate(state: &TokenState, req: &Request) -> Result<Access, A
         tracing::info!(user_id = %user.id, "token refused: account disabled");
         return Err(ApiError::InvalidToken { presented: true });
     }
-    if user.tokens_valid_from().is_some_and(|from| claims.iat < from) {
+    if sid.is_none() && user.tokens_valid_from().is_some_and(|from| claims.iat < from) {
         tracing::info!(user_id = %user.id, "token refused: issued before the last password change");
         return Err(ApiError::InvalidToken { presented: true });
     }
@@ -73,12 +75,9 @@ pub fn signing_key(keys: &crate::signing::keys::KeySet) -> Result<&crate::signin
 }
 
 /// Signs an access token for the session `grant` names and answers with the token response
-/// (access token, lifetime, the session's new refresh token). `times` comes from the
-/// database's clock, the clock `password_changed_at` was set by: tokens issued in or before
-/// the second of the last password change are refused (a whole-second `iat` cannot tell the
-/// two halves of that second apart), so a grant in that same second waits for the next one
-/// rather than issue a token that would not work, or one dated in the future that strict
-/// verifiers refuse.
+/// (access token, lifetime, the session's new refresh token). `times.now` comes from the
+/// database's clock and dates the token (`iat`). It is signed at once: the token names its
+/// session, and what revokes it is that session's end, not its second (see [`authenticate`]).
 pub async fn grant_response(
     state: &TokenState,
     user_id: Uuid,
@@ -98,16 +97,7 @@ pub async fn grant_response_with(
     times: &LoginRecord,
     recovery_codes: Option<&[String]>,
 ) -> Result<Response<Body>, ApiError> {
-    let mut iat = times.now.unix_timestamp();
-    if let Some(valid_from) = times.tokens_valid_from()
-        && iat < valid_from
-    {
-        let wait = (time::OffsetDateTime::from_unix_timestamp(valid_from).unwrap_or(times.now)
-            - times.now)
-            .clamp(time::Duration::ZERO, time::Duration::seconds(3));
-        tokio::time::sleep(wait.unsigned_abs()).await;
-        iat = valid_from;
-    }
+    let iat = times.now.unix_timestamp();
     let keys = state.keys.current().await;
     let key = signing_key(&keys)?;
     let access_token = token::issue_with_amr(

@@ -23,11 +23,13 @@
 //!   is refused. No session survives a logout.
 //! - **password change** (self-service and admin) locks the user's row first (`FOR UPDATE`, or
 //!   the `UPDATE` of its hash), then ends the user's other sessions (their row locks, as
-//!   logout) and rotates the current one's tokens under its row lock, taken in a statement of
-//!   its own before the tokens are replaced. A login that verified the old password writes the
-//!   user's row in `users::record_login` only if the hash is unchanged, and opens its session
-//!   in that same transaction, so it either commits before the change (and its session is
-//!   ended by it) or fails.
+//!   logout), then takes the current one's row lock in a statement of its own and ends it too,
+//!   opening its successor (a new id, the same start, end and `amr`, a fresh refresh token):
+//!   every access token signed before the change names an ended session. A login that
+//!   verified the old password writes the user's row in `users::record_login` only if the hash
+//!   is unchanged, and opens its session in that same transaction, so it either commits before
+//!   the change (and its session is ended by it) or fails. A new second factor does the same
+//!   but keeps the current session's id (its tokens stay good; only its refresh token changes).
 //! - Nothing takes a session's lock and then the user's, so the order is always user, then
 //!   session: no deadlock.
 
@@ -357,22 +359,26 @@ pub async fn end(
     .await
 }
 
-/// After a self-service password change, in its transaction (the user's row already locked):
-/// ends every other session of the user, and gives `current` (or, for an access token without
-/// a session, a new session) a fresh refresh token in place of all its old ones.
+/// After a password change, in its transaction (the user's row already locked): ends the
+/// user's other sessions (`password_changed`) and carries the current one, `current`,
+/// on under a new id: its row ends too, and a successor takes its start, absolute end and `amr`
+/// with a fresh refresh token. Every access token signed before the change therefore names an
+/// ended session and is refused, whatever second it was signed in, so the token answered with
+/// the change can be signed at once. A change made with a token without `sid`, or whose session
+/// ended meanwhile, opens a new session (`amr` `["pwd"]`). See the module docs for the locks.
 pub async fn after_password_change(
     c: &impl GenericClient,
     user_id: Uuid,
     current: Option<Uuid>,
     cfg: &SessionConfig,
 ) -> Result<Grant, Error> {
-    keep_only(c, user_id, current, cfg, "password_changed", crate::mfa::AMR_PASSWORD).await
+    carry_on(c, user_id, current, cfg, "password_changed", crate::mfa::AMR_PASSWORD, true).await
 }
 
-/// [`after_password_change`] for any credential change: the other sessions end with `reason`
-/// (`password_changed`, `mfa_enabled`), `current` keeps going with a fresh refresh token. When
-/// there is no current session (a token without `sid`), or it ended meanwhile, a new one is
-/// opened with `amr` (what the change itself proved).
+/// [`after_password_change`] for a credential change that revokes no access token (a new
+/// second factor, reason `mfa_enabled`): the other sessions end, `current` keeps going under its
+/// own id with a fresh refresh token. When there is no current session (a token without `sid`),
+/// or it ended meanwhile, a new one is opened with `amr` (what the change itself proved).
 pub async fn keep_only(
     c: &impl GenericClient,
     user_id: Uuid,
@@ -381,9 +387,21 @@ pub async fn keep_only(
     reason: &str,
     amr: &[&str],
 ) -> Result<Grant, Error> {
+    carry_on(c, user_id, current, cfg, reason, amr, false).await
+}
+
+async fn carry_on(
+    c: &impl GenericClient,
+    user_id: Uuid,
+    current: Option<Uuid>,
+    cfg: &SessionConfig,
+    reason: &str,
+    amr: &[&str],
+    new_id: bool,
+) -> Result<Grant, Error> {
     end(c, user_id, current, Scope::Others, reason).await?;
     let Some(session_id) = current else { return open_with(c, user_id, cfg, amr).await };
-    // The session's lock first, in a statement of its own: the replacement below must see a
+    // The session's lock first, in a statement of its own: the statement below must see a
     // token a racing refresh committed while this waited for the lock (see `refresh`).
     let locked = c
         .query_typed_opt(
@@ -395,28 +413,48 @@ pub async fn keep_only(
     if locked.is_none() {
         return open_with(c, user_id, cfg, amr).await;
     }
-    const SQL: &str = "
+    // Either way the statement answers the session the new refresh token belongs to.
+    const SUCCEED: &str = "
+        WITH old AS (
+            UPDATE sessions SET ended_at = now(), end_reason = $4
+            WHERE id = $1 AND user_id = $2 AND ended_at IS NULL
+            RETURNING user_id, created_at, expires_at, amr
+        ), s AS (
+            INSERT INTO sessions (user_id, created_at, expires_at, amr)
+            SELECT user_id, created_at, expires_at, amr FROM old
+            RETURNING id, expires_at, amr
+        ), t AS (
+            INSERT INTO refresh_tokens (token_hash, session_id) SELECT $3, id FROM s
+        )
+        SELECT id, extract(epoch FROM expires_at - now())::float8, amr FROM s";
+    const KEEP: &str = "
         WITH locked AS (
-            SELECT id, expires_at, amr FROM sessions WHERE id = $1 AND user_id = $2
+            SELECT id, expires_at, amr FROM sessions
+            WHERE id = $1 AND user_id = $2
         ), gone AS (
             DELETE FROM refresh_tokens WHERE session_id IN (SELECT id FROM locked)
         ), fresh AS (
             INSERT INTO refresh_tokens (token_hash, session_id) SELECT $3, id FROM locked
         )
-        SELECT extract(epoch FROM expires_at - now())::float8, amr FROM locked";
+        SELECT id, extract(epoch FROM expires_at - now())::float8, amr FROM locked";
     let (token, hash) = new_refresh_token();
-    let row = c
-        .query_typed_opt(
-            SQL,
-            &[(&session_id, Type::UUID), (&user_id, Type::UUID), (&&hash[..], Type::BYTEA)],
-        )
-        .await?;
+    let params: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 4] = [
+        (&session_id, Type::UUID),
+        (&user_id, Type::UUID),
+        (&&hash[..], Type::BYTEA),
+        (&reason, Type::TEXT),
+    ];
+    let row = if new_id {
+        c.query_typed_opt(SUCCEED, &params).await?
+    } else {
+        c.query_typed_opt(KEEP, &params[..3]).await?
+    };
     match row {
         Some(row) => Ok(Grant {
-            session_id,
+            session_id: row.try_get(0)?,
             refresh_token: token,
-            refresh_expires_in: seconds_left(&row, 0)?,
-            amr: row.try_get(1)?,
+            refresh_expires_in: seconds_left(&row, 1)?,
+            amr: row.try_get(2)?,
         }),
         None => open_with(c, user_id, cfg, amr).await,
     }

@@ -247,23 +247,6 @@ impl Feed {
         }
     }
 
-    /// Before invocation `k` of a password change, waits (untimed) for a point of the clock's
-    /// second that moves by the golden ratio from one invocation to the next. A successful change
-    /// waits for the next whole second before it signs the new access token
-    /// (`access::grant_response`); back to back, every change would start early in a second and
-    /// wait most of one, where a user's change lands anywhere in it.
-    async fn pace(&self, k: usize) {
-        if let Self::Password { .. } = self {
-            let target = (k as f64 * 0.618_033_988_75).fract();
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default()
-                .subsec_nanos() as f64
-                / 1e9;
-            tokio::time::sleep(Duration::from_secs_f64((target - now).rem_euclid(1.0))).await;
-        }
-    }
-
     /// Takes what the next event needs from a response (chains only move on success).
     fn observe(&mut self, resp: &Value) {
         if resp["statusCode"].as_u64() != Some(200) {
@@ -817,9 +800,8 @@ async fn main() {
                 drain().await;
             }
         };
-        for k in 0..starts {
+        for _ in 0..starts {
             let event = feed.event();
-            feed.pace(k).await;
             empty_queue().await;
             let t0 = Instant::now();
             let mut f = start(&bin, &env).await;
@@ -850,8 +832,7 @@ async fn main() {
         let pid = f.pid().unwrap();
         let cpu0 = cpu_ns(pid);
         let mut warm = Vec::new();
-        for k in 0..n {
-            feed.pace(k).await;
+        for _ in 0..n {
             empty_queue().await;
             let t = Instant::now();
             unexpected += u64::from(call(&mut feed).await);

@@ -241,8 +241,19 @@ async fn password_change_keeps_this_session_and_ends_the_others() {
     let (status, doc) = app.password(&here, PASSWORD, "a new and long passphrase").await;
     assert_eq!(status, 200, "{doc}");
     let (new_access, new_refresh) = (s(&doc["access_token"]), s(&doc["refresh_token"]));
-    assert_eq!(sid(&new_access), sid(&here), "the same session");
-    assert_eq!(app.profile(&new_access).await, 200);
+    assert_ne!(sid(&new_access), sid(&here), "this session goes on under a new id");
+    let c = app.parts.test_db.client().await;
+    let row = c
+        .query_one(
+            "SELECT o.end_reason, o.created_at = n.created_at AND o.expires_at = n.expires_at \
+             FROM sessions o, sessions n WHERE o.id = $1::text::uuid AND n.id = $2::text::uuid",
+            &[&sid(&here), &sid(&new_access)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, Option<String>>(0).as_deref(), Some("password_changed"));
+    assert!(row.get::<_, bool>(1), "the successor keeps the session's start and absolute end");
+    assert_eq!(app.profile(&new_access).await, 200, "the new token works at once");
     assert_eq!(app.profile(&here).await, 401, "old access tokens of this session stop working");
     assert_eq!(app.refresh(&here_refresh).await.0, 401, "and its old refresh token");
     assert_eq!(app.refresh(&new_refresh).await.0, 200);
