@@ -57,7 +57,7 @@ lint-template: tools
 	$(VENV)/bin/cfn-lint template.yaml
 	AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam validate --lint
 
-# Everything in bench/RESULTS.md, beside the Flask original, in one run (about 20 minutes), and
+# Everything in bench/RESULTS.md, beside the Flask original and a Node.js peer, in one run (about 20 minutes), and
 # its charts (bench/charts/*.svg).
 bench: tools bench-tools
 	$(CARGO) build --release --workspace --bins
@@ -69,8 +69,13 @@ bench-kdf:
 	$(CARGO) build --release -p auth-bench --bin kdf
 	./target/release/kdf
 
-bench-tools: bench/.venv/.installed
+bench-tools: bench/.venv/.installed bench/node_peer/node_modules/.installed
 	@./scripts/install-package wrk
+
+# The Node.js peer's packages, exactly as bench/node_peer/package-lock.json pins them.
+bench/node_peer/node_modules/.installed: bench/node_peer/package.json bench/node_peer/package-lock.json
+	cd bench/node_peer && npm ci --no-audit --no-fund --omit=dev
+	touch $@
 
 # The Flask peer's requirements, and the charts' (bench/requirements.txt, kept apart so the peer's
 # zip size counts only its own).

@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "charts"
 PNG = "--png" in sys.argv
 RUST, FLASK, FLOOR, OTHER = "#c2410c", "#2563eb", "#4b5563", "#9ca3af"
+NODE = "#7c3aed"
 TARGET = "#15803d"
 
 plt.rcParams.update({
@@ -82,36 +83,94 @@ def http_chart(r, out):
     hp = r.get("http")
     if not hp:
         return None
-    rust, flask = hp.get("rust", {}), hp.get("flask", {})
+    services = [(n, c, label) for n, c, label in (
+        ("rust", RUST, "Rust (auth-local)"),
+        ("flask", FLASK, f"Flask peer (gunicorn, {hp.get('peer_workers', '?')} workers)"),
+        ("node", NODE, f"Node.js peer (express, cluster of {hp.get('node_workers', '?')})")) if n in hp]
+    rust = hp.get("rust", {})
     endpoints = [ep for ep in ("/health", "/profile", "/refresh", "/logout", "/login") if ep in rust]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), layout="constrained")
-    width = 0.38
-    for ax, key, title, unit in ((axes[0], "rps", "Throughput (higher is better)", "requests per second"),
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), layout="constrained")
+    for ax, key, title, unit in ((axes[0], "rps", "Successful requests per second (higher is better)", "requests per second"),
                                  (axes[1], "p99_ms", "p99 latency (lower is better)", "milliseconds")):
         for i, ep in enumerate(endpoints):
-            pairs = [(rust.get(ep), RUST, -width / 2 if ep in flask else 0)]
-            if ep in flask:
-                pairs.append((flask[ep], FLASK, width / 2))
-            for row, color, dx in pairs:
-                v = row[key]
+            here = [(hp[n][ep], c) for n, c, _ in services if ep in hp[n]]
+            width = 0.8 / len(here)
+            for j, (row, color) in enumerate(here):
+                dx = (j - (len(here) - 1) / 2) * width
+                v = row["rps"] * (1 - row["non_2xx"] / max(1, row["requests"])) if key == "rps" else row[key]
+                ax.bar(i + dx, v, width, color=color)
+                ax.annotate(number(v), (i + dx, v), xytext=(0, 2), textcoords="offset points", ha="center",
+                            va="bottom", fontsize=7)
+        ax.set_yscale("log")
+        log_axis(ax.yaxis)
+        only = {ep for ep in endpoints if all(ep not in hp[n] for n, _, _ in services if n != "rust")}
+        ax.set_xticks(range(len(endpoints)), [f"{ep}\n(Rust only)" if ep in only else ep for ep in endpoints])
+        ax.set_ylabel(f"{unit} (log scale)")
+        ax.set_title(title)
+        ax.margins(y=0.15)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for _, c, _ in services]
+    axes[0].legend(handles, [label for _, _, label in services], loc="upper right", fontsize=8)
+    fig.suptitle("HTTP on one machine: same PostgreSQL, same wrk load", fontweight="bold")
+    note = "wrk, 2 threads, 16 connections, on the machine of the run; the peers have no /refresh or /logout"
+    return save(fig, "http", out, note, r)
+
+
+def durable_chart(r, out):
+    wp = r.get("write_paths")
+    if not wp:
+        return None
+    paths = ("/login", "/refresh", "/logout", "/password")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), layout="constrained")
+    width = 0.38
+    for ax, title, value, unit in (
+            (axes[0], "Latency, p50 (lower is better)", lambda x: x.get("p50_ms", x.get("median")), "milliseconds"),
+            (axes[1], "PostgreSQL CPU per request", lambda x: x["pg_cpu_ms_per_request"], "milliseconds")):
+        for i, ep in enumerate(paths):
+            for dx, mode, color in ((-width / 2, "fast", OTHER), (width / 2, "durable", RUST)):
+                v = value(wp[mode][ep])
                 ax.bar(i + dx, v, width, color=color)
                 ax.annotate(number(v), (i + dx, v), xytext=(0, 2), textcoords="offset points", ha="center",
                             va="bottom", fontsize=8)
         ax.set_yscale("log")
-        log_axis(ax.yaxis)
-        ax.set_xticks(range(len(endpoints)),
-                      [ep if ep in flask else f"{ep}\n(Rust only)" for ep in endpoints])
+        log_axis(ax.yaxis, subs=(1.0, 2.0, 5.0))
+        ax.set_xticks(range(len(paths)), paths)
         ax.set_ylabel(f"{unit} (log scale)")
         ax.set_title(title)
         ax.margins(y=0.15)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=RUST), plt.Rectangle((0, 0), 1, 1, color=FLASK)]
-    axes[0].legend(handles, ["Rust (auth-local)", f"Flask peer (gunicorn, {hp.get('peer_workers', '?')} workers)"],
-                   loc="upper right")
-    fig.suptitle("HTTP on one machine: same PostgreSQL, same wrk load", fontweight="bold")
-    note = "wrk, 2 threads, 16 connections, on the machine of the run"
-    if any(ep not in flask for ep in endpoints):
-        note += "; the Flask original has no /refresh or /logout"
-    return save(fig, "http", out, note, r)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in (OTHER, RUST)]
+    axes[0].legend(handles, ["fsync, synchronous_commit, full_page_writes off", "all three on (WAL on disk)"],
+                   loc="upper left", fontsize=8)
+    fig.suptitle("The write paths with and without durable commits", fontweight="bold")
+    return save(fig, "durable", out, "auth-local and PostgreSQL on the machine of the run; /password is one change "
+                                     "at a time, the others wrk with 16 connections", r)
+
+
+def scale_chart(r, out):
+    import scale
+
+    _, rows, _ = scale.table(r)
+    parts = ("lambda", "connections", "database", "wal")
+    labels = {"lambda": "Lambda concurrency\n÷ Region quota", "connections": "direct connections\n÷ max_connections",
+              "database": "PostgreSQL vCPUs\n÷ largest instance", "wal": "WAL flushes\n÷ half of gp3 IOPS"}
+    fig, ax = plt.subplots(figsize=(10, 4.4), layout="constrained")
+    width = 0.8 / len(rows)
+    colors = (OTHER, FLASK, RUST)
+    for j, (label, s) in enumerate(rows):
+        lim = scale.limits(s)
+        for i, k in enumerate(parts):
+            dx = (j - (len(rows) - 1) / 2) * width
+            ax.bar(i + dx, lim[k] * 100, width, color=colors[j % 3], label=label if i == 0 else None)
+            ax.annotate(f"{lim[k]:.0%}", (i + dx, lim[k] * 100), xytext=(0, 2), textcoords="offset points",
+                        ha="center", va="bottom", fontsize=7)
+    ax.axhline(100, color=TARGET, ls="--", lw=1)
+    ax.set_yscale("log")
+    log_axis(ax.yaxis)
+    ax.set_xticks(range(len(parts)), [labels[k] for k in parts])
+    ax.set_ylabel("share of the limit, % (log scale)")
+    ax.set_title("Which part gives out first (100 % is the limit)")
+    ax.legend(loc="upper left", fontsize=8)
+    return save(fig, "scale", out, "bench/scale.py from the run's durable figures; limits as published by AWS (named in "
+                                   "the script)", r)
 
 
 # ------------------------------------------------------------------------------- cold starts
@@ -261,7 +320,9 @@ def cost_chart(r, out):
                                   "above it a single-threaded request gets no faster", r)
 
 
-CHARTS = (("http", "Throughput and p99 against the Flask peer", http_chart),
+CHARTS = (("http", "Throughput and p99 against the Flask and Node.js peers", http_chart),
+          ("durable", "The write paths with and without durable commits", durable_chart),
+          ("scale", "Which part gives out first", scale_chart),
           ("cold-starts", "Cold starts per function", cold_start_chart),
           ("pbkdf2", "PBKDF2 against the floor and the peers", kdf_chart),
           ("cost", "Cost per million requests by memory size", cost_chart))
