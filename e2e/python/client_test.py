@@ -101,8 +101,9 @@ def verify(access, what):
     return claims
 
 
-def token_response(status, h, body, what, prev=None):
-    """Checks a 200 login body; with `prev`, that it continues prev's session with a new pair."""
+def token_response(status, h, body, what, prev=None, carried_on=False):
+    """Checks a 200 login body; with `prev`, that it continues prev's session with a new pair
+    (with `carried_on`, as a password change does: under a new sid, never a longer life)."""
     expect(status == 200, f"{what}: status {status}: {body!r}")
     expect((header(h, "content-type") or "").startswith("application/json"), f"{what}: content-type {header(h, 'content-type')}")
     expect(header(h, "x-content-type-options") == "nosniff", f"{what}: nosniff")
@@ -120,7 +121,10 @@ def token_response(status, h, body, what, prev=None):
            f"{what}: exp - iat = {claims['exp'] - claims['iat']}, expires_in = {doc['expires_in']}")
     tokens = Tokens(doc["access_token"], rt, claims, doc["expires_in"], rex)
     if prev is not None:
-        expect(claims["sid"] == prev.claims["sid"], f"{what}: sid changed from {prev.claims['sid']} to {claims['sid']}")
+        if carried_on:
+            expect(claims["sid"] != prev.claims["sid"], f"{what}: the session kept its sid {claims['sid']}")
+        else:
+            expect(claims["sid"] == prev.claims["sid"], f"{what}: sid changed from {prev.claims['sid']} to {claims['sid']}")
         expect(claims["sub"] == prev.claims["sub"], f"{what}: sub changed")
         expect(claims["jti"] != prev.claims["jti"], f"{what}: the new access token reuses jti {claims['jti']}")
         expect(rt != prev.refresh, f"{what}: the refresh token was not rotated")
@@ -443,7 +447,7 @@ def password_change():
 
     s, h, b = change_password(this.access, PW, NEW_PW)
     expect(PW.encode() not in b and NEW_PW.encode() not in b, f"the password response contains a password: {b!r}")
-    changed = token_response(s, h, b, "password change", prev=this)
+    changed = token_response(s, h, b, "password change", prev=this, carried_on=True)
     profile_ok(changed.access, "password change: the new access token")
     profile_refused(this.access, "password change: this session's old access token")
     profile_refused(other.access, "password change: another session's access token")
@@ -519,7 +523,7 @@ def race_refresh_and_password(rounds=16):
         what = f"race_password round {i} (refresh sent {delay * 1000:.0f} ms after the change request)"
         (rs, rh, rb), (ps, ph, pb) = concurrently(lambda t=t, delay=delay: time.sleep(delay) or refresh(t.refresh),
                                                   lambda t=t, current=current, new=new: change_password(t.access, current, new))
-        changed = token_response(ps, ph, pb, f"{what}: password change", prev=t)
+        changed = token_response(ps, ph, pb, f"{what}: password change", prev=t, carried_on=True)
         profile_ok(changed.access, f"{what}: the changed session's new access token")
         changed = refresh_ok(changed, f"{what}: the changed session's new refresh token")
         pre_change = [("the raced", t.refresh), ("another session's", other.refresh)]
