@@ -169,13 +169,6 @@ fn login_record(r: &tokio_postgres::Row) -> Result<LoginRecord, Error> {
     })
 }
 
-impl LoginRecord {
-    /// See [`tokens_valid_from`].
-    pub fn tokens_valid_from(&self) -> Option<i64> {
-        tokens_valid_from(self.created_at, self.password_changed_at)
-    }
-}
-
 /// Records a successful login in one statement: sets `last_login_at`, replaces the hash with
 /// `upgraded` when given, and clears the account's failure count, but only if the account is
 /// still active and its hash is still `verified_hash` (an admin may have changed the password
