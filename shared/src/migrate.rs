@@ -67,6 +67,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "passkeys",
         sql: include_str!("../migrations/0010_passkeys.sql"),
     },
+    Migration {
+        version: 11,
+        name: "refresh_amr",
+        sql: include_str!("../migrations/0011_refresh_amr.sql"),
+    },
 ];
 
 /// The advisory lock key held while migrating ("authmigr").

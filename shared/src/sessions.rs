@@ -243,13 +243,12 @@ pub async fn refresh(
     hash: &[u8; 32],
     cfg: &SessionConfig,
 ) -> Result<Refresh, Error> {
-    // The session's `amr` is read beside the function's row: it is only ever raised (by a
-    // new factor's verify), so a refresh racing that verify hands out the weaker one.
-    const SQL: &str = "SELECT r.outcome, r.session_id, r.user_id, r.username, r.expires_in, \
-                       r.db_now, r.created_at, r.password_changed_at, r.successor_salt, \
-                       coalesce(s.amr, '{pwd}') \
-                       FROM auth_refresh($1, $2, $3, $4, $5) r \
-                       LEFT JOIN sessions s ON s.id = r.session_id";
+    // A bare function scan: the function answers the session's `amr` too, read under the
+    // session's lock (a new factor's verify raises it with an UPDATE of the same row), so this
+    // statement needs no join of its own to plan and run on every refresh.
+    const SQL: &str = "SELECT outcome, session_id, user_id, username, expires_in, db_now, \
+                       created_at, password_changed_at, successor_salt, coalesce(amr, '{pwd}') \
+                       FROM auth_refresh($1, $2, $3, $4, $5)";
     let salt = crate::random::bytes::<32>();
     let (mut successor, new_hash) = successor_of(token, &salt);
     let row = c
@@ -372,7 +371,16 @@ pub async fn after_password_change(
     current: Option<Uuid>,
     cfg: &SessionConfig,
 ) -> Result<Grant, Error> {
-    carry_on(c, user_id, current, cfg, "password_changed", crate::mfa::AMR_PASSWORD, true).await
+    carry_on(
+        c,
+        user_id,
+        current,
+        cfg,
+        "password_changed",
+        crate::mfa::AMR_PASSWORD,
+        Goes::OnUnderANewId,
+    )
+    .await
 }
 
 /// [`after_password_change`] for a credential change that revokes no access token (a new
@@ -387,7 +395,16 @@ pub async fn keep_only(
     reason: &str,
     amr: &[&str],
 ) -> Result<Grant, Error> {
-    carry_on(c, user_id, current, cfg, reason, amr, false).await
+    carry_on(c, user_id, current, cfg, reason, amr, Goes::OnUnderItsId).await
+}
+
+/// How the current session goes on after a credential change.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Goes {
+    /// Its row ends and a successor takes over (a password change: its tokens are refused).
+    OnUnderANewId,
+    /// It keeps its id and only its refresh token is replaced (a new factor).
+    OnUnderItsId,
 }
 
 async fn carry_on(
@@ -397,7 +414,7 @@ async fn carry_on(
     cfg: &SessionConfig,
     reason: &str,
     amr: &[&str],
-    new_id: bool,
+    goes: Goes,
 ) -> Result<Grant, Error> {
     end(c, user_id, current, Scope::Others, reason).await?;
     let Some(session_id) = current else { return open_with(c, user_id, cfg, amr).await };
@@ -444,7 +461,7 @@ async fn carry_on(
         (&&hash[..], Type::BYTEA),
         (&reason, Type::TEXT),
     ];
-    let row = if new_id {
+    let row = if goes == Goes::OnUnderANewId {
         c.query_typed_opt(SUCCEED, &params).await?
     } else {
         c.query_typed_opt(KEEP, &params[..3]).await?

@@ -679,3 +679,34 @@ async fn a_refresh_of_the_changing_session_does_not_outlive_the_change() {
         assert_eq!(app.refresh(&token).await.0, 401, "round {round}");
     }
 }
+
+/// While a deployment rolls out, functions of the previous release send their refresh
+/// statement (which joined `sessions` again for the `amr`) to a database whose `auth_refresh`
+/// now answers the `amr` itself: it still rotates, and the successor it was given works with
+/// this release's /refresh.
+#[tokio::test]
+async fn the_previous_releases_refresh_statement_still_rotates() {
+    let app = App::new(config(1), 2).await;
+    app.user("pat").await;
+    let (access, first) = app.login("pat", PASSWORD).await;
+    let hash = auth_shared::sessions::refresh_token_hash(&first).expect("a refresh token");
+    let salt = [7u8; 32];
+    let (successor, new_hash) = auth_shared::sessions::successor_of(&first, &salt);
+    let c = app.parts.test_db.client().await;
+    let row = c
+        .query_one(
+            "SELECT r.outcome, r.session_id::text, r.successor_salt, coalesce(s.amr, '{pwd}') \
+             FROM auth_refresh($1, $2, $3, $4, $5) r \
+             LEFT JOIN sessions s ON s.id = r.session_id",
+            &[&&hash[..], &&salt[..], &&new_hash[..], &1.0f64, &0.0f64],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, &str>(0), "rotated");
+    assert_eq!(row.get::<_, String>(1), sid(&access));
+    assert_eq!(row.get::<_, &[u8]>(2), &salt[..]);
+    assert_eq!(row.get::<_, Vec<String>>(3), vec!["pwd".to_owned()]);
+    let (status, doc) = app.refresh(&successor).await;
+    assert_eq!(status, 200, "the successor the old statement was given: {doc}");
+    assert_eq!(sid(&s(&doc["access_token"])), sid(&access), "the same session");
+}
