@@ -28,6 +28,17 @@ pub fn request(method: &str, path: &str, headers: &[(&str, &str)], body: &str) -
     b.body(body).expect("request builds")
 }
 
+/// A JSON request (`content-type: application/json`), with `Authorization: Bearer <token>`
+/// when `bearer` is given.
+pub fn json_request(method: &str, path: &str, bearer: Option<&str>, body: &str) -> Request {
+    let auth = bearer.map(|t| format!("Bearer {t}"));
+    let mut headers = vec![("content-type", "application/json")];
+    if let Some(a) = &auth {
+        headers.push(("authorization", a.as_str()));
+    }
+    request(method, path, &headers, body)
+}
+
 /// A handler's response taken apart: status, headers, body as JSON (Null when empty).
 pub fn read(resp: Response<Body>) -> (u16, http::HeaderMap, Value) {
     let status = resp.status().as_u16();

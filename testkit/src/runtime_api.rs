@@ -325,3 +325,28 @@ impl Function {
         let _ = self.child.kill().await;
     }
 }
+
+/// Starts `binary` with `env` and checks how its start-up ends. With `want` empty the
+/// configuration is good: the process is still running after 5 s. Otherwise it exits with code
+/// 1 within 5 s, having written exactly one non-empty line: an ERROR `start-up failed` line that
+/// contains `want`, with no panic, and none of `secrets` anywhere in what it wrote. Panics
+/// (failing the test) with the process's output when it does not.
+pub async fn assert_start_up(binary: &Path, env: &[(&str, &str)], want: &str, secrets: &[&str]) {
+    let mut f = Function::start(binary, env).await;
+    // Good configurations keep running; bad ones exit well within this.
+    let code = f.exit_code(Duration::from_secs(5)).await;
+    let out = f.output();
+    if want.is_empty() {
+        assert_eq!(code, None, "{env:?} should start: {out}");
+        return;
+    }
+    assert_eq!(code, Some(1), "{env:?}: {out}");
+    let lines: Vec<&str> = out.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{env:?}: one line, got:\n{out}");
+    assert!(lines[0].contains(want), "{env:?}: wanted {want:?} in {out}");
+    assert!(lines[0].contains("ERROR") && lines[0].contains("start-up failed"), "{out}");
+    assert!(!out.contains("panicked") && !out.contains("RUST_BACKTRACE"), "{out}");
+    for secret in secrets {
+        assert!(!out.contains(secret), "a secret leaked into the start-up line: {out}");
+    }
+}

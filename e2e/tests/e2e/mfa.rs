@@ -98,14 +98,9 @@ async fn call(
     bearer: Option<&str>,
     body: &Value,
 ) -> (u16, Value) {
-    let auth = bearer.map(|t| format!("Bearer {t}"));
-    let mut headers = vec![("content-type", "application/json")];
-    if let Some(a) = &auth {
-        headers.push(("authorization", a.as_str()));
-    }
     let text = if body.is_null() { String::new() } else { body.to_string() };
     let (status, h, body) =
-        testkit::read(route(m, path)(testkit::request(method, path, &headers, &text)).await);
+        testkit::read(route(m, path)(testkit::json_request(method, path, bearer, &text)).await);
     if status == 429 {
         assert!(h.contains_key("retry-after"), "{body}");
     }

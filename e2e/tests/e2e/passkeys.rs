@@ -76,12 +76,7 @@ impl Pk {
         bearer: Option<&str>,
         body: &str,
     ) -> (u16, Value) {
-        let auth = bearer.map(|t| format!("Bearer {t}"));
-        let mut headers = vec![("content-type", "application/json")];
-        if let Some(a) = &auth {
-            headers.push(("authorization", a.as_str()));
-        }
-        let req = testkit::request(method, path, &headers, body);
+        let req = testkit::json_request(method, path, bearer, body);
         // Each handler's future boxed: one match of them all inline overflows a test thread's stack.
         type Reply<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Response<Body>> + 'a>>;
         let resp: Reply<'_> = match path {

@@ -4,10 +4,9 @@
 //! good one keeps it running.
 
 use std::path::Path;
-use std::time::Duration;
 
 use testkit::events::TEST_DATA_KEY;
-use testkit::runtime_api::Function;
+use testkit::runtime_api::assert_start_up;
 
 const BIN: &str = env!("CARGO_BIN_EXE_passkey-login-options");
 
@@ -48,18 +47,6 @@ async fn a_relying_party_that_does_not_hold_together_stops_start_up_with_one_lin
     ];
     for (mut env, want) in cases {
         env.push(("DATA_KEY", TEST_DATA_KEY));
-        let mut f = Function::start(Path::new(BIN), &env).await;
-        let code = f.exit_code(Duration::from_secs(5)).await;
-        let out = f.output();
-        if want.is_empty() {
-            assert_eq!(code, None, "{env:?} should start: {out}");
-            continue;
-        }
-        assert_eq!(code, Some(1), "{env:?}: {out}");
-        let lines: Vec<&str> = out.lines().filter(|l| !l.trim().is_empty()).collect();
-        assert_eq!(lines.len(), 1, "{env:?}: one line, got:\n{out}");
-        assert!(lines[0].contains(want), "{env:?}: wanted {want:?} in {out}");
-        assert!(lines[0].contains("start-up failed"), "{out}");
-        assert!(!out.contains(TEST_DATA_KEY), "the data key leaked: {out}");
+        assert_start_up(Path::new(BIN), &env, want, &[TEST_DATA_KEY]).await;
     }
 }
