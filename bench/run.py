@@ -417,6 +417,18 @@ def postgres_pids():
     return [postmaster] + children(postmaster)
 
 
+def postgres_cpu_s():
+    """CPU seconds this run's PostgreSQL has used so far: its live processes' own time plus what
+    its exited children used (the postmaster's cutime and cstime, /proc/PID/stat fields 16 and
+    17). A backend that ends mid-run (a peer's pool closing an idle connection) still counts, and
+    one that starts mid-run counts from its start: a fixed list of pids read before a run lost
+    the first and missed the second, which made PostgreSQL's CPU per request come out negative."""
+    pids = postgres_pids()
+    fields = Path(f"/proc/{pids[0]}/stat").read_text().rsplit(")", 1)[1].split()
+    reaped = (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+    return process_cpu_s(pids) + reaped
+
+
 def db_count(sql):
     conn = auth_db()
     try:
@@ -493,64 +505,72 @@ def session_run(base, endpoint, pids, seconds):
 session_run.next_logout = 0
 
 
+def measured_wrk(base, endpoint, pids, **kw):
+    """One endpoint of one service under wrk after a 2 s warm-up, with the CPU per request of the
+    service (user and kernel) and of PostgreSQL."""
+    wrk(base + endpoint, seconds=2, **kw)  # warm-up
+    cpu0, pg0 = process_cpu_split_s(pids), postgres_cpu_s()
+    # Logins take hundreds of ms under this load; a longer run keeps the requests still in flight
+    # when wrk stops (and so not counted) a small share.
+    r = wrk(base + endpoint, seconds=LOGIN_SECONDS if endpoint == "/login" else None, **kw)
+    n, cpu1, pg1 = max(1, r["requests"]), process_cpu_split_s(pids), postgres_cpu_s()
+    r["user_ms_per_request"] = (cpu1[0] - cpu0[0]) * 1000 / n
+    r["kernel_ms_per_request"] = (cpu1[1] - cpu0[1]) * 1000 / n
+    r["cpu_ms_per_request"] = (sum(cpu1) - sum(cpu0)) * 1000 / n
+    r["pg_cpu_ms_per_request"] = (pg1 - pg0) * 1000 / n
+    r["load_avg_1m"] = os.getloadavg()[0]
+    return r
+
+
 def http_runs():
-    results = {}
+    """ours (at warn, and at info for the reads), the Flask peer and the Node.js peer, all started
+    and checked first, then measured endpoint by endpoint, one service after another: a machine
+    whose speed drifts (a shared host) moves all of one endpoint's figures together, not one
+    service's."""
     workers = 2 * CORES + 1  # gunicorn's recommendation for sync workers
-    for name, starter in (("rust", start_ours), ("rust_info", lambda port: start_ours(port, "info")),
-                          ("flask", lambda port: start_peer(port, workers)), ("node", start_node)):
-        port = free_port()
-        p = starter(port)
-        base = f"http://127.0.0.1:{port}"
-        token = check_answers(name, base)
-        pids = [p.pid] + children(p.pid)
-        r = {}
-        endpoints = [("/health", {}), ("/profile", {"token": token})]
-        if name == "rust_info":
-            # Only what the request line costs: the two reads, not the paths that hash or write.
-            for endpoint, kw in endpoints:
-                wrk(base + endpoint, seconds=2, **kw)  # warm-up
-                cpu0 = process_cpu_split_s(pids)
-                r[endpoint] = wrk(base + endpoint, **kw)
-                n, cpu1 = max(1, r[endpoint]["requests"]), process_cpu_split_s(pids)
-                r[endpoint]["user_ms_per_request"] = (cpu1[0] - cpu0[0]) * 1000 / n
-                r[endpoint]["kernel_ms_per_request"] = (cpu1[1] - cpu0[1]) * 1000 / n
-                r[endpoint]["cpu_ms_per_request"] = (sum(cpu1) - sum(cpu0)) * 1000 / n
-                log(name, endpoint, r[endpoint])
-            stop(p)
-            results[name] = r
-            continue
-        if name == "rust":
-            # Only this service has sessions; measured right after /profile, in the same process.
-            endpoints += [("/refresh", None), ("/logout", None)]
-        endpoints += [("/login", {"login": True})]
-        for endpoint, kw in endpoints:
-            if kw is None:
-                session_run(base, endpoint, pids, 2)  # warm-up, with its own tokens
-                r[endpoint] = session_run(base, endpoint, pids, WRK["seconds"])
-                r[endpoint]["load_avg_1m"] = os.getloadavg()[0]
-                log(name, endpoint, r[endpoint])
-                continue
-            wrk(base + endpoint, seconds=2, **kw)  # warm-up
-            pg = postgres_pids()
-            cpu0, pg0 = process_cpu_split_s(pids), process_cpu_s(pg)
-            # Logins take hundreds of ms under this load; a longer run keeps the requests still in
-            # flight when wrk stops (and so not counted) a small share.
-            r[endpoint] = wrk(base + endpoint, seconds=LOGIN_SECONDS if endpoint == "/login" else None, **kw)
-            n = max(1, r[endpoint]["requests"])
-            cpu1 = process_cpu_split_s(pids)
-            r[endpoint]["user_ms_per_request"] = (cpu1[0] - cpu0[0]) * 1000 / n
-            r[endpoint]["kernel_ms_per_request"] = (cpu1[1] - cpu0[1]) * 1000 / n
-            r[endpoint]["cpu_ms_per_request"] = (sum(cpu1) - sum(cpu0)) * 1000 / n
-            r[endpoint]["pg_cpu_ms_per_request"] = (process_cpu_s(pg) - pg0) * 1000 / max(1, r[endpoint]["requests"])
-            r[endpoint]["load_avg_1m"] = os.getloadavg()[0]
-            log(name, endpoint, r[endpoint])
+    starters = (("rust", start_ours), ("rust_info", lambda port: start_ours(port, "info")),
+                ("flask", lambda port: start_peer(port, workers)), ("node", start_node))
+    services = {}
+    try:
+        for name, starter in starters:
+            port = free_port()
+            p = starter(port)
+            base = f"http://127.0.0.1:{port}"
+            services[name] = {"process": p, "base": base, "token": check_answers(name, base),
+                              "pids": [p.pid] + children(p.pid)}
+        results = {name: {} for name in services}
+        for endpoint in ("/health", "/profile"):
+            for name, sv in services.items():
+                kw = {"token": sv["token"]} if endpoint == "/profile" else {}
+                results[name][endpoint] = measured_wrk(sv["base"], endpoint, sv["pids"], **kw)
+                log(name, endpoint, results[name][endpoint])
+        # Only ours has sessions: /refresh and /logout, each beside a /profile of the same process
+        # measured just before them.
+        ours = services["rust"]
+        results["rust"]["/profile (beside sessions)"] = measured_wrk(ours["base"], "/profile", ours["pids"],
+                                                                   token=ours["token"])
+        for endpoint in ("/refresh", "/logout"):
+            session_run(ours["base"], endpoint, ours["pids"], 2)  # warm-up, with its own tokens
+            r = session_run(ours["base"], endpoint, ours["pids"], WRK["seconds"])
+            r["load_avg_1m"] = os.getloadavg()[0]
+            results["rust"][endpoint] = r
+            log("rust", endpoint, r)
+        for name in ("rust", "flask", "node"):
+            sv = services[name]
+            results[name]["/login"] = measured_wrk(sv["base"], "/login", sv["pids"], login=True)
+            log(name, "/login", results[name]["/login"])
         # Single-request wall time, one connection at a time.
-        for endpoint, kw in (("/profile", {"token": token}), ("/login", {"login": True})):
-            r[endpoint]["serial_p50_ms"] = wrk(base + endpoint, connections=1, seconds=5, **kw)["p50_ms"]
-        r["peak_rss_mib"] = max(peak_rss_mib(pid) for pid in pids if Path(f"/proc/{pid}").exists())
-        r["processes"] = len(pids)
-        stop(p)
-        results[name] = r
+        for name in ("rust", "flask", "node"):
+            sv = services[name]
+            for endpoint, kw in (("/profile", {"token": sv["token"]}), ("/login", {"login": True})):
+                results[name][endpoint]["serial_p50_ms"] = wrk(sv["base"] + endpoint, connections=1, seconds=5,
+                                                               **kw)["p50_ms"]
+        for name, sv in services.items():
+            results[name]["peak_rss_mib"] = max(peak_rss_mib(pid) for pid in sv["pids"] if Path(f"/proc/{pid}").exists())
+            results[name]["processes"] = len(sv["pids"])
+    finally:
+        for sv in services.values():
+            stop(sv["process"])
     results["peer_workers"] = workers
     results["node_workers"] = NODE_WORKERS
     return results
@@ -617,11 +637,10 @@ STATS_SETTLE_S = 11
 def counted(fn, pids, requests_of=lambda r: r["requests"]):
     """Runs fn() and adds to its result the CPU of the service and of PostgreSQL, the commits and
     WAL flushes per request, and the commits per second, from counters read around it."""
-    pg = postgres_pids()
     time.sleep(STATS_SETTLE_S)
-    c0, cpu0, pg0, t0 = pg_counters(), process_cpu_s(pids), process_cpu_s(pg), time.time()
+    c0, cpu0, pg0, t0 = pg_counters(), process_cpu_s(pids), postgres_cpu_s(), time.time()
     r = fn()
-    cpu1, pg1, t1 = process_cpu_s(pids), process_cpu_s(pg), time.time()
+    cpu1, pg1, t1 = process_cpu_s(pids), postgres_cpu_s(), time.time()
     time.sleep(STATS_SETTLE_S)
     c1 = pg_counters()
     n = max(1, requests_of(r))
@@ -890,7 +909,7 @@ def targets_at_a_glance(r):
             rows.append(f"| /password p50 at most two hashes + 25 ms ({2 * hash_ms + 25:.1f} ms), fast and durable | "
                         f"{pw:.1f} ms (the slower of the two) | {mark(pw <= 2 * hash_ms + 25)} |")
     if "/refresh" in rust and "/profile" in rust:
-        ratio = ok_rps(rust["/refresh"]) / ok_rps(rust["/profile"])
+        ratio = ok_rps(rust["/refresh"]) / ok_rps(rust.get("/profile (beside sessions)", rust["/profile"]))
         rows.append(f"| /refresh at least half of /profile's successful requests per second (a refresh is one round trip) | {ratio:.2f}× | {mark(ratio >= 0.5)} |")
     by = {f["function"]: f for f in r.get("lambda", {}).get("functions", [])}
     for label, why in (("refresh (rotation)", "sessions"), ("logout (bearer, local scope)", "sessions"),
@@ -1049,7 +1068,9 @@ def write_report(r, seconds, drawn=(), dest=ROOT / "bench" / "RESULTS.md"):
               f"The Flask peer runs under gunicorn ({hp['peer_workers']} sync workers); the Node.js peer "
               f"(`bench/node_peer`: express, jsonwebtoken, pg, `crypto.pbkdf2`) as {hp.get('node_workers', 2)} processes "
               "under Node's `cluster`, on the Flask peer's users table. Each service's /health, a login and the "
-              "profile it gives were checked (200, a token, u0's profile) before its load runs. "
+              "profile it gives were checked (200, a token, u0's profile) before its load runs. All of them run at once and are "
+              "measured endpoint by endpoint, one service after another (a shared host whose speed drifts moves one "
+              "endpoint's figures together, not one service's). "
               f"Same machine, same PostgreSQL, same load: wrk, {WRK['threads']} threads, {WRK['connections']} connections, "
               f"{WRK['seconds']} s per endpoint ({LOGIN_SECONDS} s for /login) after a 2 s warm-up; logins rotate over {USERS} accounts. "
               "*2xx req/s* counts successful answers only; CPU is per request, the service's processes / PostgreSQL's.", "",
@@ -1086,7 +1107,7 @@ def write_report(r, seconds, drawn=(), dest=ROOT / "bench" / "RESULTS.md"):
     lines += where_the_time_goes(r)
 
     rust = hp["rust"]
-    prof, ref, out = rust["/profile"], rust["/refresh"], rust["/logout"]
+    prof, ref, out = rust.get("/profile (beside sessions)", rust["/profile"]), rust["/refresh"], rust["/logout"]
     lines += ["## Sessions: `/refresh` and `/logout` on `auth-local`", "",
               "The Flask original has no sessions, so these are against `/profile` of the same `auth-local` process, measured "
               "in the same run just before them with the same wrk settings "
