@@ -949,13 +949,14 @@ def where_the_time_goes(r):
     hp = r["http"]
     if "rust_info" not in hp:
         return []
-    verify = r["jwt"].get("jwt rs256/verify", {}).get("median_ms", float("nan"))
+    # The bench's auth-local signs with SECRET_KEY, HS256 (as the peers do).
+    verify = r["jwt"].get("jwt hs256/verify", {}).get("median_ms", float("nan"))
     lines = ["### Where auth-local's time goes", "",
              "CPU per request in the runs above (ours at `RUST_LOG=warn`, as the peers write no line per request), "
              "split into user and kernel time from `/proc/PID/stat`; the same two reads were then run against "
              "auth-local at `info`, its default, which writes one JSON line per request. The token check alone is "
-             "criterion's RS256 verify above. Times in ms per request.", "",
-             "| endpoint | 2xx req/s at warn | at info | auth-local user | auth-local kernel | PostgreSQL | of user: RS256 verify | the request line (info − warn CPU) |",
+             "criterion's HS256 verify above (the bench signs with SECRET_KEY, as the peers do). Times in ms per request.", "",
+             "| endpoint | 2xx req/s at warn | at info | auth-local user | auth-local kernel | PostgreSQL | of user: HS256 verify | the request line (info − warn CPU) |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for ep in ("/health", "/profile"):
         w, i = hp["rust"][ep], hp["rust_info"][ep]
