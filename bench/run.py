@@ -557,14 +557,21 @@ def http_runs():
             log("rust", endpoint, r)
         for name in ("rust", "flask", "node"):
             sv = services[name]
+            before = kdf_now_ms() if name == "rust" else None
             results[name]["/login"] = measured_wrk(sv["base"], "/login", sv["pids"], login=True)
+            if before is not None:  # the one hash its logins/s are held to, timed beside them
+                results["hash_ms_beside_login"] = statistics.mean([before, kdf_now_ms()])
             log(name, "/login", results[name]["/login"])
-        # Single-request wall time, one connection at a time.
+        # Single-request wall time, one connection at a time, between two measures of the
+        # SHA-256 floor (a shared host's speed drifts: the target compares figures taken together).
+        floors = [openssl_floor_ms()]
         for name in ("rust", "flask", "node"):
             sv = services[name]
             for endpoint, kw in (("/profile", {"token": sv["token"]}), ("/login", {"login": True})):
                 results[name][endpoint]["serial_p50_ms"] = wrk(sv["base"] + endpoint, connections=1, seconds=5,
                                                                **kw)["p50_ms"]
+        floors.append(openssl_floor_ms())
+        results["floor_ms_beside_serial"] = statistics.mean(floors)
         for name, sv in services.items():
             results[name]["peak_rss_mib"] = max(peak_rss_mib(pid) for pid in sv["pids"] if Path(f"/proc/{pid}").exists())
             results[name]["processes"] = len(sv["pids"])
@@ -654,6 +661,12 @@ def counted(fn, pids, requests_of=lambda r: r["requests"]):
     return r
 
 
+def kdf_now_ms():
+    """One 600,000-iteration hash of ours, now (`kdf --json`, the median of 5): the two hashes a
+    password change makes are compared with hashes timed beside it, not minutes earlier."""
+    return json.loads(run([str(REL / "kdf"), "--json", "--rounds", "5"]).stdout)["ours_ms"]
+
+
 def password_changes(base, n=PASSWORD_CHANGES):
     """n /password changes one after another, as a user makes them, alternating between two
     passwords, each with the access token the previous change answered; every answer must be a
@@ -699,7 +712,9 @@ def write_paths():
         for ep in ("/refresh", "/logout"):
             session_run(base, ep, pids, 2)
             r[ep] = session_run(base, ep, pids, WRK["seconds"])
+        r["hash_ms_beside"] = kdf_now_ms()
         r["/password"] = counted(lambda base=base: password_changes(base), pids)
+        r["hash_ms_beside"] = statistics.mean([r["hash_ms_beside"], kdf_now_ms()])
         for ep in ("/login", "/refresh", "/logout", "/password"):
             log(mode, ep, {k: v for k, v in r[ep].items() if not isinstance(v, list)})
         stop(p)
@@ -897,17 +912,21 @@ def targets_at_a_glance(r):
                 rows.append(f"| {ep} at least {times}× the {label} peer's successful requests/s, p99 below it | "
                             f"{x:.1f}×, p99 {rust[ep]['p99_ms']:.2f} against {them['p99_ms']:.2f} ms | {mark(ok)} |")
     if "/login" in rust and "floor_ms" in r and "kdf" in r:
-        one, floor = rust["/login"].get("serial_p50_ms", float("nan")), r["floor_ms"]
+        one, floor = rust["/login"].get("serial_p50_ms", float("nan")), hp.get("floor_ms_beside_serial", r["floor_ms"])
         rows.append(f"| one login over HTTP at most 1.10× the SHA-256 floor | {one:.1f} ms = {one / floor:.2f}× {floor:.1f} ms | "
                     f"{mark(one <= 1.10 * floor)} |")
-        hash_ms = r["kdf"]["auth-shared kdf (ours)"]["median_ms"]
+        hash_ms = hp.get("hash_ms_beside_login", r["kdf"]["auth-shared kdf (ours)"]["median_ms"])
         need = 0.95 * CORES / (hash_ms / 1000)
         rows.append(f"| logins/s at least 0.95 × cores ÷ one hash ({need:.1f}) | {ok_rps(rust['/login']):.1f} | "
                     f"{mark(ok_rps(rust['/login']) >= need)} |")
         if "write_paths" in r:
-            pw = max(r["write_paths"][m]["/password"]["median"] for m in ("fast", "durable"))
-            rows.append(f"| /password p50 at most two hashes + 25 ms ({2 * hash_ms + 25:.1f} ms), fast and durable | "
-                        f"{pw:.1f} ms (the slower of the two) | {mark(pw <= 2 * hash_ms + 25)} |")
+            wp, each = r["write_paths"], []
+            for m in ("fast", "durable"):
+                limit = 2 * wp[m].get("hash_ms_beside", r["kdf"]["auth-shared kdf (ours)"]["median_ms"]) + 25
+                each.append((m, wp[m]["/password"]["median"], limit))
+            rows.append("| /password p50 at most two hashes (timed beside it) + 25 ms, fast and durable | "
+                        + "; ".join(f"{m} {v:.1f} ms against {lim:.1f}" for m, v, lim in each)
+                        + f" | {mark(all(v <= lim for _, v, lim in each))} |")
     if "/refresh" in rust and "/profile" in rust:
         ratio = ok_rps(rust["/refresh"]) / ok_rps(rust.get("/profile (beside sessions)", rust["/profile"]))
         rows.append(f"| /refresh at least half of /profile's successful requests per second (a refresh is one round trip) | {ratio:.2f}× | {mark(ratio >= 0.5)} |")
@@ -1000,10 +1019,11 @@ def write_paths_section(r, drawn):
             lines.append(f"| {ep} | {name} | {rate} | {lat} | {x['cpu_ms_per_request']:.3f} / "
                          f"{x['pg_cpu_ms_per_request']:.3f} | {x['commits_per_request']:.2f} | {x['commits_per_s']:.0f} | "
                          f"{x['wal_syncs_per_request']:.3f} | {x['ms_per_wal_sync']:.2f} |")
-    pw = [wp[m]["/password"]["median"] for m in ("fast", "durable")]
-    limit = 2 * ours + 25
-    lines += ["", f"Target: /password p50 at most two hashes + 25 ms = 2 × {ours:.1f} + 25 = {limit:.1f} ms: "
-              f"{pw[0]:.1f} ms fast, {pw[1]:.1f} ms durable, {mark(max(pw) <= limit)}. A change no longer waits for "
+    each = [(m, wp[m]["/password"]["median"], wp[m].get("hash_ms_beside", ours)) for m in ("fast", "durable")]
+    lines += ["", "Target: /password p50 at most two hashes + 25 ms, one hash timed (`kdf --json`) just before and "
+              "after each mode's changes: " + "; ".join(f"{m} {v:.1f} ms against 2 × {h:.1f} + 25 = {2 * h + 25:.1f} ms"
+                                                        for m, v, h in each)
+              + f", {mark(all(v <= 2 * h + 25 for _, v, h in each))}. A change no longer waits for "
               "the clock's next second: it ends the session it was made in and carries it on under a new id, so "
               "every token signed before it is refused by its session, and the new one is signed at once.", ""]
     moved = []
@@ -1101,10 +1121,13 @@ def write_report(r, seconds, drawn=(), dest=ROOT / "bench" / "RESULTS.md"):
             parts.append(f"{x:.1f}× {label[n]} (target {times}×), p99 {ours_ep['p99_ms']:.2f} against {hp[n][ep]['p99_ms']:.2f} ms")
         lines.append(f"- {ep}: {'; '.join(parts)}: {mark(ok)}.")
     one = hp["rust"]["/login"].get("serial_p50_ms", float("nan"))
-    lines.append(f"- one login over HTTP, alone, at most 1.10× the SHA-256 floor ({r['floor_ms']:.1f} ms): "
-                 f"{one:.1f} ms = {one / r['floor_ms']:.2f}×, {mark(one <= 1.10 * r['floor_ms'])}.")
-    login_target = 0.95 * CORES / (ours / 1000)
-    lines.append(f"- logins/s at least 0.95 × cores ÷ one hash = 0.95 × {CORES} ÷ {ours:.1f} ms = {login_target:.1f}: "
+    floor = hp.get("floor_ms_beside_serial", r["floor_ms"])
+    lines.append(f"- one login over HTTP, alone, at most 1.10× the SHA-256 floor ({floor:.1f} ms, `openssl speed` just "
+                 f"before and after the single-request runs): {one:.1f} ms = {one / floor:.2f}×, {mark(one <= 1.10 * floor)}.")
+    hash_ms = hp.get("hash_ms_beside_login", ours)
+    login_target = 0.95 * CORES / (hash_ms / 1000)
+    lines.append(f"- logins/s at least 0.95 × cores ÷ one hash (timed with `kdf --json` just before and after ours' /login "
+                 f"run) = 0.95 × {CORES} ÷ {hash_ms:.1f} ms = {login_target:.1f}: "
                  f"{ok_rps(hp['rust']['/login']):.1f} successful logins/s, {mark(ok_rps(hp['rust']['/login']) >= login_target)}.")
     lines.append("")
     lines += chart(drawn, "http")
