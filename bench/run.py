@@ -505,6 +505,11 @@ def session_run(base, endpoint, pids, seconds):
 session_run.next_logout = 0
 
 
+# The reads are measured in rounds, every service once per round, and each service's median round
+# is reported: on a shared host the speed drifts by a fifth from one minute to the next.
+READ_ROUNDS = 3
+
+
 def measured_wrk(base, endpoint, pids, **kw):
     """One endpoint of one service under wrk after a 2 s warm-up, with the CPU per request of the
     service (user and kernel) and of PostgreSQL."""
@@ -540,10 +545,15 @@ def http_runs():
                               "pids": [p.pid] + children(p.pid)}
         results = {name: {} for name in services}
         for endpoint in ("/health", "/profile"):
-            for name, sv in services.items():
-                kw = {"token": sv["token"]} if endpoint == "/profile" else {}
-                results[name][endpoint] = measured_wrk(sv["base"], endpoint, sv["pids"], **kw)
-                log(name, endpoint, results[name][endpoint])
+            rounds = {name: [] for name in services}
+            for _ in range(READ_ROUNDS):
+                for name, sv in services.items():
+                    kw = {"token": sv["token"]} if endpoint == "/profile" else {}
+                    rounds[name].append(measured_wrk(sv["base"], endpoint, sv["pids"], **kw))
+                    log(name, endpoint, rounds[name][-1])
+            for name, runs in rounds.items():
+                median = sorted(runs, key=ok_rps)[len(runs) // 2]
+                results[name][endpoint] = {**median, "rounds_rps": [ok_rps(x) for x in runs]}
         # Only ours has sessions: /refresh and /logout, each beside a /profile of the same process
         # measured just before them.
         ours = services["rust"]
@@ -1094,7 +1104,8 @@ def write_report(r, seconds, drawn=(), dest=ROOT / "bench" / "RESULTS.md"):
               "under Node's `cluster`, on the Flask peer's users table. Each service's /health, a login and the "
               "profile it gives were checked (200, a token, u0's profile) before its load runs. All of them run at once and are "
               "measured endpoint by endpoint, one service after another (a shared host whose speed drifts moves one "
-              "endpoint's figures together, not one service's). "
+              f"endpoint's figures together, not one service's); /health and /profile in {READ_ROUNDS} such rounds, each "
+              "service's median round shown (every round's figure is listed under the table). "
               f"Same machine, same PostgreSQL, same load: wrk, {WRK['threads']} threads, {WRK['connections']} connections, "
               f"{WRK['seconds']} s per endpoint ({LOGIN_SECONDS} s for /login) after a 2 s warm-up; logins rotate over {USERS} accounts. "
               "*2xx req/s* counts successful answers only; CPU is per request, the service's processes / PostgreSQL's.", "",
@@ -1109,6 +1120,10 @@ def write_report(r, seconds, drawn=(), dest=ROOT / "bench" / "RESULTS.md"):
             lines.append(f"| {ep} | {label[n]} | {ok_rps(a):.0f} | {ratio:.1f}× | {a['p50_ms']:.2f} / {a['p99_ms']:.2f} | "
                          f"{a['non_2xx']} | {a['cpu_ms_per_request']:.3f} / {a['pg_cpu_ms_per_request']:.3f} | "
                          f"{a.get('serial_p50_ms', float('nan')):.2f} |".replace("| nan |", "| – |"))
+    rounds = [f"{label[n]} {ep} " + " / ".join(f"{v:.0f}" for v in hp[n][ep]["rounds_rps"])
+              for ep in ("/health", "/profile") for n in peers if "rounds_rps" in hp[n].get(ep, {})]
+    if rounds:
+        lines += ["", "2xx req/s of each round, in order: " + "; ".join(rounds) + "."]
     lines += ["", "Targets:"]
     for ep in ("/health", "/profile"):
         ours_ep = hp["rust"][ep]

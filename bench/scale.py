@@ -195,7 +195,9 @@ REMEDIES = {
                 "(and lengthens how long a token outlives its session where only the signature is checked).",
     "wal": "**WAL flushes**: every login and refresh commits, and a durable commit waits for its WAL flush; "
            "PostgreSQL groups the commits that arrive during one flush into the next, which is what the measured "
-           "flushes per request already count. Provisioned IOPS (gp3 up to "
+           "flushes per request already count, at the run's 16 concurrent clients. With more commits in flight "
+           "more of them share each flush, so flushes per request fall as the load rises and this row overstates "
+           "the need: it is the bound to plan storage against, not a forecast. Provisioned IOPS (gp3 up to "
            f"{GP3_MAX_IOPS:,}, io2 Block Express up to {IO2_MAX_IOPS:,}) or Aurora's log-only storage raise it.",
 }
 
