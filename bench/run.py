@@ -1397,7 +1397,7 @@ def write_report(r, seconds, drawn=(), dest=ROOT / "bench" / "RESULTS.md"):
     log(f"wrote {dest}")
 
 
-RERUNNABLE = {"http": http_runs, "write_paths": write_paths}
+RERUNNABLE = {"http": http_runs, "write_paths": write_paths, "lambda": lambda_runs, "peer_cold_start_ms": peer_cold_starts}
 
 
 def rerun(names):
