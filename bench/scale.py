@@ -225,7 +225,7 @@ def table(r):
     row("database connections through RDS Proxy (transactions in flight)", lambda s: f"{s['connections_proxy']:,}")
     row("transactions per second (measured per request)", lambda s: f"{s['commits_per_s']:,.0f}")
     row("WAL flushes per second (measured per request, durable)", lambda s: f"{s['wal_flushes_per_s']:,.0f}")
-    row(f"PostgreSQL vCPUs at {DB_CPU_UTILISATION:.0%} busy", lambda s: f"{s['db_vcpus']:.1f}")
+    row(f"PostgreSQL vCPUs at {DB_CPU_UTILISATION:.0%} busy", lambda s: f"{s['db_vcpus']:.2f}")
     row("smallest instance with those vCPUs (default max_connections)",
         lambda s: f"{s['db_class'][0]} ({max_connections(s['db_class'][2]):,})" if s["db_class"] else
         "none: more than one primary")
@@ -251,7 +251,7 @@ def verdicts(rows):
     for label, s in rows:
         lim = limits(s)
         first = max(lim, key=lim.get)
-        shares = "; ".join(f"{LIMIT_NAMES[k]} {v:.0%}" for k, v in lim.items())
+        shares = "; ".join(f"{LIMIT_NAMES[k]} {v:.1%}" for k, v in lim.items())
         state = "gives out" if lim[first] > 1 else "is the closest to its limit"
         out.append(f"- {label}: {shares}. First: {LIMIT_NAMES[first].split(' against')[0]} {state}.")
     top = limits(rows[-1][1])
@@ -289,8 +289,14 @@ def section(r):
     """The Markdown section for RESULTS.md."""
     m, rows, tbl = table(r)
     inputs = "; ".join(f"{op}: Lambda CPU {v['cpu_ms']:.2f} ms, warm {v['wall_ms']:.2f} ms, PostgreSQL CPU "
-                       f"{v['pg_cpu_ms']:.3f} ms, {v['commits']:.2f} transactions and {v['wal_syncs']:.3f} WAL flushes"
+                       f"{v['pg_cpu_ms']:.4f} ms, {v['commits']:.4f} transactions and {v['wal_syncs']:.4f} WAL flushes"
                        for op, v in m.items())
+    derived = "; ".join(f"{op}: {ROUND_TRIPS[op]:.3g} statements, {per_op(m, op, False)[0]:.2f} ms at "
+                        f"{MEMORY_MB[op]} MB with the round trips ({per_op(m, op, True)[0]:.2f} ms through the proxy), "
+                        f"a connection held {per_op(m, op, True)[0] if TRANSACTION_SPANS_CPU[op] else ROUND_TRIPS[op] * PROXY_RTT_MS + m[op]['pg_cpu_ms']:.2f} ms "
+                        "through the proxy" for op in ("login", "refresh"))
+    classes = ", ".join(f"{name} {vcpus} vCPUs / {gib} GiB / max_connections {max_connections(gib):,} / ${price}/h"
+                        for name, vcpus, gib, price in DB_CLASSES)
     lines = [
         "## Scale, on paper", "",
         "Computed by `bench/scale.py` from this run's figures per request (" + inputs + "). The write paths' "
@@ -302,6 +308,10 @@ def section(r):
         f"(an assumption, in the script), which refreshes every TOKEN_TTL_SECONDS ({TOKEN_TTL_SECONDS} s). The "
         "limits are AWS's published ones, named in the script beside the page each comes from. Prices: Lambda "
         "arm64 and approximate RDS on-demand list prices, us-east-1, no free tier.", "",
+        "Per request, as the table uses them: " + derived + ". The load is logins and their refreshes; "
+        "/profile reads are left out of it (their PostgreSQL CPU is listed for reference: past one primary they "
+        "go to readers, below). Instances: " + classes + ". Rounding: each cell is rounded only when printed; "
+        "concurrency and connections are rounded up.", "",
         "Arithmetic, one column by hand: refreshes/s = logins/s × "
         f"{ACTIVE_SECONDS_PER_LOGIN} ÷ {TOKEN_TTL_SECONDS}; concurrency = Σ rate × duration; PostgreSQL vCPUs = "
         f"Σ rate × PostgreSQL CPU ms ÷ 1000 ÷ {DB_CPU_UTILISATION}; WAL flushes/s = Σ rate × flushes per request; "
